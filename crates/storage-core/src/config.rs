@@ -1,0 +1,349 @@
+//! Configuration, read once with figment: defaults, then an optional `aragora-storage.toml`, then
+//! the seed's environment variables, then `ARAGORA_`-prefixed variables (which win).
+
+use crate::{DatabaseBackend, Result, Secret, StorageError};
+use chrono::TimeDelta;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The seed's variable names, read without a prefix. `DATABASE_BACKEND` maps to `backend`.
+const SEED_VARIABLES: [&str; 6] = ["DATABASE_BACKEND", "DATABASE_URL", "SQLITE_PATH", "REDIS_URL", "REDIS_MODE", "ENCRYPTION_KEY"];
+
+/// The variable that names another configuration file than `aragora-storage.toml`.
+pub const CONFIG_FILE_VARIABLE: &str = "ARAGORA_STORAGE_CONFIG";
+
+/// The deployment environment. Only the names below are development; any other name, including
+/// a misspelt one, is production, so a typo fails closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Environment(pub String);
+
+impl Environment {
+    /// Names that mean "not production".
+    pub const DEVELOPMENT_NAMES: [&'static str; 7] = ["development", "dev", "local", "test", "testing", "ci", "debug"];
+
+    /// Whether this is production (anything not in [`Environment::DEVELOPMENT_NAMES`]).
+    pub fn is_production(&self) -> bool {
+        !Self::DEVELOPMENT_NAMES.contains(&self.0.trim().to_ascii_lowercase().as_str())
+    }
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Self("development".to_owned())
+    }
+}
+
+/// How Redis is deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One server.
+    #[default]
+    Standalone,
+    /// A master found through Sentinels.
+    Sentinel,
+    /// A Redis Cluster.
+    Cluster,
+}
+
+/// SQLite's `synchronous` pragma: how often it waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Never waits; an OS crash may corrupt the database.
+    Off,
+    /// Waits at checkpoints (WAL): durable across application crashes; a power loss may drop the
+    /// last commits but never corrupts.
+    #[default]
+    Normal,
+    /// Waits on every commit: durable across power loss.
+    Full,
+    /// As `Full`, and also syncs the directory.
+    Extra,
+}
+
+/// Everything `aragora-storage` reads from its environment. See `docs/configuration.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// `ARAGORA_ENV`: `development` by default; unknown names are production.
+    pub environment: Environment,
+    /// `DATABASE_BACKEND`: `memory`, `sqlite` (default), `postgresql` or `redis`.
+    pub backend: DatabaseBackend,
+    /// `DATABASE_URL`: the PostgreSQL URL.
+    pub database_url: Option<Secret<String>>,
+    /// `SQLITE_PATH`: the SQLite file (`aragora.db`).
+    pub sqlite_path: PathBuf,
+    /// `ARAGORA_SQLITE_SYNCHRONOUS`: `normal` by default.
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// `ARAGORA_SQLITE_READERS`: reader connections beside the one writer (4).
+    pub sqlite_readers: u32,
+    /// `ARAGORA_SQLITE_BUSY_TIMEOUT_MS`: how long a connection waits for a lock (5000).
+    pub sqlite_busy_timeout_ms: u64,
+    /// `REDIS_URL`: the Redis URL.
+    pub redis_url: Option<Secret<String>>,
+    /// `REDIS_MODE`: `standalone` (default), `sentinel` or `cluster`.
+    pub redis_mode: RedisMode,
+    /// `ARAGORA_REDIS_CONNECT_TIMEOUT_MS` (2000).
+    pub redis_connect_timeout_ms: u64,
+    /// `ARAGORA_REDIS_RESPONSE_TIMEOUT_MS` (2000).
+    pub redis_response_timeout_ms: u64,
+    /// `ENCRYPTION_KEY`: the primary key, 64 hex characters or base64 of 32 bytes.
+    pub encryption_key: Option<Secret<String>>,
+    /// `ARAGORA_ENCRYPTION_PREVIOUS_KEYS`: comma-separated retired keys, still used to decrypt.
+    pub encryption_previous_keys: Option<Secret<String>>,
+    /// `ARAGORA_ENCRYPTION_KEY_FILE`: where development mode keeps its generated key (default:
+    /// beside the SQLite file, `<sqlite_path>.key`).
+    pub encryption_key_file: Option<PathBuf>,
+    /// `ARAGORA_WEBHOOK_TTL_SECONDS`: how long a delivered webhook is remembered (86400).
+    pub webhook_ttl_seconds: i64,
+    /// `ARAGORA_POSTGRES_MAX_CONNECTIONS` (10).
+    pub postgres_max_connections: u32,
+    /// `ARAGORA_POSTGRES_MIN_CONNECTIONS` (0).
+    pub postgres_min_connections: u32,
+    /// `ARAGORA_POSTGRES_ACQUIRE_TIMEOUT_MS`: waiting for a pooled connection (5000).
+    pub postgres_acquire_timeout_ms: u64,
+    /// `ARAGORA_POSTGRES_IDLE_TIMEOUT_S` (600).
+    pub postgres_idle_timeout_s: u64,
+    /// `ARAGORA_POSTGRES_MAX_LIFETIME_S` (1800).
+    pub postgres_max_lifetime_s: u64,
+    /// `ARAGORA_POSTGRES_STATEMENT_TIMEOUT_MS` (30000; 0 disables).
+    pub postgres_statement_timeout_ms: u64,
+    /// `ARAGORA_POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS` (60000; 0 disables).
+    pub postgres_idle_in_transaction_timeout_ms: u64,
+    /// `ARAGORA_POSTGRES_APPLICATION_NAME` (`aragora-storage`).
+    pub postgres_application_name: String,
+    /// `ARAGORA_POSTGRES_STATEMENT_CACHE_CAPACITY`: prepared statements per connection (100; 0
+    /// behind PgBouncer in transaction mode older than 1.21).
+    pub postgres_statement_cache_capacity: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            environment: Environment::default(),
+            backend: DatabaseBackend::Sqlite,
+            database_url: None,
+            sqlite_path: PathBuf::from("aragora.db"),
+            sqlite_synchronous: SqliteSynchronous::Normal,
+            sqlite_readers: 4,
+            sqlite_busy_timeout_ms: 5_000,
+            redis_url: None,
+            redis_mode: RedisMode::Standalone,
+            redis_connect_timeout_ms: 2_000,
+            redis_response_timeout_ms: 2_000,
+            encryption_key: None,
+            encryption_previous_keys: None,
+            encryption_key_file: None,
+            webhook_ttl_seconds: 86_400,
+            postgres_max_connections: 10,
+            postgres_min_connections: 0,
+            postgres_acquire_timeout_ms: 5_000,
+            postgres_idle_timeout_s: 600,
+            postgres_max_lifetime_s: 1_800,
+            postgres_statement_timeout_ms: 30_000,
+            postgres_idle_in_transaction_timeout_ms: 60_000,
+            postgres_application_name: "aragora-storage".to_owned(),
+            postgres_statement_cache_capacity: 100,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The layered sources, lowest precedence first. Exposed so applications can add their own.
+    pub fn figment() -> Figment {
+        let file = std::env::var_os(CONFIG_FILE_VARIABLE).map(PathBuf::from).unwrap_or_else(|| "aragora-storage.toml".into());
+        Figment::from(Serialized::defaults(StorageConfig::default()))
+            .merge(Toml::file(file))
+            .merge(Env::raw().only(&SEED_VARIABLES).map(|key| match key.as_str() {
+                k if k.eq_ignore_ascii_case("DATABASE_BACKEND") => "backend".into(),
+                k => k.to_ascii_lowercase().into(),
+            }))
+            .merge(Env::prefixed("ARAGORA_").map(|key| match key.as_str() {
+                k if k.eq_ignore_ascii_case("DATABASE_BACKEND") => "backend".into(),
+                k if k.eq_ignore_ascii_case("ENV") => "environment".into(),
+                k => k.to_ascii_lowercase().into(),
+            }))
+    }
+
+    /// Reads and validates the configuration from the file and the environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_figment(Self::figment())
+    }
+
+    /// Extracts and validates the configuration from `figment`.
+    pub fn from_figment(figment: Figment) -> Result<Self> {
+        let config: StorageConfig = figment.extract().map_err(|e| StorageError::Config {
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Whether production rules apply (see [`Environment`]).
+    pub fn is_production(&self) -> bool {
+        self.environment.is_production()
+    }
+
+    /// How long a delivered webhook is remembered.
+    pub fn webhook_ttl(&self) -> TimeDelta {
+        TimeDelta::seconds(self.webhook_ttl_seconds)
+    }
+
+    /// Where development mode keeps a generated encryption key.
+    pub fn key_file(&self) -> PathBuf {
+        self.encryption_key_file.clone().unwrap_or_else(|| {
+            let mut name = self.sqlite_path.clone().into_os_string();
+            name.push(".key");
+            PathBuf::from(name)
+        })
+    }
+
+    /// Checks values and the production rules; the message names the variable and the value.
+    pub fn validate(&self) -> Result<()> {
+        if self.webhook_ttl_seconds <= 0 {
+            return Err(StorageError::invalid(
+                "ARAGORA_WEBHOOK_TTL_SECONDS",
+                format!("`{}` must be a positive number of seconds", self.webhook_ttl_seconds),
+            ));
+        }
+        if self.sqlite_readers == 0 {
+            return Err(StorageError::invalid("ARAGORA_SQLITE_READERS", "`0`: at least one reader connection is needed"));
+        }
+        if self.sqlite_path.as_os_str().is_empty() {
+            return Err(StorageError::invalid("SQLITE_PATH", "must not be empty"));
+        }
+        if let Some(url) = &self.database_url {
+            check_scheme("DATABASE_URL", url.expose(), &["postgres://", "postgresql://"])?;
+        }
+        if let Some(url) = &self.redis_url {
+            check_scheme("REDIS_URL", url.expose(), &["redis://", "rediss://", "redis+unix://", "unix://"])?;
+        }
+        if self.postgres_max_connections == 0 || self.postgres_min_connections > self.postgres_max_connections {
+            return Err(StorageError::invalid(
+                "ARAGORA_POSTGRES_MAX_CONNECTIONS",
+                format!("`{}` must be at least 1 and at least ARAGORA_POSTGRES_MIN_CONNECTIONS (`{}`)", self.postgres_max_connections, self.postgres_min_connections),
+            ));
+        }
+        match self.backend {
+            DatabaseBackend::Postgresql if self.database_url.is_none() => {
+                return Err(StorageError::config("DATABASE_BACKEND=postgresql needs DATABASE_URL"));
+            }
+            DatabaseBackend::Redis if self.redis_url.is_none() => {
+                return Err(StorageError::config("DATABASE_BACKEND=redis needs REDIS_URL"));
+            }
+            _ => {}
+        }
+        if self.is_production() {
+            if self.encryption_key.is_none() {
+                return Err(StorageError::config(format!(
+                    "ENCRYPTION_KEY is required in production (ARAGORA_ENV=`{}`); without it secrets could not be read after a restart",
+                    self.environment.0
+                )));
+            }
+            if self.backend == DatabaseBackend::Memory {
+                return Err(StorageError::config(format!(
+                    "DATABASE_BACKEND=memory keeps data in one process and loses it on restart; refused in production (ARAGORA_ENV=`{}`)",
+                    self.environment.0
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a URL's scheme without echoing credentials: only the part before `://` is quoted.
+fn check_scheme(variable: &str, url: &str, schemes: &[&str]) -> Result<()> {
+    let ok = schemes.iter().any(|s| url.len() > s.len() && url[..s.len()].eq_ignore_ascii_case(s));
+    if ok {
+        return Ok(());
+    }
+    let shown = match url.find("://") {
+        Some(i) => format!("a URL with scheme `{}`", &url[..i]),
+        None => "a value without a `scheme://` prefix".to_owned(),
+    };
+    Err(StorageError::invalid(variable, format!("is {shown}; expected it to start with {}", schemes.join(" or "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_then_seed_names_then_prefixed_names_win() {
+        Jail::expect_with(|jail| {
+            let config = StorageConfig::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(config.backend, DatabaseBackend::Sqlite);
+            assert_eq!(config.sqlite_path, PathBuf::from("aragora.db"));
+
+            jail.create_file("aragora-storage.toml", "sqlite_path = \"from-file.db\"\nsqlite_readers = 2")?;
+            let config = StorageConfig::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(config.sqlite_path, PathBuf::from("from-file.db"));
+            assert_eq!(config.sqlite_readers, 2);
+
+            jail.set_env("SQLITE_PATH", "seed.db");
+            jail.set_env("DATABASE_BACKEND", "memory");
+            let config = StorageConfig::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(config.sqlite_path, PathBuf::from("seed.db"));
+            assert_eq!(config.backend, DatabaseBackend::Memory);
+
+            jail.set_env("ARAGORA_SQLITE_PATH", "prefixed.db");
+            jail.set_env("ARAGORA_DATABASE_BACKEND", "sqlite");
+            let config = StorageConfig::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(config.sqlite_path, PathBuf::from("prefixed.db"));
+            assert_eq!(config.backend, DatabaseBackend::Sqlite);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_backend_is_named_in_the_error() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_BACKEND", "mongodb");
+            let err = StorageConfig::from_env().expect_err("mongodb is not a backend").to_string();
+            assert!(err.contains("mongodb") && err.contains("postgresql"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_negative_ttl_and_a_malformed_database_url_are_refused_by_name() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ARAGORA_WEBHOOK_TTL_SECONDS", "-5");
+            let err = StorageConfig::from_env().expect_err("negative ttl").to_string();
+            assert!(err.contains("ARAGORA_WEBHOOK_TTL_SECONDS") && err.contains("-5"), "{err}");
+            jail.set_env("ARAGORA_WEBHOOK_TTL_SECONDS", "60");
+            jail.set_env("DATABASE_URL", "mysql://user:hunter2@db/app");
+            let err = StorageConfig::from_env().expect_err("not postgres").to_string();
+            assert!(err.contains("DATABASE_URL") && err.contains("mysql"), "{err}");
+            assert!(!err.contains("hunter2"), "the password leaked: {err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_needs_a_key_and_unknown_environments_are_production() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ARAGORA_ENV", "prd");
+            let err = StorageConfig::from_env().expect_err("no key in production").to_string();
+            assert!(err.contains("ENCRYPTION_KEY"), "{err}");
+            jail.set_env("ENCRYPTION_KEY", "00".repeat(32));
+            assert!(StorageConfig::from_env().is_ok());
+            jail.set_env("ARAGORA_DATABASE_BACKEND", "memory");
+            assert!(StorageConfig::from_env().is_err(), "memory is refused in production");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_redacted_when_the_configuration_is_printed() {
+        let config = StorageConfig { database_url: Some(Secret::from("postgres://u:hunter2@h/db")), ..Default::default() };
+        let shown = format!("{config:?} {}", serde_json::to_string(&config).unwrap_or_default());
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,167 @@
+//! The one error type of every store and backend.
+
+use std::fmt;
+
+/// A boxed error kept as the `source` of a [`StorageError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The result type of every store operation.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// What went wrong, in terms a caller can act on.
+///
+/// Variants are semantic, not per driver: a unique violation in PostgreSQL, a lost `SET NX` in
+/// Redis and an occupied key in the memory backend are all [`StorageError::Conflict`]. The driver
+/// error, where there is one, is kept as [`std::error::Error::source`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The record does not exist (in this tenant).
+    #[error("{entity} `{id}` not found")]
+    NotFound {
+        /// The kind of record, e.g. `integration`.
+        entity: &'static str,
+        /// The record's id.
+        id: String,
+    },
+    /// The record already exists, or a lease or claim is held by someone else.
+    #[error("{entity} `{id}`: {reason}")]
+    Conflict {
+        /// The kind of record.
+        entity: &'static str,
+        /// The record's id.
+        id: String,
+        /// Why the write was refused.
+        reason: String,
+    },
+    /// An optimistic update found another version than the one it was based on.
+    #[error("{entity} `{id}` changed concurrently: expected version {expected}, found {actual}")]
+    VersionMismatch {
+        /// The kind of record.
+        entity: &'static str,
+        /// The record's id.
+        id: String,
+        /// The version the caller read.
+        expected: u64,
+        /// The version stored now.
+        actual: u64,
+    },
+    /// The caller passed a value the store refuses; nothing was written.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The argument or field, e.g. `event_id` or `DATABASE_BACKEND`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The backend could not be reached or refused the connection. Retryable.
+    #[error("{backend} unavailable: {source}")]
+    Unavailable {
+        /// `memory`, `sqlite`, `postgresql` or `redis`.
+        backend: &'static str,
+        /// The driver error.
+        #[source]
+        source: BoxError,
+    },
+    /// The backend did not answer in time (pool acquisition, lock wait, response). Retryable.
+    #[error("{backend} timed out: {source}")]
+    Timeout {
+        /// The backend name.
+        backend: &'static str,
+        /// The driver error.
+        #[source]
+        source: BoxError,
+    },
+    /// A key is missing or malformed, or a sealed value does not open (tampered, truncated,
+    /// moved to another record, or sealed with an unknown key).
+    #[error("encryption: {message}")]
+    Crypto {
+        /// What failed, never including secret material.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The database schema is missing, newer than this build, or a migration was edited.
+    #[error("schema: {message}")]
+    Schema {
+        /// What is wrong.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The configuration is invalid or refused (e.g. no encryption key in production).
+    #[error("configuration: {message}")]
+    Config {
+        /// What is wrong, naming the setting.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The backend does not offer this operation.
+    #[error("{operation} is not supported by the {backend} backend")]
+    NotSupported {
+        /// The operation.
+        operation: &'static str,
+        /// The backend name.
+        backend: &'static str,
+    },
+    /// Any other backend failure (a bug, a corrupt row, an unexpected driver error).
+    #[error("{backend}: {source}")]
+    Backend {
+        /// The backend name.
+        backend: &'static str,
+        /// The driver error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StorageError {
+    /// Whether re-running the whole unit of work may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Timeout { .. })
+    }
+
+    /// An [`StorageError::InvalidInput`] for `field`.
+    pub fn invalid(field: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Self::InvalidInput { field: field.into(), reason: reason.to_string() }
+    }
+
+    /// A [`StorageError::NotFound`].
+    pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound { entity, id: id.into() }
+    }
+
+    /// A [`StorageError::Conflict`].
+    pub fn conflict(entity: &'static str, id: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Conflict { entity, id: id.into(), reason: reason.into() }
+    }
+
+    /// A [`StorageError::Crypto`] without a source.
+    pub fn crypto(message: impl Into<String>) -> Self {
+        Self::Crypto { message: message.into(), source: None }
+    }
+
+    /// A [`StorageError::Config`] without a source.
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::Config { message: message.into(), source: None }
+    }
+
+    /// A [`StorageError::Schema`] without a source.
+    pub fn schema(message: impl Into<String>) -> Self {
+        Self::Schema { message: message.into(), source: None }
+    }
+
+    /// A [`StorageError::Backend`] for an unexpected failure.
+    pub fn backend(backend: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Backend { backend, source: source.into() }
+    }
+
+    /// A [`StorageError::Backend`] for a stored record that no longer decodes.
+    pub fn corrupt(backend: &'static str, what: impl fmt::Display) -> Self {
+        Self::backend(backend, format!("stored record does not decode: {what}"))
+    }
+}

@@ -1,0 +1,201 @@
+//! Inbound webhook idempotency: remember processed event ids for a TTL, with an atomic claim so
+//! two concurrent deliveries of one event never both run its side effects.
+
+use crate::clock::SharedClock;
+use crate::{Result, StorageError, TenantId, validate_id};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+/// The largest stored result, in bytes.
+pub const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+/// How long deliveries are remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookOptions {
+    ttl: TimeDelta,
+}
+
+impl WebhookOptions {
+    /// Deliveries are remembered for `ttl` after completion; it must be positive.
+    pub fn new(ttl: TimeDelta) -> Result<Self> {
+        if ttl <= TimeDelta::zero() {
+            return Err(StorageError::invalid("webhook ttl", format!("`{ttl}` must be positive")));
+        }
+        Ok(Self { ttl })
+    }
+
+    /// The time to live of a completed delivery.
+    pub fn ttl(&self) -> TimeDelta {
+        self.ttl
+    }
+}
+
+impl Default for WebhookOptions {
+    /// 24 hours.
+    fn default() -> Self {
+        Self { ttl: TimeDelta::hours(24) }
+    }
+}
+
+/// Proof of a claim. Only its holder can [`WebhookStore::complete`] or
+/// [`WebhookStore::release`] the event; once it expires, another delivery may take the event over
+/// and this lease is fenced off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The claimed event.
+    pub event_id: String,
+    /// The fencing token of this claim.
+    pub token: Uuid,
+    /// When the claim lapses if not completed.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A completed delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The event.
+    pub event_id: String,
+    /// What the handler recorded (e.g. `success`).
+    pub result: String,
+    /// When it completed.
+    pub completed_at: DateTime<Utc>,
+    /// When it will be forgotten.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What [`WebhookStore::try_claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The caller holds the event: process it, then complete or release.
+    Acquired(Lease),
+    /// Another delivery is processing it until `expires_at`; retry later.
+    InFlight {
+        /// When the other claim lapses.
+        expires_at: DateTime<Utc>,
+    },
+    /// It was already processed; here is the stored result.
+    AlreadyDone(Delivery),
+}
+
+/// The live state of one event, as a backend reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventState {
+    /// Claimed and not yet completed.
+    InFlight {
+        /// The holder's token.
+        token: Uuid,
+        /// When the claim lapses.
+        expires_at: DateTime<Utc>,
+    },
+    /// Completed.
+    Done(Delivery),
+}
+
+/// Webhook idempotency, per tenant.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + fmt::Debug {
+    /// Atomically claims `event_id` for `lease`: exactly one of any number of concurrent callers
+    /// gets [`ClaimOutcome::Acquired`]. A lapsed claim or an expired delivery can be claimed anew.
+    async fn try_claim(&self, tenant: &TenantId, event_id: &str, lease: TimeDelta) -> Result<ClaimOutcome>;
+    /// Marks the claimed event done with `result`. [`StorageError::Conflict`] if the lease was
+    /// lost (taken over after it lapsed, or released).
+    async fn complete(&self, tenant: &TenantId, lease: &Lease, result: &str) -> Result<Delivery>;
+    /// Gives the claim up after a failure so the next delivery can process the event; whether the
+    /// lease was still held.
+    async fn release(&self, tenant: &TenantId, lease: &Lease) -> Result<bool>;
+    /// Whether the event was processed and is still remembered.
+    async fn is_delivered(&self, tenant: &TenantId, event_id: &str) -> Result<bool>;
+    /// Records the event as processed, whatever its state (the seed's `mark_delivered`).
+    async fn mark_delivered(&self, tenant: &TenantId, event_id: &str, result: &str) -> Result<Delivery>;
+    /// Forgets expired deliveries and lapsed claims of every tenant; how many were removed.
+    async fn cleanup_expired(&self) -> Result<u64>;
+    /// Live (unexpired) entries of the tenant, claimed or done.
+    async fn size(&self, tenant: &TenantId) -> Result<u64>;
+}
+
+/// A backend's storage of webhook events. Implementations trust their arguments and take time
+/// from the caller; [`WebhookStore`] comes with them, validating input and reading the clock.
+#[async_trait]
+pub trait WebhookEvents: Send + Sync + fmt::Debug {
+    /// The injected clock.
+    fn clock(&self) -> &SharedClock;
+    /// The TTL settings.
+    fn options(&self) -> &WebhookOptions;
+    /// Claims the event for `token` if it is absent or its entry expired at `now`; otherwise
+    /// reports the live state. One atomic step.
+    async fn claim(&self, tenant: &TenantId, event_id: &str, token: Uuid, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<ClaimOutcome>;
+    /// Turns the claim held by `token` into a delivery; `false` if `token` no longer holds it.
+    async fn finish(&self, tenant: &TenantId, event_id: &str, token: Uuid, delivery: &Delivery) -> Result<bool>;
+    /// Removes the claim held by `token`; `false` if it no longer holds it.
+    async fn abandon(&self, tenant: &TenantId, event_id: &str, token: Uuid) -> Result<bool>;
+    /// Stores `delivery` whatever the event's state.
+    async fn record(&self, tenant: &TenantId, delivery: &Delivery) -> Result<()>;
+    /// The event's state if live at `now`.
+    async fn state(&self, tenant: &TenantId, event_id: &str, now: DateTime<Utc>) -> Result<Option<EventState>>;
+    /// Removes every entry expired at `now`, in every tenant.
+    async fn purge(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// Counts the tenant's entries live at `now`.
+    async fn count(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<u64>;
+}
+
+fn check_result(result: &str) -> Result<()> {
+    if result.len() > MAX_RESULT_BYTES {
+        return Err(StorageError::invalid("result", format!("is {} bytes; the limit is {MAX_RESULT_BYTES}", result.len())));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl<T: WebhookEvents> WebhookStore for T {
+    async fn try_claim(&self, tenant: &TenantId, event_id: &str, lease: TimeDelta) -> Result<ClaimOutcome> {
+        validate_id("event_id", event_id)?;
+        if lease <= TimeDelta::zero() {
+            return Err(StorageError::invalid("lease", format!("`{lease}` must be positive")));
+        }
+        let now = self.clock().now();
+        self.claim(tenant, event_id, Uuid::new_v4(), now, now + lease).await
+    }
+
+    async fn complete(&self, tenant: &TenantId, lease: &Lease, result: &str) -> Result<Delivery> {
+        validate_id("event_id", &lease.event_id)?;
+        check_result(result)?;
+        let now = self.clock().now();
+        let delivery = Delivery { event_id: lease.event_id.clone(), result: result.to_owned(), completed_at: now, expires_at: now + self.options().ttl() };
+        if self.finish(tenant, &lease.event_id, lease.token, &delivery).await? {
+            Ok(delivery)
+        } else {
+            Err(StorageError::conflict("webhook event", &lease.event_id, "the lease was lost (released, or taken over after it lapsed)"))
+        }
+    }
+
+    async fn release(&self, tenant: &TenantId, lease: &Lease) -> Result<bool> {
+        validate_id("event_id", &lease.event_id)?;
+        self.abandon(tenant, &lease.event_id, lease.token).await
+    }
+
+    async fn is_delivered(&self, tenant: &TenantId, event_id: &str) -> Result<bool> {
+        validate_id("event_id", event_id)?;
+        let state = self.state(tenant, event_id, self.clock().now()).await?;
+        Ok(matches!(state, Some(EventState::Done(_))))
+    }
+
+    async fn mark_delivered(&self, tenant: &TenantId, event_id: &str, result: &str) -> Result<Delivery> {
+        validate_id("event_id", event_id)?;
+        check_result(result)?;
+        let now = self.clock().now();
+        let delivery = Delivery { event_id: event_id.to_owned(), result: result.to_owned(), completed_at: now, expires_at: now + self.options().ttl() };
+        self.record(tenant, &delivery).await?;
+        Ok(delivery)
+    }
+
+    async fn cleanup_expired(&self) -> Result<u64> {
+        self.purge(self.clock().now()).await
+    }
+
+    async fn size(&self, tenant: &TenantId) -> Result<u64> {
+        self.count(tenant, self.clock().now()).await
+    }
+}
