@@ -1,1 +1,17 @@
-//! placeholder
+//! Field-level encryption for `aragora-storage`.
+//!
+//! Secrets are sealed with AES-256-GCM under a fresh random 96-bit nonce. The associated data
+//! binds each ciphertext to its format version, key id, store, tenant, record id and field, so a
+//! value copied to another row or column does not open. A [`KeyRing`] holds one primary key, which
+//! encrypts, and any number of retired keys, which still decrypt: keys rotate without downtime.
+//!
+//! Sealed format (base64url, no padding): `version (1) | key id (4, BE) | nonce (12) | ciphertext | tag (16)`.
+#![forbid(unsafe_code)]
+
+mod key;
+mod ring_seal;
+mod token;
+
+pub use key::{EncryptionKey, KEY_BYTES, get_encryption_key, load_key_ring};
+pub use ring_seal::{EncryptedField, FORMAT_VERSION, KeyRing};
+pub use token::{generate_token, hash_token};

@@ -1,0 +1,192 @@
+//! Encryption keys: parsing, ids, and the development key file.
+
+use crate::KeyRing;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::digest;
+use ring::rand::{SecureRandom, SystemRandom};
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use storage_core::{Result, StorageConfig, StorageError};
+
+/// The length of a key: AES-256.
+pub const KEY_BYTES: usize = 32;
+
+/// A 256-bit key and its id (derived from the key, so it never needs configuring).
+#[derive(Clone)]
+pub struct EncryptionKey {
+    bytes: [u8; KEY_BYTES],
+    id: u32,
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncryptionKey({:08x}, [REDACTED])", self.id)
+    }
+}
+
+impl EncryptionKey {
+    /// A key from its 32 bytes.
+    pub fn from_bytes(bytes: [u8; KEY_BYTES]) -> Self {
+        let tagged = digest::digest(&digest::SHA256, &[b"aragora-storage/key-id/v1:".as_slice(), &bytes].concat());
+        let id = u32::from_be_bytes([tagged.as_ref()[0], tagged.as_ref()[1], tagged.as_ref()[2], tagged.as_ref()[3]]);
+        Self { bytes, id }
+    }
+
+    /// Parses a key given as 64 hex characters or as base64 (standard or URL-safe) of 32 bytes.
+    /// `source` names where it came from, for the error; the value is never echoed.
+    pub fn parse(source: &str, text: &str) -> Result<Self> {
+        let text = text.trim();
+        let bytes = if text.len() == 2 * KEY_BYTES && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..KEY_BYTES).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16)).collect::<Result<Vec<u8>, _>>().ok()
+        } else {
+            STANDARD.decode(text).or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('='))).ok()
+        };
+        let bytes = bytes.ok_or_else(|| {
+            StorageError::crypto(format!(
+                "{source} is malformed ({} characters): expected 64 hex characters or base64 of 32 bytes",
+                text.len()
+            ))
+        })?;
+        let bytes: [u8; KEY_BYTES] = bytes.try_into().map_err(|b: Vec<u8>| {
+            StorageError::crypto(format!("{source} decodes to {} bytes; AES-256 needs exactly {KEY_BYTES}", b.len()))
+        })?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// A new random key.
+    pub fn generate() -> Result<Self> {
+        let mut bytes = [0u8; KEY_BYTES];
+        SystemRandom::new().fill(&mut bytes).map_err(|_| StorageError::crypto("the system random generator failed"))?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// The key id written into every ciphertext it seals.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; KEY_BYTES] {
+        &self.bytes
+    }
+
+    /// The key as 64 hex characters (for writing a key file).
+    fn to_hex(&self) -> String {
+        self.bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Builds the key ring the configuration describes.
+///
+/// `ENCRYPTION_KEY` is the primary key and `ARAGORA_ENCRYPTION_PREVIOUS_KEYS` the retired ones. With
+/// no key, production refuses to start; development generates a key once, keeps it in a file
+/// beside the SQLite database (mode 0600) and warns, so data stays readable across restarts.
+pub fn load_key_ring(config: &StorageConfig) -> Result<KeyRing> {
+    let previous = match &config.encryption_previous_keys {
+        Some(list) => list
+            .expose()
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .enumerate()
+            .map(|(i, key)| EncryptionKey::parse(&format!("ARAGORA_ENCRYPTION_PREVIOUS_KEYS[{i}]"), key))
+            .collect::<Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
+    let primary = match &config.encryption_key {
+        Some(key) => EncryptionKey::parse("ENCRYPTION_KEY", key.expose())?,
+        None if config.is_production() => {
+            return Err(StorageError::config(format!(
+                "ENCRYPTION_KEY is required in production (ARAGORA_ENV=`{}`)",
+                config.environment.0
+            )));
+        }
+        None => development_key(&config.key_file())?,
+    };
+    KeyRing::new(primary, previous)
+}
+
+/// The primary encryption key of the configuration read from the environment.
+pub fn get_encryption_key() -> Result<EncryptionKey> {
+    Ok(load_key_ring(&StorageConfig::from_env()?)?.primary().clone())
+}
+
+/// Reads the development key file, or creates it (mode 0600) if it does not exist yet.
+fn development_key(path: &Path) -> Result<EncryptionKey> {
+    let io_error = |action: &str, e: std::io::Error| StorageError::Crypto {
+        message: format!("cannot {action} the development key file {}", path.display()),
+        source: Some(Box::new(e)),
+    };
+    for _ in 0..2 {
+        match fs::read_to_string(path) {
+            Ok(text) => {
+                let mode = fs::metadata(path).map_err(|e| io_error("inspect", e))?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the development key file is readable by others; chmod 600 it");
+                }
+                return EncryptionKey::parse(&format!("development key file {}", path.display()), &text);
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("read", e)),
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| io_error("create the directory of", e))?;
+        }
+        let key = EncryptionKey::generate()?;
+        // create_new: when two processes start at once, one writes and the other reads its key.
+        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(mut file) => {
+                file.write_all(key.to_hex().as_bytes()).and_then(|()| file.sync_all()).map_err(|e| io_error("write", e))?;
+                tracing::warn!(
+                    path = %path.display(),
+                    "no ENCRYPTION_KEY set: generated a development key and saved it beside the database; set ENCRYPTION_KEY in production"
+                );
+                return Ok(key);
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_error("create", e)),
+        }
+    }
+    Err(StorageError::crypto(format!("the development key file {} keeps changing", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage_core::Secret;
+
+    #[test]
+    fn keys_parse_from_hex_and_base64_and_malformed_keys_are_named() {
+        let hex = "ab".repeat(32);
+        let from_hex = EncryptionKey::parse("ENCRYPTION_KEY", &hex).expect("hex key");
+        let from_b64 = EncryptionKey::parse("ENCRYPTION_KEY", &STANDARD.encode([0xab; 32])).expect("base64 key");
+        assert_eq!(from_hex.id(), from_b64.id());
+        for bad in ["", "not-a-key", &"ab".repeat(16), &"zz".repeat(32)] {
+            let err = EncryptionKey::parse("ENCRYPTION_KEY", bad).expect_err(bad).to_string();
+            assert!(err.contains("ENCRYPTION_KEY"), "{err}");
+            assert!(bad.len() < 8 || !err.contains(bad), "the key leaked into {err}");
+        }
+    }
+
+    #[test]
+    fn development_mode_generates_a_private_key_file_once_and_reuses_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = StorageConfig { sqlite_path: dir.path().join("app.db"), ..Default::default() };
+        let first = load_key_ring(&config).expect("generated");
+        let path = dir.path().join("app.db.key");
+        let mode = fs::metadata(&path).expect("key file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let second = load_key_ring(&config).expect("reused");
+        assert_eq!(first.primary().id(), second.primary().id());
+    }
+
+    #[test]
+    fn production_without_a_key_refuses_and_a_malformed_key_is_an_error() {
+        let config = StorageConfig { environment: storage_core::Environment("production".into()), ..Default::default() };
+        assert!(matches!(load_key_ring(&config), Err(StorageError::Config { .. })));
+        let config = StorageConfig { encryption_key: Some(Secret::from("short")), ..Default::default() };
+        assert!(matches!(load_key_ring(&config), Err(StorageError::Crypto { .. })));
+    }
+}
