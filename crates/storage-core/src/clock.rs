@@ -76,3 +76,13 @@ impl Clock for ManualClock {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// An instant as microseconds since the Unix epoch (how SQLite and Redis store instants).
+pub fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// The instant `micros` microseconds after the Unix epoch; `None` if out of range.
+pub fn from_micros(micros: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+}
