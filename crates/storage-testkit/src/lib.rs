@@ -1,1 +1,130 @@
-//! placeholder
+//! The conformance suite every backend runs, and (for server backends) the throwaway-server
+//! harness. A dev-dependency only.
+//!
+//! One module per store holds plain `async fn`s taking a [`Subject`]; a backend's
+//! `tests/conformance.rs` stamps them all out as tests with [`conformance_tests!`]:
+//!
+//! ```ignore
+//! async fn setup() -> storage_testkit::Subject { /* fresh stores on a manual clock */ }
+//! storage_testkit::conformance_tests!(crate::setup);
+//! ```
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, missing_docs)]
+
+pub mod gmail_token;
+pub mod integration;
+pub mod webhook;
+
+use std::any::Any;
+use std::sync::Arc;
+use storage_core::{GmailTokenStore, IntegrationStore, ManualClock, Page, PageRequest, Result, StorageError, TenantId, WebhookStore};
+
+/// Fresh, empty stores of one backend, all on one manual clock.
+pub struct Subject {
+    /// The clock every store reads; tests move it instead of sleeping.
+    pub clock: ManualClock,
+    /// The integration store.
+    pub integrations: Arc<dyn IntegrationStore>,
+    /// The webhook store, with the default 24 h TTL.
+    pub webhooks: Arc<dyn WebhookStore>,
+    /// The Gmail token store.
+    pub gmail_tokens: Arc<dyn GmailTokenStore>,
+    /// Whatever must live as long as the stores (a temp dir, a database).
+    pub guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject").field("clock", &self.clock).finish_non_exhaustive()
+    }
+}
+
+/// A tenant id for tests.
+pub fn tenant(name: &str) -> TenantId {
+    TenantId::new(name).expect("valid tenant")
+}
+
+/// Reads every page of a list.
+pub async fn collect_all<T, F, Fut>(limit: u32, mut fetch: F) -> Vec<T>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>>>,
+{
+    let mut request = PageRequest::first(limit);
+    let mut all = Vec::new();
+    loop {
+        let page = fetch(request.clone()).await.expect("list page");
+        assert!(page.items.len() <= limit as usize, "a page exceeded its limit");
+        let next = request.next(page.next.as_ref());
+        all.extend(page.items);
+        match next {
+            Some(next) => request = next,
+            None => return all,
+        }
+    }
+}
+
+/// Asserts that `result` is an `InvalidInput` naming `field`.
+pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T>, field: &str) {
+    match result {
+        Err(StorageError::InvalidInput { field: f, reason }) => {
+            assert!(f.contains(field), "expected the error to name `{field}`, got `{f}`: {reason}")
+        }
+        other => panic!("expected InvalidInput for `{field}`, got {other:?}"),
+    }
+}
+
+/// Stamps out every conformance case as a test, in modules named after the stores.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($setup:path) => {
+        $crate::conformance_module!($setup, integration, [
+            set_then_get_round_trips,
+            set_keeps_created_at_and_bumps_the_version,
+            create_never_overwrites,
+            update_checks_the_version,
+            delete_reports_whether_it_existed,
+            lists_paginate_in_key_order,
+            index_changes_move_records_between_lists,
+            tenants_are_isolated,
+            user_mappings_round_trip,
+            bad_input_is_refused_and_nothing_is_written,
+            concurrent_updates_lose_nothing,
+        ]);
+        $crate::conformance_module!($setup, webhook, [
+            first_claim_acquires_and_a_duplicate_is_in_flight,
+            completed_events_report_the_stored_result,
+            release_makes_the_event_claimable_again,
+            a_lapsed_lease_is_taken_over_and_the_old_holder_fenced,
+            deliveries_expire_after_the_ttl,
+            mark_delivered_and_is_delivered,
+            concurrent_claims_have_exactly_one_winner,
+            tenants_are_isolated,
+            bad_input_is_refused_and_nothing_is_written,
+        ]);
+        $crate::conformance_module!($setup, gmail_token, [
+            set_then_get_keeps_the_tenant_and_tokens,
+            set_keeps_created_at_and_bumps_the_version,
+            list_expiring_finds_tokens_to_refresh,
+            refresh_and_sync_progress_never_lose_each_other,
+            tenants_are_isolated,
+            bad_input_is_refused_and_nothing_is_written,
+        ]);
+    };
+}
+
+/// One module of [`conformance_tests!`].
+#[macro_export]
+macro_rules! conformance_module {
+    ($setup:path, $module:ident, [$($case:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let subject = $setup().await;
+                    $crate::$module::$case(&subject).await;
+                }
+            )*
+        }
+    };
+}

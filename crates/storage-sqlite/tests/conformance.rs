@@ -1,0 +1,28 @@
+//! The conformance suite on SQLite, each case on a fresh database file.
+
+use std::sync::Arc;
+use storage_core::ManualClock;
+use storage_crypto::{EncryptionKey, KeyRing};
+use storage_sqlite::SqliteBackend;
+use storage_testkit::Subject;
+
+async fn setup() -> Subject {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::at_system_time();
+    let ring = KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring");
+    let backend = SqliteBackend::builder(dir.path().join("conformance.db"))
+        .clock(clock.shared())
+        .sealer(Arc::new(ring))
+        .connect()
+        .await
+        .expect("open sqlite");
+    Subject {
+        integrations: Arc::new(backend.integration_store()),
+        webhooks: Arc::new(backend.webhook_store()),
+        gmail_tokens: Arc::new(backend.gmail_token_store()),
+        clock,
+        guard: Some(Box::new(dir)),
+    }
+}
+
+storage_testkit::conformance_tests!(crate::setup);
