@@ -1,1 +1,46 @@
-fn main() {}
+//! Developer commands: `cargo xtask migrate | doctor | test | bench`.
+#![forbid(unsafe_code)]
+
+mod doctor;
+mod migrate;
+mod test;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Developer commands for aragora-storage")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply schema migrations (or `migrate status` to show where the database stands).
+    Migrate(migrate::Args),
+    /// Show the configuration (secrets redacted), connectivity, schema version and key presence.
+    Doctor,
+    /// Run the whole test suite, starting what it needs.
+    Test(test::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Migrate(args) => runtime().and_then(|rt| rt.block_on(migrate::run(args))),
+        Command::Doctor => runtime().and_then(|rt| rt.block_on(doctor::run())),
+        Command::Test(args) => test::run(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

@@ -1,1 +1,63 @@
-//! placeholder
+//! # aragora-storage
+//!
+//! Typed, multi-tenant stores on four interchangeable backends — in-memory, SQLite (the embedded
+//! default), PostgreSQL and Redis — with field-level encryption of secrets and versioned
+//! migrations.
+//!
+//! ```no_run
+//! use aragora_storage::{IntegrationConfig, Storage, TenantId};
+//! # async fn demo() -> aragora_storage::Result<()> {
+//! let storage = Storage::from_env().await?; // SQLite at ./aragora.db unless configured otherwise
+//! let tenant = TenantId::new("acme")?;
+//! let config = IntegrationConfig::new(tenant.clone(), "workspace-123", "slack")
+//!     .with_credential("token", "xoxb-...") // sealed with AES-256-GCM before it is stored
+//!     .with_setting("channel", "#general");
+//! storage.integration_store().set(&config).await?;
+//! let stored = storage.integration_store().get(&tenant, "workspace-123").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Cargo features: `memory`, `sqlite`, `crypto` (default), `postgres`, `redis`, `router`.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod accessors;
+mod storage;
+
+pub use accessors::{
+    get_gmail_token_store, get_integration_store, get_webhook_store, reset_gmail_token_store, reset_integration_store,
+    reset_webhook_store, set_gmail_token_store, set_integration_store, set_webhook_store,
+};
+pub use storage::Storage;
+
+pub use storage_core::{
+    BoxError, ClaimOutcome, Clock, Cursor, DatabaseBackend, Delivery, Environment, GmailTokenStore, GmailUserState,
+    IntegrationConfig, IntegrationStatus, IntegrationStore, Lease, ManualClock, Page, PageRequest, RedisMode, Result,
+    Secret, SharedClock, SqliteSynchronous, StorageConfig, StorageError, SystemClock, TenantId, TokenRefresh,
+    UserIdMapping, WebhookOptions, WebhookStore,
+};
+/// The store traits, models and engine contract, for backend authors.
+pub use storage_core as core;
+
+#[cfg(feature = "crypto")]
+pub use storage_crypto::{EncryptedField, EncryptionKey, KeyRing, generate_token, get_encryption_key, hash_token};
+#[cfg(feature = "memory")]
+pub use storage_memory::{InMemoryGmailTokenStore, InMemoryIntegrationStore, InMemoryWebhookStore, MemoryBackend};
+#[cfg(feature = "postgres")]
+pub use storage_postgres::{PostgresBackend, PostgresGmailTokenStore, PostgresIntegrationStore, PostgresWebhookStore};
+#[cfg(feature = "redis")]
+pub use storage_redis::{RedisBackend, RedisGmailTokenStore, RedisIntegrationStore, RedisWebhookStore};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use storage_schema::{SchemaStatus, check_schema_version, run_migrations, upgrade_schema};
+#[cfg(feature = "sqlite")]
+pub use storage_sqlite::{SQLiteGmailTokenStore, SQLiteIntegrationStore, SQLiteWebhookStore, SqliteBackend};
+
+/// Whether this build includes the PostgreSQL backend (the `postgres` feature).
+pub const POSTGRESQL_AVAILABLE: bool = cfg!(feature = "postgres");
+/// Whether this build includes the Redis backend (the `redis` feature).
+pub const REDIS_AVAILABLE: bool = cfg!(feature = "redis");
+
+/// The backend the environment selects (`DATABASE_BACKEND`, `ARAGORA_DATABASE_BACKEND`).
+pub fn get_database_backend() -> Result<DatabaseBackend> {
+    Ok(StorageConfig::from_env()?.backend)
+}

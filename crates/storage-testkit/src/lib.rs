@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 pub mod gmail_token;
+pub mod server;
 pub mod integration;
 pub mod webhook;
 

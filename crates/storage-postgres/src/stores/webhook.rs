@@ -1,0 +1,155 @@
+//! Webhook idempotency on PostgreSQL: a claim is one upsert that only takes over an expired row.
+//! `ON CONFLICT DO UPDATE` locks the conflicting row even when its `WHERE` refuses the update,
+//! so the follow-up read in the same transaction reports exactly the state it lost to.
+
+use crate::{BACKEND, PostgresBackend};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use storage_core::stores::webhook::{EventState, WebhookEvents};
+use storage_core::{ClaimOutcome, Delivery, Lease, Result, SharedClock, StorageError, TenantId, WebhookOptions};
+use storage_router::ConnectionRouter;
+use storage_schema::sqlx_error;
+use uuid::Uuid;
+
+const CLAIM: &str = "INSERT INTO webhook_events (tenant, event_id, state, token, expires_at) VALUES ($1, $2, 'in_flight', $3, $4) \
+     ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'in_flight', token = excluded.token, result = NULL, completed_at = NULL, expires_at = excluded.expires_at \
+     WHERE webhook_events.expires_at <= $5 RETURNING token";
+const STATE: &str = "SELECT state, token, result, completed_at, expires_at FROM webhook_events WHERE tenant = $1 AND event_id = $2 AND expires_at > $3";
+const FINISH: &str = "UPDATE webhook_events SET state = 'done', token = NULL, result = $1, completed_at = $2, expires_at = $3 \
+     WHERE tenant = $4 AND event_id = $5 AND state = 'in_flight' AND token = $6";
+const ABANDON: &str = "DELETE FROM webhook_events WHERE tenant = $1 AND event_id = $2 AND state = 'in_flight' AND token = $3";
+const RECORD: &str = "INSERT INTO webhook_events (tenant, event_id, state, result, completed_at, expires_at) VALUES ($1, $2, 'done', $3, $4, $5) \
+     ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'done', token = NULL, result = excluded.result, completed_at = excluded.completed_at, expires_at = excluded.expires_at";
+const PURGE: &str = "DELETE FROM webhook_events WHERE expires_at <= $1";
+const COUNT: &str = "SELECT count(*) FROM webhook_events WHERE tenant = $1 AND expires_at > $2";
+
+/// [`storage_core::WebhookStore`] on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresWebhookStore {
+    router: ConnectionRouter,
+    clock: SharedClock,
+    options: WebhookOptions,
+}
+
+impl PostgresWebhookStore {
+    /// Connects to the database at `url` (migrating it if needed).
+    pub async fn connect(url: &str) -> Result<Self> {
+        Ok(PostgresBackend::builder(url).connect().await?.webhook_store())
+    }
+
+    pub(crate) fn from_backend(backend: &PostgresBackend) -> Self {
+        Self { router: backend.router().clone(), clock: backend.clock().clone(), options: *backend.webhook() }
+    }
+}
+
+fn event_state(event_id: &str, row: &PgRow) -> Result<EventState> {
+    let get = |e: sqlx::Error| sqlx_error(BACKEND, e);
+    let expires_at: DateTime<Utc> = row.try_get(4).map_err(get)?;
+    if row.try_get::<String, _>(0).map_err(get)? == "in_flight" {
+        let token: Option<Uuid> = row.try_get(1).map_err(get)?;
+        let token = token.ok_or_else(|| StorageError::corrupt(BACKEND, "an in-flight webhook event has no token"))?;
+        return Ok(EventState::InFlight { token, expires_at });
+    }
+    Ok(EventState::Done(Delivery {
+        event_id: event_id.to_owned(),
+        result: row.try_get::<Option<String>, _>(2).map_err(get)?.unwrap_or_default(),
+        completed_at: row.try_get::<Option<DateTime<Utc>>, _>(3).map_err(get)?.unwrap_or(expires_at),
+        expires_at,
+    }))
+}
+
+#[async_trait]
+impl WebhookEvents for PostgresWebhookStore {
+    fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    fn options(&self) -> &WebhookOptions {
+        &self.options
+    }
+
+    async fn claim(&self, tenant: &TenantId, event_id: &str, token: Uuid, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<ClaimOutcome> {
+        let mut tx = self.router.write_pool().begin().await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let won = sqlx::query(CLAIM)
+            .bind(tenant.as_str())
+            .bind(event_id)
+            .bind(token)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
+        let outcome = if won.is_some() {
+            ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until })
+        } else {
+            let row = sqlx::query(STATE).bind(tenant.as_str()).bind(event_id).bind(now).fetch_one(&mut *tx).await.map_err(|e| sqlx_error(BACKEND, e))?;
+            match event_state(event_id, &row)? {
+                EventState::InFlight { expires_at, .. } => ClaimOutcome::InFlight { expires_at },
+                EventState::Done(delivery) => ClaimOutcome::AlreadyDone(delivery),
+            }
+        };
+        tx.commit().await.map_err(|e| sqlx_error(BACKEND, e))?;
+        Ok(outcome)
+    }
+
+    async fn finish(&self, tenant: &TenantId, event_id: &str, token: Uuid, delivery: &Delivery) -> Result<bool> {
+        let done = sqlx::query(FINISH)
+            .bind(&delivery.result)
+            .bind(delivery.completed_at)
+            .bind(delivery.expires_at)
+            .bind(tenant.as_str())
+            .bind(event_id)
+            .bind(token)
+            .execute(self.router.write_pool())
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn abandon(&self, tenant: &TenantId, event_id: &str, token: Uuid) -> Result<bool> {
+        let done = sqlx::query(ABANDON)
+            .bind(tenant.as_str())
+            .bind(event_id)
+            .bind(token)
+            .execute(self.router.write_pool())
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record(&self, tenant: &TenantId, delivery: &Delivery) -> Result<()> {
+        sqlx::query(RECORD)
+            .bind(tenant.as_str())
+            .bind(&delivery.event_id)
+            .bind(&delivery.result)
+            .bind(delivery.completed_at)
+            .bind(delivery.expires_at)
+            .execute(self.router.write_pool())
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
+        Ok(())
+    }
+
+    async fn state(&self, tenant: &TenantId, event_id: &str, now: DateTime<Utc>) -> Result<Option<EventState>> {
+        let row = sqlx::query(STATE)
+            .bind(tenant.as_str())
+            .bind(event_id)
+            .bind(now)
+            .fetch_optional(self.router.read_pool())
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
+        row.map(|row| event_state(event_id, &row)).transpose()
+    }
+
+    async fn purge(&self, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query(PURGE).bind(now).execute(self.router.write_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn count(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(COUNT).bind(tenant.as_str()).bind(now).fetch_one(self.router.read_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        Ok(n as u64)
+    }
+}

@@ -1,0 +1,234 @@
+//! The generic engine: any [`Document`] in a table with real columns for the tenant, id, declared
+//! indexes and metadata, and the rest as a `JSONB` body with sealed secrets.
+
+use crate::BACKEND;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::types::Json;
+use sqlx::{Arguments, AssertSqlSafe, Row, SqlSafeStr, SqlStr};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use storage_core::document::{Document, Filter, IndexValue, RecordMeta};
+use storage_core::{Result, Sealer, StorageError, Table, TenantId};
+use storage_router::ConnectionRouter;
+use storage_schema::sqlx_error;
+
+/// The statements of one table, built once from the document's declaration.
+#[derive(Debug)]
+struct Statements {
+    get: SqlStr,
+    insert: SqlStr,
+    upsert: SqlStr,
+    update: SqlStr,
+    version: SqlStr,
+    delete: SqlStr,
+    list_all: SqlStr,
+    list_eq: Vec<(&'static str, SqlStr)>,
+    list_before: Vec<(&'static str, SqlStr)>,
+}
+
+fn sql(text: String) -> SqlStr {
+    AssertSqlSafe(text).into_sql_str()
+}
+
+impl Statements {
+    fn new<D: Document>() -> Self {
+        let t = D::STORE;
+        let columns: Vec<_> = D::INDEXES.iter().map(|i| i.column).collect();
+        let n = columns.len();
+        let column_list: String = columns.iter().map(|c| format!("{c}, ")).collect();
+        let placeholders: String = (0..n).map(|i| format!("${}, ", i + 3)).collect();
+        let set_excluded: String = columns.iter().map(|c| format!("{c} = excluded.{c}, ")).collect();
+        let set_params: String = columns.iter().enumerate().map(|(i, c)| format!("{c} = ${}, ", i + 1)).collect();
+        let values = format!(
+            "INSERT INTO {t} (tenant, id, {column_list}version, created_at, updated_at, body) VALUES ($1, $2, {placeholders}${}, ${}, ${}, ${})",
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6
+        );
+        let select = format!("SELECT id, version, created_at, updated_at, body FROM {t} WHERE tenant = $1");
+        let list = |condition: &str, next: usize| sql(format!("{select}{condition} AND id > ${next} ORDER BY id LIMIT ${}", next + 1));
+        Self {
+            get: sql(format!("{select} AND id = $2")),
+            insert: sql(format!("{values} ON CONFLICT (tenant, id) DO NOTHING")),
+            upsert: sql(format!(
+                "{values} ON CONFLICT (tenant, id) DO UPDATE SET {set_excluded}version = {t}.version + 1, updated_at = excluded.updated_at, body = excluded.body RETURNING version, created_at"
+            )),
+            update: sql(format!(
+                "UPDATE {t} SET {set_params}version = version + 1, updated_at = ${}, body = ${} WHERE tenant = ${} AND id = ${} AND version = ${} RETURNING version, created_at",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5
+            )),
+            version: sql(format!("SELECT version FROM {t} WHERE tenant = $1 AND id = $2")),
+            delete: sql(format!("DELETE FROM {t} WHERE tenant = $1 AND id = $2")),
+            list_all: list("", 2),
+            list_eq: columns.iter().map(|c| (*c, list(&format!(" AND {c} = $2"), 3))).collect(),
+            list_before: columns.iter().map(|c| (*c, list(&format!(" AND {c} <= $2"), 3))).collect(),
+        }
+    }
+}
+
+/// The PostgreSQL storage of one [`Document`] type.
+pub struct PostgresTable<D> {
+    router: ConnectionRouter,
+    sealer: Arc<dyn Sealer>,
+    statements: Arc<Statements>,
+    _document: PhantomData<fn() -> D>,
+}
+
+impl<D> fmt::Debug for PostgresTable<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresTable").field("statements", &self.statements.get.as_str()).finish_non_exhaustive()
+    }
+}
+
+fn bind_error(e: impl Into<storage_core::BoxError>) -> StorageError {
+    StorageError::backend(BACKEND, e)
+}
+
+impl<D: Document> PostgresTable<D> {
+    /// The table of `D` on the router's pools.
+    pub fn new(router: ConnectionRouter, sealer: Arc<dyn Sealer>) -> Self {
+        Self { router, sealer, statements: Arc::new(Statements::new::<D>()), _document: PhantomData }
+    }
+
+    fn bind_indexes(args: &mut PgArguments, doc: &D) -> Result<()> {
+        for value in doc.index_values() {
+            match value {
+                IndexValue::Text(text) => args.add(text),
+                IndexValue::Time(time) => args.add(time),
+            }
+            .map_err(bind_error)?;
+        }
+        Ok(())
+    }
+
+    /// The arguments of a new row: identity, indexes, version 1, timestamps, sealed body.
+    fn new_row_args(&self, doc: &D, now: DateTime<Utc>) -> Result<PgArguments> {
+        let body = doc.encode(self.sealer.as_ref())?;
+        let mut args = PgArguments::default();
+        args.add(doc.tenant().as_str()).map_err(bind_error)?;
+        args.add(doc.id()).map_err(bind_error)?;
+        Self::bind_indexes(&mut args, doc)?;
+        args.add(1_i64).map_err(bind_error)?;
+        args.add(now).map_err(bind_error)?;
+        args.add(now).map_err(bind_error)?;
+        args.add(Json(body)).map_err(bind_error)?;
+        Ok(args)
+    }
+
+    fn row_to_doc(&self, tenant: &TenantId, row: &PgRow) -> Result<D> {
+        let get = |e: sqlx::Error| sqlx_error(BACKEND, e);
+        let id: String = row.try_get(0).map_err(get)?;
+        let meta = RecordMeta {
+            version: row.try_get::<i64, _>(1).map_err(get)? as u64,
+            created_at: row.try_get(2).map_err(get)?,
+            updated_at: row.try_get(3).map_err(get)?,
+        };
+        let Json(body): Json<Value> = row.try_get(4).map_err(get)?;
+        D::decode(tenant, &id, meta, body, self.sealer.as_ref())
+    }
+
+    fn with_meta(doc: &D, row: &PgRow, now: DateTime<Utc>) -> Result<D> {
+        let get = |e: sqlx::Error| sqlx_error(BACKEND, e);
+        let mut stored = doc.clone();
+        stored.set_meta(RecordMeta { version: row.try_get::<i64, _>(0).map_err(get)? as u64, created_at: row.try_get(1).map_err(get)?, updated_at: now });
+        Ok(stored)
+    }
+}
+
+#[async_trait]
+impl<D: Document> Table<D> for PostgresTable<D> {
+    async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<D>> {
+        let row = sqlx::query(self.statements.get.clone())
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(self.router.read_pool())
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
+        row.map(|row| self.row_to_doc(tenant, &row)).transpose()
+    }
+
+    async fn insert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
+        let args = self.new_row_args(doc, now)?;
+        let done = sqlx::query_with(self.statements.insert.clone(), args).execute(self.router.write_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::conflict(D::ENTITY, doc.id(), "already exists"));
+        }
+        let mut stored = doc.clone();
+        stored.set_meta(RecordMeta::new_at(now));
+        Ok(stored)
+    }
+
+    async fn upsert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
+        let args = self.new_row_args(doc, now)?;
+        let row = sqlx::query_with(self.statements.upsert.clone(), args).fetch_one(self.router.write_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        Self::with_meta(doc, &row, now)
+    }
+
+    async fn update(&self, doc: &D, expected: u64, now: DateTime<Utc>) -> Result<D> {
+        let body = doc.encode(self.sealer.as_ref())?;
+        let mut args = PgArguments::default();
+        Self::bind_indexes(&mut args, doc)?;
+        args.add(now).map_err(bind_error)?;
+        args.add(Json(body)).map_err(bind_error)?;
+        args.add(doc.tenant().as_str()).map_err(bind_error)?;
+        args.add(doc.id()).map_err(bind_error)?;
+        args.add(expected as i64).map_err(bind_error)?;
+        let pool = self.router.write_pool();
+        let row = sqlx::query_with(self.statements.update.clone(), args).fetch_optional(pool).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        if let Some(row) = row {
+            return Self::with_meta(doc, &row, now);
+        }
+        let actual: Option<i64> = sqlx::query_scalar(self.statements.version.clone())
+            .bind(doc.tenant().as_str())
+            .bind(doc.id())
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
+        Err(match actual {
+            None => StorageError::not_found(D::ENTITY, doc.id()),
+            Some(actual) => StorageError::VersionMismatch { entity: D::ENTITY, id: doc.id(), expected, actual: actual as u64 },
+        })
+    }
+
+    async fn delete(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        let done = sqlx::query(self.statements.delete.clone())
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(self.router.write_pool())
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list(&self, tenant: &TenantId, filter: &Filter, after: Option<&str>, limit: u32) -> Result<Vec<D>> {
+        let find = |list: &[(&'static str, SqlStr)], column: &str| {
+            list.iter().find(|(c, _)| *c == column).map(|(_, s)| s.clone()).ok_or_else(|| StorageError::invalid("filter", format!("`{column}` is not an index of {}", D::STORE)))
+        };
+        let mut args = PgArguments::default();
+        args.add(tenant.as_str()).map_err(bind_error)?;
+        let statement = match filter {
+            Filter::All => self.statements.list_all.clone(),
+            Filter::Eq { column, value } => {
+                args.add(value.as_str()).map_err(bind_error)?;
+                find(&self.statements.list_eq, column)?
+            }
+            Filter::AtOrBefore { column, at } => {
+                args.add(*at).map_err(bind_error)?;
+                find(&self.statements.list_before, column)?
+            }
+        };
+        args.add(after.unwrap_or("")).map_err(bind_error)?;
+        args.add(i64::from(limit)).map_err(bind_error)?;
+        let rows = sqlx::query_with(statement, args).fetch_all(self.router.read_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        rows.iter().map(|row| self.row_to_doc(tenant, row)).collect()
+    }
+}

@@ -1,0 +1,25 @@
+//! The conformance suite on PostgreSQL: a throwaway server for this test binary, a fresh
+//! database per case.
+
+use std::sync::Arc;
+use storage_core::ManualClock;
+use storage_crypto::{EncryptionKey, KeyRing};
+use storage_postgres::PostgresBackend;
+use storage_testkit::Subject;
+use storage_testkit::server::fresh_postgres_database;
+
+async fn setup() -> Subject {
+    let url = fresh_postgres_database().await;
+    let clock = ManualClock::at_system_time();
+    let ring = KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring");
+    let backend = PostgresBackend::builder(url).clock(clock.shared()).sealer(Arc::new(ring)).connect().await.expect("connect postgres");
+    Subject {
+        integrations: Arc::new(backend.integration_store()),
+        webhooks: Arc::new(backend.webhook_store()),
+        gmail_tokens: Arc::new(backend.gmail_token_store()),
+        clock,
+        guard: Some(Box::new(backend)),
+    }
+}
+
+storage_testkit::conformance_tests!(crate::setup);
