@@ -1,0 +1,68 @@
+//! The key schema. Every key of a tenant carries `{<tenant>}`, the Cluster hash tag, so all of a
+//! tenant's keys share one slot and any script over them is valid on a Cluster.
+
+use storage_core::{Result, StorageError, TenantId};
+
+/// Builds the keys of one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    namespace: String,
+}
+
+impl Keys {
+    /// Keys under `namespace` (letters, digits, `_`, `-`, `.`).
+    pub fn new(namespace: &str) -> Result<Self> {
+        let ok = !namespace.is_empty() && namespace.len() <= 64 && namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if !ok {
+            return Err(StorageError::invalid("redis namespace", format!("`{namespace}` must be 1 to 64 of a-z, A-Z, 0-9, `_`, `-`, `.`")));
+        }
+        Ok(Self { namespace: namespace.to_owned() })
+    }
+
+    /// `<ns>:{<tenant>}:<store>`, the prefix of a store's keys in a tenant.
+    fn store(&self, tenant: &TenantId, store: &str) -> String {
+        format!("{}:{{{}}}:{store}", self.namespace, tenant.as_str())
+    }
+
+    /// A record: `<ns>:{<tenant>}:<store>:<id>`.
+    pub fn record(&self, tenant: &TenantId, store: &str, id: &str) -> String {
+        format!("{}:{id}", self.store(tenant, store))
+    }
+
+    /// The sorted set of every record id of a store in a tenant (lexicographic).
+    pub fn all(&self, tenant: &TenantId, store: &str) -> String {
+        format!("{}#", self.store(tenant, store))
+    }
+
+    /// The sorted set of ids whose text index `column` equals `value` (lexicographic).
+    pub fn text_index(&self, tenant: &TenantId, store: &str, column: &str, value: &str) -> String {
+        format!("{}#{column}:{value}", self.store(tenant, store))
+    }
+
+    /// The sorted set of ids scored by the time index `column` (microseconds).
+    pub fn time_index(&self, tenant: &TenantId, store: &str, column: &str) -> String {
+        format!("{}#{column}", self.store(tenant, store))
+    }
+
+    /// The set of tenants that have entries of `store` (for cross-tenant maintenance sweeps).
+    pub fn tenants(&self, store: &str) -> String {
+        format!("{}:{store}:tenants", self.namespace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_a_tenant_carries_its_hash_tag_and_records_never_collide_with_indexes() {
+        let keys = Keys::new("aragora").expect("namespace");
+        let t = TenantId::new("acme").expect("tenant");
+        assert_eq!(keys.record(&t, "integrations", "ws-1"), "aragora:{acme}:integrations:ws-1");
+        for key in [keys.all(&t, "integrations"), keys.text_index(&t, "integrations", "user_id", "u"), keys.time_index(&t, "gmail_tokens", "token_expiry")] {
+            assert!(key.starts_with("aragora:{acme}:"), "{key}");
+            assert!(key.contains('#'), "index keys are outside the record key space: {key}");
+        }
+        assert!(Keys::new("a:b").is_err() && Keys::new("").is_err());
+    }
+}

@@ -1,0 +1,294 @@
+//! Webhook idempotency on Redis: one hash per event (`s` state, `t` lease token, `r` result,
+//! `d` completed, `e` expires, as microseconds of the injected clock) and a per-tenant sorted set
+//! of expiries. Every transition is one script over both keys. Expiry is decided by the clock;
+//! the server-side TTL (remaining time plus an hour) only collects garbage.
+
+use crate::{BACKEND, Keys, RedisBackend, redis_error};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use redis::Script;
+use redis::aio::ConnectionManager;
+use std::sync::LazyLock;
+use storage_core::clock::{from_micros, to_micros};
+use storage_core::stores::webhook::{EventState, WebhookEvents};
+use storage_core::{ClaimOutcome, Delivery, Lease, Result, SharedClock, StorageError, TenantId, WebhookOptions};
+use uuid::Uuid;
+
+const STORE: &str = "webhook_events";
+/// How long after its logical expiry an entry may linger on the server.
+const GC_GRACE: TimeDelta = TimeDelta::hours(1);
+/// Expired entries removed per sweep script.
+const SWEEP_BATCH: isize = 100;
+
+/// KEYS: event, expiries. ARGV: now, token, lease until, event id, gc ttl ms.
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local f = redis.call('HMGET', KEYS[1], 's', 't', 'r', 'd', 'e')
+if f[5] and tonumber(f[5]) > tonumber(ARGV[1]) then
+  return {'live', f[1] or '', f[2] or '', f[3] or '', f[4] or '', f[5]}
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 's', 'in_flight', 't', ARGV[2], 'e', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return {'acquired'}
+",
+    )
+});
+
+/// KEYS: event, expiries. ARGV: token, result, completed, expires, event id, gc ttl ms.
+static FINISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 's') ~= 'in_flight' or redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 's', 'done', 'r', ARGV[2], 'd', ARGV[3], 'e', ARGV[4])
+redis.call('HDEL', KEYS[1], 't')
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+return 1
+",
+    )
+});
+
+/// KEYS: event, expiries. ARGV: token, event id.
+static ABANDON: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 's') ~= 'in_flight' or redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+",
+    )
+});
+
+/// KEYS: event, expiries. ARGV: result, completed, expires, event id, gc ttl ms.
+static RECORD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 's', 'done', 'r', ARGV[1], 'd', ARGV[2], 'e', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1
+",
+    )
+});
+
+/// KEYS: expiries, events... ARGV: now, event ids (in KEYS order). Removes the entries still
+/// expired (a re-claimed event has a new expiry and stays).
+static SWEEP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local removed = 0
+for i = 2, #KEYS do
+  local e = redis.call('HGET', KEYS[i], 'e')
+  if not e or tonumber(e) <= tonumber(ARGV[1]) then
+    redis.call('DEL', KEYS[i])
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return removed
+",
+    )
+});
+
+/// [`storage_core::WebhookStore`] on Redis.
+#[derive(Clone)]
+pub struct RedisWebhookStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    clock: SharedClock,
+    options: WebhookOptions,
+}
+
+impl std::fmt::Debug for RedisWebhookStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisWebhookStore").field("keys", &self.keys).field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl RedisWebhookStore {
+    /// Connects to the server at `url`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Ok(RedisBackend::builder(url).connect().await?.webhook_store())
+    }
+
+    pub(crate) fn from_backend(backend: &RedisBackend) -> Self {
+        Self { conn: backend.conn(), keys: backend.keys().clone(), clock: backend.clock().clone(), options: *backend.webhook() }
+    }
+
+    fn event_key(&self, tenant: &TenantId, event_id: &str) -> String {
+        self.keys.record(tenant, STORE, event_id)
+    }
+
+    fn expiries_key(&self, tenant: &TenantId) -> String {
+        self.keys.time_index(tenant, STORE, "expires_at")
+    }
+
+    /// Remembers that `tenant` has events, for [`WebhookEvents::purge`].
+    async fn register(&self, tenant: &TenantId) -> Result<()> {
+        redis::cmd("SADD").arg(self.keys.tenants(STORE)).arg(tenant.as_str()).query_async::<()>(&mut self.conn.clone()).await.map_err(redis_error)
+    }
+}
+
+fn gc_ttl_ms(now: DateTime<Utc>, expires_at: DateTime<Utc>) -> i64 {
+    ((expires_at - now) + GC_GRACE).num_milliseconds().max(1)
+}
+
+fn instant(text: &str) -> Result<DateTime<Utc>> {
+    text.parse::<i64>().ok().and_then(from_micros).ok_or_else(|| StorageError::corrupt(BACKEND, format!("instant `{text}`")))
+}
+
+/// An event's fields `s, t, r, d, e` as stored.
+fn event_state(event_id: &str, fields: &[String]) -> Result<EventState> {
+    let [state, token, result, completed, expires] = fields else {
+        return Err(StorageError::corrupt(BACKEND, format!("webhook event `{event_id}` has fields {fields:?}")));
+    };
+    let expires_at = instant(expires)?;
+    if state == "in_flight" {
+        let token = Uuid::parse_str(token).map_err(|e| StorageError::corrupt(BACKEND, e))?;
+        return Ok(EventState::InFlight { token, expires_at });
+    }
+    Ok(EventState::Done(Delivery { event_id: event_id.to_owned(), result: result.clone(), completed_at: instant(completed)?, expires_at }))
+}
+
+#[async_trait]
+impl WebhookEvents for RedisWebhookStore {
+    fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    fn options(&self) -> &WebhookOptions {
+        &self.options
+    }
+
+    async fn claim(&self, tenant: &TenantId, event_id: &str, token: Uuid, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<ClaimOutcome> {
+        self.register(tenant).await?;
+        let reply: Vec<String> = CLAIM
+            .key(self.event_key(tenant, event_id))
+            .key(self.expiries_key(tenant))
+            .arg(to_micros(now))
+            .arg(token.to_string())
+            .arg(to_micros(lease_until))
+            .arg(event_id)
+            .arg(gc_ttl_ms(now, lease_until))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        match reply.split_first() {
+            Some((status, _)) if status == "acquired" => Ok(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until })),
+            Some((status, fields)) if status == "live" => Ok(match event_state(event_id, fields)? {
+                EventState::InFlight { expires_at, .. } => ClaimOutcome::InFlight { expires_at },
+                EventState::Done(delivery) => ClaimOutcome::AlreadyDone(delivery),
+            }),
+            _ => Err(StorageError::backend(BACKEND, format!("unexpected claim reply {reply:?}"))),
+        }
+    }
+
+    async fn finish(&self, tenant: &TenantId, event_id: &str, token: Uuid, delivery: &Delivery) -> Result<bool> {
+        let done: i64 = FINISH
+            .key(self.event_key(tenant, event_id))
+            .key(self.expiries_key(tenant))
+            .arg(token.to_string())
+            .arg(&delivery.result)
+            .arg(to_micros(delivery.completed_at))
+            .arg(to_micros(delivery.expires_at))
+            .arg(event_id)
+            .arg(gc_ttl_ms(delivery.completed_at, delivery.expires_at))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        Ok(done == 1)
+    }
+
+    async fn abandon(&self, tenant: &TenantId, event_id: &str, token: Uuid) -> Result<bool> {
+        let done: i64 = ABANDON
+            .key(self.event_key(tenant, event_id))
+            .key(self.expiries_key(tenant))
+            .arg(token.to_string())
+            .arg(event_id)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        Ok(done == 1)
+    }
+
+    async fn record(&self, tenant: &TenantId, delivery: &Delivery) -> Result<()> {
+        self.register(tenant).await?;
+        let _: i64 = RECORD
+            .key(self.event_key(tenant, &delivery.event_id))
+            .key(self.expiries_key(tenant))
+            .arg(&delivery.result)
+            .arg(to_micros(delivery.completed_at))
+            .arg(to_micros(delivery.expires_at))
+            .arg(&delivery.event_id)
+            .arg(gc_ttl_ms(delivery.completed_at, delivery.expires_at))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        Ok(())
+    }
+
+    async fn state(&self, tenant: &TenantId, event_id: &str, now: DateTime<Utc>) -> Result<Option<EventState>> {
+        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.event_key(tenant, event_id))
+            .arg(&["s", "t", "r", "d", "e"][..])
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        let Some(Some(expires)) = fields.get(4) else {
+            return Ok(None);
+        };
+        if instant(expires)? <= now {
+            return Ok(None);
+        }
+        let fields: Vec<String> = fields.into_iter().map(Option::unwrap_or_default).collect();
+        event_state(event_id, &fields).map(Some)
+    }
+
+    async fn purge(&self, now: DateTime<Utc>) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        let tenants: Vec<String> = redis::cmd("SMEMBERS").arg(self.keys.tenants(STORE)).query_async(&mut conn).await.map_err(redis_error)?;
+        let mut removed = 0u64;
+        for tenant in tenants {
+            let tenant = TenantId::new(tenant).map_err(|e| StorageError::corrupt(BACKEND, e))?;
+            let expiries = self.expiries_key(&tenant);
+            loop {
+                let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                    .arg(&expiries)
+                    .arg("-inf")
+                    .arg(to_micros(now))
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(SWEEP_BATCH)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_error)?;
+                if ids.is_empty() {
+                    break;
+                }
+                let mut sweep = SWEEP.prepare_invoke();
+                sweep.key(&expiries).arg(to_micros(now));
+                for id in &ids {
+                    sweep.key(self.event_key(&tenant, id)).arg(id);
+                }
+                let n: u64 = sweep.invoke_async(&mut conn).await.map_err(redis_error)?;
+                removed += n;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn count(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<u64> {
+        let live: u64 = redis::cmd("ZCOUNT")
+            .arg(self.expiries_key(tenant))
+            .arg(format!("({}", to_micros(now)))
+            .arg("+inf")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        Ok(live)
+    }
+}

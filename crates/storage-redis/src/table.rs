@@ -1,0 +1,276 @@
+//! The generic engine: any [`Document`] as a hash (`v` version, `c` created, `u` updated, `b`
+//! sealed JSON body, `x` the index keys it is in), plus sorted-set indexes. A write reads the
+//! record's version and index keys, then runs one script that re-checks the version, moves the
+//! record between index sets and writes it; if another writer got in between, it tries again.
+
+use crate::{BACKEND, Keys, redis_error};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redis::Script;
+use redis::aio::ConnectionManager;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, LazyLock};
+use storage_core::clock::{from_micros, to_micros};
+use storage_core::document::{Document, Filter, IndexKind, IndexValue, RecordMeta};
+use storage_core::{Result, Sealer, StorageError, Table, TenantId};
+
+/// KEYS: record, all-ids set, old index sets..., new index sets...
+/// ARGV: mode, version seen, expected version, now, body, id, #old, #new, new scores..., new index list.
+static WRITE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('HGET', KEYS[1], 'v')
+if (cur or '') ~= ARGV[2] then return {'retry'} end
+if ARGV[1] == 'insert' and cur then return {'conflict'} end
+if ARGV[1] == 'update' then
+  if not cur then return {'missing'} end
+  if cur ~= ARGV[3] then return {'mismatch', cur} end
+end
+local id, nold, nnew = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+for i = 1, nold do redis.call('ZREM', KEYS[2 + i], id) end
+for i = 1, nnew do redis.call('ZADD', KEYS[2 + nold + i], ARGV[8 + i], id) end
+redis.call('ZADD', KEYS[2], 0, id)
+local version, created = 1, ARGV[4]
+if cur then
+  version = tonumber(cur) + 1
+  created = redis.call('HGET', KEYS[1], 'c')
+end
+redis.call('HSET', KEYS[1], 'v', version, 'c', created, 'u', ARGV[4], 'b', ARGV[5], 'x', ARGV[9 + nnew])
+return {'ok', tostring(version), created}
+",
+    )
+});
+
+/// KEYS: record, all-ids set, index sets... ARGV: version seen, id.
+static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('HGET', KEYS[1], 'v')
+if (cur or '') ~= ARGV[1] then return 'retry' end
+if not cur then return 'absent' end
+for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[2]) end
+redis.call('DEL', KEYS[1])
+return 'deleted'
+",
+    )
+});
+
+/// How often a write re-reads after losing a race with another writer of the same record.
+const WRITE_ATTEMPTS: usize = 64;
+
+/// The Redis storage of one [`Document`] type.
+pub struct RedisTable<D> {
+    conn: ConnectionManager,
+    keys: Keys,
+    sealer: Arc<dyn Sealer>,
+    _document: PhantomData<fn() -> D>,
+}
+
+impl<D> fmt::Debug for RedisTable<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisTable").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Insert,
+    Upsert,
+    Update(u64),
+}
+
+fn instant(text: &str) -> Result<DateTime<Utc>> {
+    text.parse::<i64>().ok().and_then(from_micros).ok_or_else(|| StorageError::corrupt(BACKEND, format!("instant `{text}`")))
+}
+
+impl<D: Document> RedisTable<D> {
+    /// The table of `D` under `keys`.
+    pub fn new(conn: ConnectionManager, keys: Keys, sealer: Arc<dyn Sealer>) -> Self {
+        Self { conn, keys, sealer, _document: PhantomData }
+    }
+
+    /// The index sets `doc` belongs in, with its score in each.
+    fn index_entries(&self, doc: &D) -> Vec<(String, i64)> {
+        D::INDEXES
+            .iter()
+            .zip(doc.index_values())
+            .filter_map(|(spec, value)| match value {
+                IndexValue::Text(Some(text)) => Some((self.keys.text_index(doc.tenant(), D::STORE, spec.column, &text), 0)),
+                IndexValue::Time(Some(at)) => Some((self.keys.time_index(doc.tenant(), D::STORE, spec.column), to_micros(at))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The stored version and index keys of a record (`None` if absent).
+    async fn current(&self, record: &str) -> Result<(Option<String>, Vec<String>)> {
+        let (version, index): (Option<String>, Option<String>) =
+            redis::cmd("HMGET").arg(record).arg("v").arg("x").query_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+        let index = match index {
+            Some(json) => serde_json::from_str(&json).map_err(|e| StorageError::corrupt(BACKEND, e))?,
+            None => Vec::new(),
+        };
+        Ok((version, index))
+    }
+
+    fn decode(&self, tenant: &TenantId, id: &str, fields: [Option<String>; 4]) -> Result<Option<D>> {
+        let [Some(version), Some(created), Some(updated), Some(body)] = fields else {
+            return Ok(None);
+        };
+        let meta = RecordMeta {
+            version: version.parse().map_err(|_| StorageError::corrupt(BACKEND, format!("version `{version}`")))?,
+            created_at: instant(&created)?,
+            updated_at: instant(&updated)?,
+        };
+        let body = serde_json::from_str(&body).map_err(|e| StorageError::corrupt(BACKEND, e))?;
+        D::decode(tenant, id, meta, body, self.sealer.as_ref()).map(Some)
+    }
+
+    async fn fetch(&self, tenant: &TenantId, ids: &[String]) -> Result<Vec<D>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HMGET").arg(self.keys.record(tenant, D::STORE, id)).arg(&["v", "c", "u", "b"][..]);
+        }
+        let rows: Vec<[Option<String>; 4]> = pipe.query_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+        let mut docs = Vec::with_capacity(ids.len());
+        for (id, fields) in ids.iter().zip(rows) {
+            // A record deleted between the index read and this read is simply gone.
+            if let Some(doc) = self.decode(tenant, id, fields)? {
+                docs.push(doc);
+            }
+        }
+        Ok(docs)
+    }
+
+    async fn write(&self, doc: &D, mode: Mode, now: DateTime<Utc>) -> Result<D> {
+        let id = doc.id();
+        let record = self.keys.record(doc.tenant(), D::STORE, &id);
+        let body = doc.encode(self.sealer.as_ref())?.to_string();
+        let new_entries = self.index_entries(doc);
+        let new_keys: Vec<&String> = new_entries.iter().map(|(key, _)| key).collect();
+        let new_list = serde_json::to_string(&new_keys).map_err(|e| StorageError::backend(BACKEND, e))?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let (seen, old_keys) = self.current(&record).await?;
+            let mut call = WRITE.prepare_invoke();
+            call.key(&record).key(self.keys.all(doc.tenant(), D::STORE));
+            for key in &old_keys {
+                call.key(key);
+            }
+            for (key, _) in &new_entries {
+                call.key(key);
+            }
+            let (mode_name, expected) = match mode {
+                Mode::Insert => ("insert", 0),
+                Mode::Upsert => ("upsert", 0),
+                Mode::Update(expected) => ("update", expected),
+            };
+            call.arg(mode_name).arg(seen.unwrap_or_default()).arg(expected.to_string()).arg(to_micros(now)).arg(&body).arg(&id);
+            call.arg(old_keys.len()).arg(new_entries.len());
+            for (_, score) in &new_entries {
+                call.arg(*score);
+            }
+            call.arg(&new_list);
+            let reply: Vec<String> = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+            match reply.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                ["retry"] => continue,
+                ["conflict"] => return Err(StorageError::conflict(D::ENTITY, id, "already exists")),
+                ["missing"] => return Err(StorageError::not_found(D::ENTITY, id)),
+                ["mismatch", actual] => {
+                    let actual = actual.parse().unwrap_or_default();
+                    return Err(StorageError::VersionMismatch { entity: D::ENTITY, id, expected, actual });
+                }
+                ["ok", version, created] => {
+                    let mut stored = doc.clone();
+                    let version = version.parse().map_err(|_| StorageError::corrupt(BACKEND, "version"))?;
+                    stored.set_meta(RecordMeta { version, created_at: instant(created)?, updated_at: now });
+                    return Ok(stored);
+                }
+                other => return Err(StorageError::backend(BACKEND, format!("unexpected script reply {other:?}"))),
+            }
+        }
+        Err(StorageError::conflict(D::ENTITY, id, format!("still contended after {WRITE_ATTEMPTS} attempts")))
+    }
+}
+
+#[async_trait]
+impl<D: Document> Table<D> for RedisTable<D> {
+    async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<D>> {
+        let fields: [Option<String>; 4] = redis::cmd("HMGET")
+            .arg(self.keys.record(tenant, D::STORE, id))
+            .arg(&["v", "c", "u", "b"][..])
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        self.decode(tenant, id, fields)
+    }
+
+    async fn insert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
+        self.write(doc, Mode::Insert, now).await
+    }
+
+    async fn upsert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
+        self.write(doc, Mode::Upsert, now).await
+    }
+
+    async fn update(&self, doc: &D, expected: u64, now: DateTime<Utc>) -> Result<D> {
+        self.write(doc, Mode::Update(expected), now).await
+    }
+
+    async fn delete(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        let record = self.keys.record(tenant, D::STORE, id);
+        for _ in 0..WRITE_ATTEMPTS {
+            let (seen, old_keys) = self.current(&record).await?;
+            if seen.is_none() {
+                return Ok(false);
+            }
+            let mut call = DELETE.prepare_invoke();
+            call.key(&record).key(self.keys.all(tenant, D::STORE));
+            for key in &old_keys {
+                call.key(key);
+            }
+            call.arg(seen.unwrap_or_default()).arg(id);
+            let reply: String = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+            match reply.as_str() {
+                "retry" => continue,
+                "deleted" => return Ok(true),
+                _ => return Ok(false),
+            }
+        }
+        Err(StorageError::conflict(D::ENTITY, id, format!("still contended after {WRITE_ATTEMPTS} attempts")))
+    }
+
+    async fn list(&self, tenant: &TenantId, filter: &Filter, after: Option<&str>, limit: u32) -> Result<Vec<D>> {
+        let start = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        let by_lex = |key: String| {
+            let mut cmd = redis::cmd("ZRANGEBYLEX");
+            cmd.arg(key).arg(&start).arg("+").arg("LIMIT").arg(0).arg(limit);
+            cmd
+        };
+        let ids: Vec<String> = match filter {
+            Filter::All => by_lex(self.keys.all(tenant, D::STORE)).query_async(&mut self.conn.clone()).await.map_err(redis_error)?,
+            Filter::Eq { column, value } => {
+                by_lex(self.keys.text_index(tenant, D::STORE, column, value)).query_async(&mut self.conn.clone()).await.map_err(redis_error)?
+            }
+            Filter::AtOrBefore { column, at } => {
+                if !D::INDEXES.iter().any(|spec| spec.column == *column && spec.kind == IndexKind::Time) {
+                    return Err(StorageError::invalid("filter", format!("`{column}` is not a time index of {}", D::STORE)));
+                }
+                // Due entries are few; order them by id like every other list.
+                let mut due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                    .arg(self.keys.time_index(tenant, D::STORE, column))
+                    .arg("-inf")
+                    .arg(to_micros(*at))
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(redis_error)?;
+                due.sort();
+                due.into_iter().filter(|id| after.is_none_or(|a| id.as_str() > a)).take(limit as usize).collect()
+            }
+        };
+        self.fetch(tenant, &ids).await
+    }
+}
