@@ -42,7 +42,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let gmail = storage.gmail_token_store();
-    let state = GmailUserState::new(tenant.clone(), "user-123", "user@example.com").with_tokens("ya29.quickstart", "1//quickstart", Utc::now() + TimeDelta::hours(1));
+    let state = GmailUserState::new(tenant.clone(), "user-123", "user@example.com").with_tokens(
+        "ya29.quickstart",
+        "1//quickstart",
+        Utc::now() + TimeDelta::hours(1),
+    );
     gmail.set(&state).await?;
     let listed = gmail.list(&tenant, &PageRequest::first(10)).await?;
     for user in &listed.items {

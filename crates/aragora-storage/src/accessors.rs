@@ -48,6 +48,22 @@ macro_rules! accessors {
     };
 }
 
-accessors!(INTEGRATION_STORE, IntegrationStore, get_integration_store, set_integration_store, reset_integration_store, integration_store, "integration store");
+accessors!(
+    INTEGRATION_STORE,
+    IntegrationStore,
+    get_integration_store,
+    set_integration_store,
+    reset_integration_store,
+    integration_store,
+    "integration store"
+);
 accessors!(WEBHOOK_STORE, WebhookStore, get_webhook_store, set_webhook_store, reset_webhook_store, webhook_store, "webhook store");
-accessors!(GMAIL_TOKEN_STORE, GmailTokenStore, get_gmail_token_store, set_gmail_token_store, reset_gmail_token_store, gmail_token_store, "Gmail token store");
+accessors!(
+    GMAIL_TOKEN_STORE,
+    GmailTokenStore,
+    get_gmail_token_store,
+    set_gmail_token_store,
+    reset_gmail_token_store,
+    gmail_token_store,
+    "Gmail token store"
+);

@@ -1,7 +1,9 @@
 //! The `Storage` handle: one configured backend and the stores on it.
 
 use std::sync::Arc;
-use storage_core::{DatabaseBackend, GmailTokenStore, IntegrationStore, Result, SharedClock, StorageConfig, StorageError, SystemClock, WebhookStore};
+use storage_core::{
+    DatabaseBackend, GmailTokenStore, IntegrationStore, Result, SharedClock, StorageConfig, StorageError, SystemClock, WebhookStore,
+};
 
 /// The stores of one configured backend. Cheap to clone; clones share connections and data.
 #[derive(Debug, Clone)]
@@ -36,14 +38,16 @@ impl Storage {
         match config.backend {
             #[cfg(feature = "memory")]
             DatabaseBackend::Memory => {
-                let backend = storage_memory::MemoryBackend::with_clock(clock).webhook_options(storage_core::WebhookOptions::new(config.webhook_ttl())?);
+                let backend = storage_memory::MemoryBackend::with_clock(clock)
+                    .webhook_options(storage_core::WebhookOptions::new(config.webhook_ttl())?);
                 Ok(Self::assemble(config.backend, backend.integration_store(), backend.webhook_store(), backend.gmail_token_store()))
             }
             #[cfg(feature = "sqlite")]
             DatabaseBackend::Sqlite => {
                 let ring = Arc::new(storage_crypto::load_key_ring(config)?);
                 let backend = storage_sqlite::SqliteBackend::connect(config, ring, clock).await?;
-                let mut storage = Self::assemble(config.backend, backend.integration_store(), backend.webhook_store(), backend.gmail_token_store());
+                let mut storage =
+                    Self::assemble(config.backend, backend.integration_store(), backend.webhook_store(), backend.gmail_token_store());
                 storage.sqlite = Some(backend);
                 Ok(storage)
             }

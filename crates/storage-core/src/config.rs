@@ -176,10 +176,8 @@ impl StorageConfig {
 
     /// Extracts and validates the configuration from `figment`.
     pub fn from_figment(figment: Figment) -> Result<Self> {
-        let config: StorageConfig = figment.extract().map_err(|e| StorageError::Config {
-            message: e.to_string(),
-            source: Some(Box::new(e)),
-        })?;
+        let config: StorageConfig =
+            figment.extract().map_err(|e| StorageError::Config { message: e.to_string(), source: Some(Box::new(e)) })?;
         config.validate()?;
         Ok(config)
     }
@@ -226,7 +224,10 @@ impl StorageConfig {
         if self.postgres_max_connections == 0 || self.postgres_min_connections > self.postgres_max_connections {
             return Err(StorageError::invalid(
                 "ARAGORA_POSTGRES_MAX_CONNECTIONS",
-                format!("`{}` must be at least 1 and at least ARAGORA_POSTGRES_MIN_CONNECTIONS (`{}`)", self.postgres_max_connections, self.postgres_min_connections),
+                format!(
+                    "`{}` must be at least 1 and at least ARAGORA_POSTGRES_MIN_CONNECTIONS (`{}`)",
+                    self.postgres_max_connections, self.postgres_min_connections
+                ),
             ));
         }
         match self.backend {
@@ -270,6 +271,7 @@ fn check_scheme(variable: &str, url: &str, schemes: &[&str]) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err, reason = "figment::Jail fixes the error type")]
 mod tests {
     use super::*;
     use figment::Jail;

@@ -157,9 +157,8 @@ pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::De
 
     /// Whether the record passes `filter` (the memory backend's reference semantics).
     fn matches(&self, filter: &Filter) -> bool {
-        let value_of = |column: &str| {
-            Self::INDEXES.iter().position(|spec| spec.column == column).and_then(|i| self.index_values().into_iter().nth(i))
-        };
+        let value_of =
+            |column: &str| Self::INDEXES.iter().position(|spec| spec.column == column).and_then(|i| self.index_values().into_iter().nth(i));
         match filter {
             Filter::All => true,
             Filter::Eq { column, value } => {

@@ -26,7 +26,7 @@ pub use config::{Environment, RedisMode, SqliteSynchronous, StorageConfig};
 pub use document::{Document, Filter, IndexKind, IndexSpec, IndexValue, RecordMeta};
 pub use error::{BoxError, Result, StorageError};
 pub use page::{Cursor, MAX_PAGE_SIZE, Page, PageRequest};
-pub use secret::{SealContext, Secret, Sealer};
+pub use secret::{SealContext, Sealer, Secret};
 pub use stores::gmail_token::{GmailTokenStore, GmailTokenTables, GmailUserState, TokenRefresh};
 pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, IntegrationTables, UserIdMapping};
 pub use stores::webhook::{ClaimOutcome, Delivery, EventState, Lease, WebhookEvents, WebhookOptions, WebhookStore};

@@ -13,16 +13,10 @@ pub fn validate_id(field: &str, value: &str) -> Result<()> {
         return Err(StorageError::invalid(field, "must not be empty"));
     }
     if value.len() > MAX_ID_BYTES {
-        return Err(StorageError::invalid(
-            field,
-            format!("is {} bytes long; the limit is {MAX_ID_BYTES}", value.len()),
-        ));
+        return Err(StorageError::invalid(field, format!("is {} bytes long; the limit is {MAX_ID_BYTES}", value.len())));
     }
     if let Some(c) = value.chars().find(|c| c.is_control()) {
-        return Err(StorageError::invalid(
-            field,
-            format!("contains the control character {:?}", c),
-        ));
+        return Err(StorageError::invalid(field, format!("contains the control character {:?}", c)));
     }
     Ok(())
 }

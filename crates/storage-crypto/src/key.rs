@@ -98,10 +98,7 @@ pub fn load_key_ring(config: &StorageConfig) -> Result<KeyRing> {
     let primary = match &config.encryption_key {
         Some(key) => EncryptionKey::parse("ENCRYPTION_KEY", key.expose())?,
         None if config.is_production() => {
-            return Err(StorageError::config(format!(
-                "ENCRYPTION_KEY is required in production (ARAGORA_ENV=`{}`)",
-                config.environment.0
-            )));
+            return Err(StorageError::config(format!("ENCRYPTION_KEY is required in production (ARAGORA_ENV=`{}`)", config.environment.0)));
         }
         None => development_key(&config.key_file())?,
     };

@@ -80,7 +80,10 @@ fn decode(sealed: &str) -> Result<Vec<u8>> {
         return Err(StorageError::crypto(format!("the sealed value is truncated ({} bytes)", bytes.len())));
     }
     if bytes[0] != FORMAT_VERSION {
-        return Err(StorageError::crypto(format!("sealed format version {} is not supported (this build reads {FORMAT_VERSION})", bytes[0])));
+        return Err(StorageError::crypto(format!(
+            "sealed format version {} is not supported (this build reads {FORMAT_VERSION})",
+            bytes[0]
+        )));
     }
     Ok(bytes)
 }
@@ -107,7 +110,9 @@ impl Sealer for KeyRing {
         let bytes = decode(sealed)?;
         let key_id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
         let key = self.keys.get(&key_id).ok_or_else(|| {
-            StorageError::crypto(format!("sealed with key {key_id:08x}, which is not in the key ring (add it to ARAGORA_ENCRYPTION_PREVIOUS_KEYS)"))
+            StorageError::crypto(format!(
+                "sealed with key {key_id:08x}, which is not in the key ring (add it to ARAGORA_ENCRYPTION_PREVIOUS_KEYS)"
+            ))
         })?;
         let nonce: [u8; NONCE_LEN] = bytes[HEADER_LEN..HEADER_LEN + NONCE_LEN].try_into().map_err(|_| StorageError::crypto("bad nonce"))?;
         let mut body = bytes[HEADER_LEN + NONCE_LEN..].to_vec();

@@ -139,7 +139,11 @@ impl<D: Document> PostgresTable<D> {
     fn with_meta(doc: &D, row: &PgRow, now: DateTime<Utc>) -> Result<D> {
         let get = |e: sqlx::Error| sqlx_error(BACKEND, e);
         let mut stored = doc.clone();
-        stored.set_meta(RecordMeta { version: row.try_get::<i64, _>(0).map_err(get)? as u64, created_at: row.try_get(1).map_err(get)?, updated_at: now });
+        stored.set_meta(RecordMeta {
+            version: row.try_get::<i64, _>(0).map_err(get)? as u64,
+            created_at: row.try_get(1).map_err(get)?,
+            updated_at: now,
+        });
         Ok(stored)
     }
 }
@@ -158,7 +162,10 @@ impl<D: Document> Table<D> for PostgresTable<D> {
 
     async fn insert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
         let args = self.new_row_args(doc, now)?;
-        let done = sqlx::query_with(self.statements.insert.clone(), args).execute(self.router.write_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let done = sqlx::query_with(self.statements.insert.clone(), args)
+            .execute(self.router.write_pool())
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
         if done.rows_affected() == 0 {
             return Err(StorageError::conflict(D::ENTITY, doc.id(), "already exists"));
         }
@@ -169,7 +176,10 @@ impl<D: Document> Table<D> for PostgresTable<D> {
 
     async fn upsert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
         let args = self.new_row_args(doc, now)?;
-        let row = sqlx::query_with(self.statements.upsert.clone(), args).fetch_one(self.router.write_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let row = sqlx::query_with(self.statements.upsert.clone(), args)
+            .fetch_one(self.router.write_pool())
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
         Self::with_meta(doc, &row, now)
     }
 
@@ -211,7 +221,10 @@ impl<D: Document> Table<D> for PostgresTable<D> {
 
     async fn list(&self, tenant: &TenantId, filter: &Filter, after: Option<&str>, limit: u32) -> Result<Vec<D>> {
         let find = |list: &[(&'static str, SqlStr)], column: &str| {
-            list.iter().find(|(c, _)| *c == column).map(|(_, s)| s.clone()).ok_or_else(|| StorageError::invalid("filter", format!("`{column}` is not an index of {}", D::STORE)))
+            list.iter()
+                .find(|(c, _)| *c == column)
+                .map(|(_, s)| s.clone())
+                .ok_or_else(|| StorageError::invalid("filter", format!("`{column}` is not an index of {}", D::STORE)))
         };
         let mut args = PgArguments::default();
         args.add(tenant.as_str()).map_err(bind_error)?;

@@ -12,7 +12,8 @@ pub struct Keys {
 impl Keys {
     /// Keys under `namespace` (letters, digits, `_`, `-`, `.`).
     pub fn new(namespace: &str) -> Result<Self> {
-        let ok = !namespace.is_empty() && namespace.len() <= 64 && namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        let ok =
+            !namespace.is_empty() && namespace.len() <= 64 && namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
         if !ok {
             return Err(StorageError::invalid("redis namespace", format!("`{namespace}` must be 1 to 64 of a-z, A-Z, 0-9, `_`, `-`, `.`")));
         }
@@ -59,7 +60,11 @@ mod tests {
         let keys = Keys::new("aragora").expect("namespace");
         let t = TenantId::new("acme").expect("tenant");
         assert_eq!(keys.record(&t, "integrations", "ws-1"), "aragora:{acme}:integrations:ws-1");
-        for key in [keys.all(&t, "integrations"), keys.text_index(&t, "integrations", "user_id", "u"), keys.time_index(&t, "gmail_tokens", "token_expiry")] {
+        for key in [
+            keys.all(&t, "integrations"),
+            keys.text_index(&t, "integrations", "user_id", "u"),
+            keys.time_index(&t, "gmail_tokens", "token_expiry"),
+        ] {
             assert!(key.starts_with("aragora:{acme}:"), "{key}");
             assert!(key.contains('#'), "index keys are outside the record key space: {key}");
         }

@@ -120,8 +120,9 @@ impl RedisBuilder {
             Some(sealer) => sealer,
             None => Arc::new(storage_crypto::load_key_ring(&StorageConfig::from_env()?)?),
         };
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| StorageError::invalid("REDIS_URL", format!("is not a valid Redis URL: {}", e.to_string().replace(&self.url, "<url>"))))?;
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| {
+            StorageError::invalid("REDIS_URL", format!("is not a valid Redis URL: {}", e.to_string().replace(&self.url, "<url>")))
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(Some(self.response_timeout))

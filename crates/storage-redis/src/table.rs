@@ -252,9 +252,10 @@ impl<D: Document> Table<D> for RedisTable<D> {
         };
         let ids: Vec<String> = match filter {
             Filter::All => by_lex(self.keys.all(tenant, D::STORE)).query_async(&mut self.conn.clone()).await.map_err(redis_error)?,
-            Filter::Eq { column, value } => {
-                by_lex(self.keys.text_index(tenant, D::STORE, column, value)).query_async(&mut self.conn.clone()).await.map_err(redis_error)?
-            }
+            Filter::Eq { column, value } => by_lex(self.keys.text_index(tenant, D::STORE, column, value))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?,
             Filter::AtOrBefore { column, at } => {
                 if !D::INDEXES.iter().any(|spec| spec.column == *column && spec.kind == IndexKind::Time) {
                     return Err(StorageError::invalid("filter", format!("`{column}` is not a time index of {}", D::STORE)));

@@ -112,11 +112,8 @@ impl SqliteBuilder {
             SqliteSynchronous::Full => Synchronous::Full,
             SqliteSynchronous::Extra => Synchronous::Extra,
         };
-        let options = SqliteConnectOptions::new()
-            .filename(&self.path)
-            .foreign_keys(true)
-            .busy_timeout(self.busy_timeout)
-            .synchronous(synchronous);
+        let options =
+            SqliteConnectOptions::new().filename(&self.path).foreign_keys(true).busy_timeout(self.busy_timeout).synchronous(synchronous);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)

@@ -40,7 +40,9 @@ impl Statements {
         let placeholders: String = columns.iter().map(|_| "?, ").collect();
         let set_excluded: String = columns.iter().map(|c| format!("{c} = excluded.{c}, ")).collect();
         let set_params: String = columns.iter().map(|c| format!("{c} = ?, ")).collect();
-        let values = format!("INSERT INTO {t} (tenant, id, {column_list}version, created_at, updated_at, body) VALUES (?, ?, {placeholders}?, ?, ?, ?)");
+        let values = format!(
+            "INSERT INTO {t} (tenant, id, {column_list}version, created_at, updated_at, body) VALUES (?, ?, {placeholders}?, ?, ?, ?)"
+        );
         let select = format!("SELECT id, version, created_at, updated_at, body FROM {t} WHERE tenant = ?");
         let list = |condition: &str| sql(format!("{select}{condition} AND id > ? ORDER BY id LIMIT ?"));
         Self {
@@ -145,7 +147,8 @@ impl<D: Document> Table<D> for SqliteTable<D> {
 
     async fn insert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
         let args = self.new_row_args(doc, now)?;
-        let done = sqlx::query_with(self.statements.insert.clone(), args).execute(&self.writer).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let done =
+            sqlx::query_with(self.statements.insert.clone(), args).execute(&self.writer).await.map_err(|e| sqlx_error(BACKEND, e))?;
         if done.rows_affected() == 0 {
             return Err(StorageError::conflict(D::ENTITY, doc.id(), "already exists"));
         }
@@ -154,7 +157,8 @@ impl<D: Document> Table<D> for SqliteTable<D> {
 
     async fn upsert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
         let args = self.new_row_args(doc, now)?;
-        let row = sqlx::query_with(self.statements.upsert.clone(), args).fetch_one(&self.writer).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let row =
+            sqlx::query_with(self.statements.upsert.clone(), args).fetch_one(&self.writer).await.map_err(|e| sqlx_error(BACKEND, e))?;
         Self::with_meta(doc, row.get(0), row.get(1), now)
     }
 
@@ -167,7 +171,10 @@ impl<D: Document> Table<D> for SqliteTable<D> {
         args.add(doc.tenant().as_str()).map_err(bind_error)?;
         args.add(doc.id()).map_err(bind_error)?;
         args.add(expected as i64).map_err(bind_error)?;
-        let row = sqlx::query_with(self.statements.update.clone(), args).fetch_optional(&self.writer).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let row = sqlx::query_with(self.statements.update.clone(), args)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
         if let Some(row) = row {
             return Self::with_meta(doc, row.get(0), row.get(1), now);
         }
@@ -195,7 +202,10 @@ impl<D: Document> Table<D> for SqliteTable<D> {
 
     async fn list(&self, tenant: &TenantId, filter: &Filter, after: Option<&str>, limit: u32) -> Result<Vec<D>> {
         let find = |list: &[(&'static str, SqlStr)], column: &str| {
-            list.iter().find(|(c, _)| *c == column).map(|(_, s)| s.clone()).ok_or_else(|| StorageError::invalid("filter", format!("`{column}` is not an index of {}", D::STORE)))
+            list.iter()
+                .find(|(c, _)| *c == column)
+                .map(|(_, s)| s.clone())
+                .ok_or_else(|| StorageError::invalid("filter", format!("`{column}` is not an index of {}", D::STORE)))
         };
         let mut args = SqliteArguments::default();
         args.add(tenant.as_str()).map_err(bind_error)?;

@@ -73,7 +73,11 @@ async fn a_wrong_key_is_a_crypto_error() {
     let path = dir.path().join("wrong-key.db");
     let tenant = TenantId::new("acme").expect("tenant");
     let writer = SqliteBackend::builder(&path).sealer(ring(&EncryptionKey::generate().expect("key"))).connect().await.expect("open");
-    writer.integration_store().set(&IntegrationConfig::new(tenant.clone(), "ws", "slack").with_credential("token", "t")).await.expect("set");
+    writer
+        .integration_store()
+        .set(&IntegrationConfig::new(tenant.clone(), "ws", "slack").with_credential("token", "t"))
+        .await
+        .expect("set");
     writer.close().await;
     let reader = SqliteBackend::builder(&path).sealer(ring(&EncryptionKey::generate().expect("key"))).connect().await.expect("open");
     assert!(matches!(reader.integration_store().get(&tenant, "ws").await, Err(StorageError::Crypto { .. })));
@@ -109,7 +113,10 @@ async fn an_edited_migration_is_refused_by_name() {
     let key = EncryptionKey::generate().expect("key");
     SqliteBackend::builder(&path).sealer(ring(&key)).connect().await.expect("open").close().await;
     let mut conn = raw(&path).await;
-    sqlx::query("UPDATE aragora_schema_migrations SET checksum = 'deadbeefdeadbeef' WHERE version = 1").execute(&mut conn).await.expect("edit");
+    sqlx::query("UPDATE aragora_schema_migrations SET checksum = 'deadbeefdeadbeef' WHERE version = 1")
+        .execute(&mut conn)
+        .await
+        .expect("edit");
     let err = SqliteBackend::builder(&path).sealer(ring(&key)).connect().await.expect_err("edited");
     let message = err.to_string();
     assert!(matches!(err, StorageError::Schema { .. }) && message.contains("0001_initial") && message.contains("edited"), "{message}");

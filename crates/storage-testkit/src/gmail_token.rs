@@ -6,7 +6,11 @@ use std::sync::Arc;
 use storage_core::{Clock, GmailUserState, PageRequest, Secret, StorageError, TokenRefresh};
 
 fn state(s: &Subject, org: &str, user: &str, expires_in: TimeDelta) -> GmailUserState {
-    GmailUserState::new(tenant(org), user, format!("{user}@example.com")).with_tokens("ya29.access", "1//refresh", s.clock.now() + expires_in)
+    GmailUserState::new(tenant(org), user, format!("{user}@example.com")).with_tokens(
+        "ya29.access",
+        "1//refresh",
+        s.clock.now() + expires_in,
+    )
 }
 
 pub async fn set_then_get_keeps_the_tenant_and_tokens(s: &Subject) {

@@ -81,16 +81,16 @@ pub async fn lists_paginate_in_key_order(s: &Subject) {
         let config = IntegrationConfig::new(t.clone(), format!("key-{i:02}"), kind).with_user(if i < 20 { "alice" } else { "bob" });
         store.set(&config).await.expect("set");
     }
-    let alice = collect_all(7, |p| async move { store.list_by_user(&t, "alice", &p).await }).await;
+    let alice = collect_all(7, |p| async move { store.list_by_user(t, "alice", &p).await }).await;
     let keys: Vec<_> = alice.iter().map(|c| c.key.clone()).collect();
     let expected: Vec<_> = (0..20).map(|i| format!("key-{i:02}")).collect();
     assert_eq!(keys, expected, "every record once, in key order");
-    let slack = collect_all(5, |p| async move { store.list_by_type(&t, "slack", &p).await }).await;
+    let slack = collect_all(5, |p| async move { store.list_by_type(t, "slack", &p).await }).await;
     assert_eq!(slack.len(), 13);
     assert!(slack.iter().all(|c| c.integration_type == "slack"));
-    let first = store.list_by_user(&t, "bob", &PageRequest::first(100)).await.expect("list");
+    let first = store.list_by_user(t, "bob", &PageRequest::first(100)).await.expect("list");
     assert_eq!((first.items.len(), first.next), (5, None));
-    let capped = store.list_by_user(&t, "alice", &PageRequest::first(u32::MAX)).await.expect("list");
+    let capped = store.list_by_user(t, "alice", &PageRequest::first(u32::MAX)).await.expect("list");
     assert_eq!(capped.items.len(), 20, "a huge limit is capped, not an error");
 }
 
@@ -132,17 +132,17 @@ pub async fn user_mappings_round_trip(s: &Subject) {
     m.email = Some("a@example.com".into());
     let stored = store.save_user_mapping(&m).await.expect("save");
     assert_eq!(stored.version, 1);
-    let read = store.get_user_mapping(&t, "slack", "U:123").await.expect("get").expect("present");
+    let read = store.get_user_mapping(t, "slack", "U:123").await.expect("get").expect("present");
     assert_eq!(read, stored);
     store.save_user_mapping(&UserIdMapping::new(t.clone(), "discord", "D1", "user-1")).await.expect("save");
     store.save_user_mapping(&UserIdMapping::new(t.clone(), "slack", "U2", "user-2")).await.expect("save");
-    let slack = collect_all(1, |p| async move { store.list_user_mappings(&t, Some("slack"), &p).await }).await;
+    let slack = collect_all(1, |p| async move { store.list_user_mappings(t, Some("slack"), &p).await }).await;
     assert_eq!(slack.iter().map(|m| m.platform_user_id.as_str()).collect::<Vec<_>>(), ["U2", "U:123"]);
-    assert_eq!(collect_all(10, |p| async move { store.list_user_mappings(&t, None, &p).await }).await.len(), 3);
-    let mine = collect_all(10, |p| async move { store.list_user_mappings_for_user(&t, "user-1", &p).await }).await;
+    assert_eq!(collect_all(10, |p| async move { store.list_user_mappings(t, None, &p).await }).await.len(), 3);
+    let mine = collect_all(10, |p| async move { store.list_user_mappings_for_user(t, "user-1", &p).await }).await;
     assert_eq!(mine.len(), 2);
-    assert!(store.delete_user_mapping(&t, "slack", "U:123").await.expect("delete"));
-    assert!(store.get_user_mapping(&t, "slack", "U:123").await.expect("get").is_none());
+    assert!(store.delete_user_mapping(t, "slack", "U:123").await.expect("delete"));
+    assert!(store.get_user_mapping(t, "slack", "U:123").await.expect("get").is_none());
     assert!(store.get_user_mapping(&tenant("other"), "slack", "U2").await.expect("get").is_none());
 }
 
@@ -153,7 +153,10 @@ pub async fn bad_input_is_refused_and_nothing_is_written(s: &Subject) {
     assert_invalid(store.set(&slack("acme", &"k".repeat(256))).await, "key");
     assert_invalid(store.set(&slack("acme", "a\0b")).await, "key");
     assert_invalid(store.set(&IntegrationConfig::new(t.clone(), "k", "Slack Bot")).await, "integration_type");
-    assert_invalid(store.set(&IntegrationConfig::new(t.clone(), "k", "slack").with_setting("bot_token", "xoxb-leak")).await, "settings.bot_token");
+    assert_invalid(
+        store.set(&IntegrationConfig::new(t.clone(), "k", "slack").with_setting("bot_token", "xoxb-leak")).await,
+        "settings.bot_token",
+    );
     assert_invalid(store.get(&t, "").await, "key");
     assert_invalid(store.list_by_user(&t, "alice", &PageRequest::first(0)).await, "limit");
     let bogus = PageRequest::first(10).after(storage_core::Cursor::from_string("%%%"));

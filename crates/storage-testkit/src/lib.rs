@@ -12,8 +12,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 pub mod gmail_token;
-pub mod server;
 pub mod integration;
+pub mod server;
 pub mod webhook;
 
 use std::any::Any;
@@ -79,38 +79,50 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T>, field: &str) {
 #[macro_export]
 macro_rules! conformance_tests {
     ($setup:path) => {
-        $crate::conformance_module!($setup, integration, [
-            set_then_get_round_trips,
-            set_keeps_created_at_and_bumps_the_version,
-            create_never_overwrites,
-            update_checks_the_version,
-            delete_reports_whether_it_existed,
-            lists_paginate_in_key_order,
-            index_changes_move_records_between_lists,
-            tenants_are_isolated,
-            user_mappings_round_trip,
-            bad_input_is_refused_and_nothing_is_written,
-            concurrent_updates_lose_nothing,
-        ]);
-        $crate::conformance_module!($setup, webhook, [
-            first_claim_acquires_and_a_duplicate_is_in_flight,
-            completed_events_report_the_stored_result,
-            release_makes_the_event_claimable_again,
-            a_lapsed_lease_is_taken_over_and_the_old_holder_fenced,
-            deliveries_expire_after_the_ttl,
-            mark_delivered_and_is_delivered,
-            concurrent_claims_have_exactly_one_winner,
-            tenants_are_isolated,
-            bad_input_is_refused_and_nothing_is_written,
-        ]);
-        $crate::conformance_module!($setup, gmail_token, [
-            set_then_get_keeps_the_tenant_and_tokens,
-            set_keeps_created_at_and_bumps_the_version,
-            list_expiring_finds_tokens_to_refresh,
-            refresh_and_sync_progress_never_lose_each_other,
-            tenants_are_isolated,
-            bad_input_is_refused_and_nothing_is_written,
-        ]);
+        $crate::conformance_module!(
+            $setup,
+            integration,
+            [
+                set_then_get_round_trips,
+                set_keeps_created_at_and_bumps_the_version,
+                create_never_overwrites,
+                update_checks_the_version,
+                delete_reports_whether_it_existed,
+                lists_paginate_in_key_order,
+                index_changes_move_records_between_lists,
+                tenants_are_isolated,
+                user_mappings_round_trip,
+                bad_input_is_refused_and_nothing_is_written,
+                concurrent_updates_lose_nothing,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            webhook,
+            [
+                first_claim_acquires_and_a_duplicate_is_in_flight,
+                completed_events_report_the_stored_result,
+                release_makes_the_event_claimable_again,
+                a_lapsed_lease_is_taken_over_and_the_old_holder_fenced,
+                deliveries_expire_after_the_ttl,
+                mark_delivered_and_is_delivered,
+                concurrent_claims_have_exactly_one_winner,
+                tenants_are_isolated,
+                bad_input_is_refused_and_nothing_is_written,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            gmail_token,
+            [
+                set_then_get_keeps_the_tenant_and_tokens,
+                set_keeps_created_at_and_bumps_the_version,
+                list_expiring_finds_tokens_to_refresh,
+                refresh_and_sync_progress_never_lose_each_other,
+                tenants_are_isolated,
+                bad_input_is_refused_and_nothing_is_written,
+            ]
+        );
     };
 }
 

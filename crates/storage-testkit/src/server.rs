@@ -38,6 +38,7 @@ fn on_path(program: &str) -> Option<PathBuf> {
 }
 
 /// Removes `dir` after running `stop` once the current process has exited, however it exits.
+#[allow(clippy::zombie_processes, reason = "the watchdog must outlive this process, so it is never waited for")]
 fn watchdog(dir: &Path, stop: &[String]) {
     let script = r#"owner=$1; dir=$2; shift 2
 while kill -0 "$owner" 2>/dev/null; do sleep 1; done
@@ -119,7 +120,16 @@ impl PgServer {
         }
         let server = Self { bin: Self::bin_dir(), dir, port: free_port(), as_postgres };
         watchdog(&server.dir, &[server.pg_ctl_args("stop"), vec!["-m".into(), "immediate".into()]].concat());
-        run(server.command("initdb").arg("-D").arg(server.dir.join("data")).args(["-U", "postgres", "-A", "trust", "--no-sync", "--no-locale", "-E", "UTF8"]));
+        run(server.command("initdb").arg("-D").arg(server.dir.join("data")).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "--no-locale",
+            "-E",
+            "UTF8",
+        ]));
         server.start_again();
         server
     }
@@ -131,7 +141,18 @@ impl PgServer {
             self.port,
             self.dir.display()
         );
-        run(self.command("pg_ctl").arg("start").arg("-w").arg("-t").arg("60").arg("-D").arg(self.dir.join("data")).arg("-l").arg(self.dir.join("server.log")).arg("-o").arg(options));
+        run(self
+            .command("pg_ctl")
+            .arg("start")
+            .arg("-w")
+            .arg("-t")
+            .arg("60")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .arg("-o")
+            .arg(options));
     }
 
     /// Stops the cluster (fast shutdown: sessions are disconnected).
@@ -150,7 +171,9 @@ impl PgServer {
         let pid = std::fs::read_to_string(self.dir.join("data/postmaster.pid")).expect("postmaster.pid");
         let pid = pid.lines().next().unwrap_or_default().trim().to_owned();
         run(Command::new("kill").args(["-9", &pid]));
-        wait_until("the killed postmaster to exit", Duration::from_secs(10), || !Command::new("kill").args(["-0", &pid]).status().is_ok_and(|s| s.success()));
+        wait_until("the killed postmaster to exit", Duration::from_secs(10), || {
+            !Command::new("kill").args(["-0", &pid]).status().is_ok_and(|s| s.success())
+        });
     }
 
     /// The URL of database `name`.

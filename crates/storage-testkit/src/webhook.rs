@@ -121,10 +121,7 @@ pub async fn tenants_are_isolated(s: &Subject) {
     acquire(s, "tenant-b", "evt_1").await;
     s.webhooks.complete(&tenant("tenant-a"), &a, "ok").await.expect("complete");
     assert!(!s.webhooks.is_delivered(&tenant("tenant-b"), "evt_1").await.expect("is_delivered"));
-    assert!(matches!(
-        s.webhooks.release(&tenant("tenant-b"), &a).await,
-        Ok(false)
-    ), "a lease of one tenant means nothing in another");
+    assert!(matches!(s.webhooks.release(&tenant("tenant-b"), &a).await, Ok(false)), "a lease of one tenant means nothing in another");
     assert_eq!(s.webhooks.size(&tenant("tenant-a")).await.expect("size"), 1);
     assert_eq!(s.webhooks.size(&tenant("tenant-c")).await.expect("size"), 0);
 }

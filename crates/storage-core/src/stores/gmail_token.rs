@@ -66,7 +66,12 @@ impl GmailUserState {
     }
 
     /// Sets the tokens and their expiry.
-    pub fn with_tokens(mut self, access_token: impl Into<Secret<String>>, refresh_token: impl Into<Secret<String>>, token_expiry: DateTime<Utc>) -> Self {
+    pub fn with_tokens(
+        mut self,
+        access_token: impl Into<Secret<String>>,
+        refresh_token: impl Into<Secret<String>>,
+        token_expiry: DateTime<Utc>,
+    ) -> Self {
         self.access_token = access_token.into();
         self.refresh_token = refresh_token.into();
         self.token_expiry = Some(token_expiry);
@@ -160,7 +165,14 @@ pub trait GmailTokenStore: Send + Sync + fmt::Debug {
     /// progress) are kept, and the refresh is never lost to them.
     async fn refresh_tokens(&self, tenant: &TenantId, user_id: &str, refresh: TokenRefresh) -> Result<GmailUserState>;
     /// Records sync progress as one atomic update that keeps concurrently refreshed tokens.
-    async fn record_sync(&self, tenant: &TenantId, user_id: &str, history_id: &str, indexed_count: u64, total_count: u64) -> Result<GmailUserState>;
+    async fn record_sync(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        history_id: &str,
+        indexed_count: u64,
+        total_count: u64,
+    ) -> Result<GmailUserState>;
 }
 
 /// The table a [`GmailTokenStore`] is made of; providing it gives the store.
@@ -205,7 +217,14 @@ impl<T: GmailTokenTables> GmailTokenStore for T {
             })
             .await
     }
-    async fn record_sync(&self, tenant: &TenantId, user_id: &str, history_id: &str, indexed_count: u64, total_count: u64) -> Result<GmailUserState> {
+    async fn record_sync(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        history_id: &str,
+        indexed_count: u64,
+        total_count: u64,
+    ) -> Result<GmailUserState> {
         let now = self.tokens().clock().now();
         self.tokens()
             .patch(tenant, user_id, |state| {

@@ -150,11 +150,7 @@ fn validate_name(field: &str, value: &str) -> Result<()> {
     let ok = !value.is_empty()
         && value.len() <= 64
         && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(StorageError::invalid(field, format!("`{}` must be 1 to 64 of a-z, 0-9, `_`, `-`", value.escape_debug())))
-    }
+    if ok { Ok(()) } else { Err(StorageError::invalid(field, format!("`{}` must be 1 to 64 of a-z, 0-9, `_`, `-`", value.escape_debug()))) }
 }
 
 impl Document for IntegrationConfig {

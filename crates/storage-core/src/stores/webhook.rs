@@ -126,7 +126,14 @@ pub trait WebhookEvents: Send + Sync + fmt::Debug {
     fn options(&self) -> &WebhookOptions;
     /// Claims the event for `token` if it is absent or its entry expired at `now`; otherwise
     /// reports the live state. One atomic step.
-    async fn claim(&self, tenant: &TenantId, event_id: &str, token: Uuid, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<ClaimOutcome>;
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        token: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome>;
     /// Turns the claim held by `token` into a delivery; `false` if `token` no longer holds it.
     async fn finish(&self, tenant: &TenantId, event_id: &str, token: Uuid, delivery: &Delivery) -> Result<bool>;
     /// Removes the claim held by `token`; `false` if it no longer holds it.
@@ -163,7 +170,12 @@ impl<T: WebhookEvents> WebhookStore for T {
         validate_id("event_id", &lease.event_id)?;
         check_result(result)?;
         let now = self.clock().now();
-        let delivery = Delivery { event_id: lease.event_id.clone(), result: result.to_owned(), completed_at: now, expires_at: now + self.options().ttl() };
+        let delivery = Delivery {
+            event_id: lease.event_id.clone(),
+            result: result.to_owned(),
+            completed_at: now,
+            expires_at: now + self.options().ttl(),
+        };
         if self.finish(tenant, &lease.event_id, lease.token, &delivery).await? {
             Ok(delivery)
         } else {
@@ -186,7 +198,12 @@ impl<T: WebhookEvents> WebhookStore for T {
         validate_id("event_id", event_id)?;
         check_result(result)?;
         let now = self.clock().now();
-        let delivery = Delivery { event_id: event_id.to_owned(), result: result.to_owned(), completed_at: now, expires_at: now + self.options().ttl() };
+        let delivery = Delivery {
+            event_id: event_id.to_owned(),
+            result: result.to_owned(),
+            completed_at: now,
+            expires_at: now + self.options().ttl(),
+        };
         self.record(tenant, &delivery).await?;
         Ok(delivery)
     }

@@ -63,7 +63,14 @@ impl WebhookEvents for InMemoryWebhookStore {
         &self.options
     }
 
-    async fn claim(&self, tenant: &TenantId, event_id: &str, token: Uuid, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<ClaimOutcome> {
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        token: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome> {
         let mut entries = self.events.lock();
         let key = (tenant.clone(), event_id.to_owned());
         match entries.get(&key) {

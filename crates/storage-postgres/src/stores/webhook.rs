@@ -16,7 +16,8 @@ use uuid::Uuid;
 const CLAIM: &str = "INSERT INTO webhook_events (tenant, event_id, state, token, expires_at) VALUES ($1, $2, 'in_flight', $3, $4) \
      ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'in_flight', token = excluded.token, result = NULL, completed_at = NULL, expires_at = excluded.expires_at \
      WHERE webhook_events.expires_at <= $5 RETURNING token";
-const STATE: &str = "SELECT state, token, result, completed_at, expires_at FROM webhook_events WHERE tenant = $1 AND event_id = $2 AND expires_at > $3";
+const STATE: &str =
+    "SELECT state, token, result, completed_at, expires_at FROM webhook_events WHERE tenant = $1 AND event_id = $2 AND expires_at > $3";
 const FINISH: &str = "UPDATE webhook_events SET state = 'done', token = NULL, result = $1, completed_at = $2, expires_at = $3 \
      WHERE tenant = $4 AND event_id = $5 AND state = 'in_flight' AND token = $6";
 const ABANDON: &str = "DELETE FROM webhook_events WHERE tenant = $1 AND event_id = $2 AND state = 'in_flight' AND token = $3";
@@ -70,7 +71,14 @@ impl WebhookEvents for PostgresWebhookStore {
         &self.options
     }
 
-    async fn claim(&self, tenant: &TenantId, event_id: &str, token: Uuid, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<ClaimOutcome> {
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        token: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome> {
         let mut tx = self.router.write_pool().begin().await.map_err(|e| sqlx_error(BACKEND, e))?;
         let won = sqlx::query(CLAIM)
             .bind(tenant.as_str())
@@ -84,7 +92,13 @@ impl WebhookEvents for PostgresWebhookStore {
         let outcome = if won.is_some() {
             ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until })
         } else {
-            let row = sqlx::query(STATE).bind(tenant.as_str()).bind(event_id).bind(now).fetch_one(&mut *tx).await.map_err(|e| sqlx_error(BACKEND, e))?;
+            let row = sqlx::query(STATE)
+                .bind(tenant.as_str())
+                .bind(event_id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| sqlx_error(BACKEND, e))?;
             match event_state(event_id, &row)? {
                 EventState::InFlight { expires_at, .. } => ClaimOutcome::InFlight { expires_at },
                 EventState::Done(delivery) => ClaimOutcome::AlreadyDone(delivery),
@@ -149,7 +163,12 @@ impl WebhookEvents for PostgresWebhookStore {
     }
 
     async fn count(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(COUNT).bind(tenant.as_str()).bind(now).fetch_one(self.router.read_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let n: i64 = sqlx::query_scalar(COUNT)
+            .bind(tenant.as_str())
+            .bind(now)
+            .fetch_one(self.router.read_pool())
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
         Ok(n as u64)
     }
 }

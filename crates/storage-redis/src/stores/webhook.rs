@@ -129,7 +129,12 @@ impl RedisWebhookStore {
 
     /// Remembers that `tenant` has events, for [`WebhookEvents::purge`].
     async fn register(&self, tenant: &TenantId) -> Result<()> {
-        redis::cmd("SADD").arg(self.keys.tenants(STORE)).arg(tenant.as_str()).query_async::<()>(&mut self.conn.clone()).await.map_err(redis_error)
+        redis::cmd("SADD")
+            .arg(self.keys.tenants(STORE))
+            .arg(tenant.as_str())
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)
     }
 }
 
@@ -164,7 +169,14 @@ impl WebhookEvents for RedisWebhookStore {
         &self.options
     }
 
-    async fn claim(&self, tenant: &TenantId, event_id: &str, token: Uuid, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<ClaimOutcome> {
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        token: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome> {
         self.register(tenant).await?;
         let reply: Vec<String> = CLAIM
             .key(self.event_key(tenant, event_id))
@@ -178,7 +190,9 @@ impl WebhookEvents for RedisWebhookStore {
             .await
             .map_err(redis_error)?;
         match reply.split_first() {
-            Some((status, _)) if status == "acquired" => Ok(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until })),
+            Some((status, _)) if status == "acquired" => {
+                Ok(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until }))
+            }
             Some((status, fields)) if status == "live" => Ok(match event_state(event_id, fields)? {
                 EventState::InFlight { expires_at, .. } => ClaimOutcome::InFlight { expires_at },
                 EventState::Done(delivery) => ClaimOutcome::AlreadyDone(delivery),
@@ -250,7 +264,8 @@ impl WebhookEvents for RedisWebhookStore {
 
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64> {
         let mut conn = self.conn.clone();
-        let tenants: Vec<String> = redis::cmd("SMEMBERS").arg(self.keys.tenants(STORE)).query_async(&mut conn).await.map_err(redis_error)?;
+        let tenants: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.keys.tenants(STORE)).query_async(&mut conn).await.map_err(redis_error)?;
         let mut removed = 0u64;
         for tenant in tenants {
             let tenant = TenantId::new(tenant).map_err(|e| StorageError::corrupt(BACKEND, e))?;

@@ -16,7 +16,8 @@ use uuid::Uuid;
 const CLAIM: &str = "INSERT INTO webhook_events (tenant, event_id, state, token, expires_at) VALUES (?1, ?2, 'in_flight', ?3, ?4) \
      ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'in_flight', token = excluded.token, result = NULL, completed_at = NULL, expires_at = excluded.expires_at \
      WHERE webhook_events.expires_at <= ?5 RETURNING token";
-const STATE: &str = "SELECT state, token, result, completed_at, expires_at FROM webhook_events WHERE tenant = ?1 AND event_id = ?2 AND expires_at > ?3";
+const STATE: &str =
+    "SELECT state, token, result, completed_at, expires_at FROM webhook_events WHERE tenant = ?1 AND event_id = ?2 AND expires_at > ?3";
 const FINISH: &str = "UPDATE webhook_events SET state = 'done', token = NULL, result = ?1, completed_at = ?2, expires_at = ?3 \
      WHERE tenant = ?4 AND event_id = ?5 AND state = 'in_flight' AND token = ?6";
 const ABANDON: &str = "DELETE FROM webhook_events WHERE tenant = ?1 AND event_id = ?2 AND state = 'in_flight' AND token = ?3";
@@ -68,7 +69,14 @@ impl WebhookEvents for SQLiteWebhookStore {
         self.backend.webhook()
     }
 
-    async fn claim(&self, tenant: &TenantId, event_id: &str, token: Uuid, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<ClaimOutcome> {
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        event_id: &str,
+        token: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome> {
         let mut tx = self.backend.begin_write().await?;
         let won = sqlx::query(CLAIM)
             .bind(tenant.as_str())
