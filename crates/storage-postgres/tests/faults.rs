@@ -1,0 +1,39 @@
+//! PostgreSQL restarted and killed under a stream of writes, on a dedicated throwaway server.
+
+use std::sync::Arc;
+use std::time::Duration;
+use storage_crypto::{EncryptionKey, KeyRing};
+use storage_postgres::PostgresBackend;
+use storage_router::PoolSettings;
+use storage_testkit::faults::writes_survive_a_server_fault;
+use storage_testkit::server::{PgServer, create_database};
+
+async fn backend(server: &PgServer) -> PostgresBackend {
+    let url = create_database(&server.url("postgres")).await;
+    let pool = PoolSettings { acquire_timeout: Duration::from_secs(2), max_connections: 4, ..PoolSettings::default() };
+    let ring = KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring");
+    PostgresBackend::builder(url).pool(pool).sealer(Arc::new(ring)).connect().await.expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integration_writes_survive_a_postgres_restart() {
+    let server = Arc::new(PgServer::start());
+    let store = Arc::new(backend(&server).await.integration_store());
+    let target = Arc::clone(&server);
+    let report = writes_survive_a_server_fault(store, move || target.restart()).await;
+    println!("postgres restart: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integration_writes_survive_a_postgres_kill_9() {
+    let server = Arc::new(PgServer::start());
+    let store = Arc::new(backend(&server).await.integration_store());
+    let target = Arc::clone(&server);
+    let report = writes_survive_a_server_fault(store, move || {
+        target.kill9();
+        std::thread::sleep(Duration::from_millis(500));
+        target.start_again();
+    })
+    .await;
+    println!("postgres kill -9: {report:?}");
+}

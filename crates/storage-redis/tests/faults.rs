@@ -1,0 +1,43 @@
+//! Redis restarted and killed under a stream of writes, on a dedicated throwaway server that
+//! fsyncs its append-only file on every write.
+
+use std::sync::Arc;
+use std::time::Duration;
+use storage_crypto::{EncryptionKey, KeyRing};
+use storage_redis::RedisBackend;
+use storage_testkit::faults::writes_survive_a_server_fault;
+use storage_testkit::server::RedisServer;
+
+async fn backend(server: &RedisServer) -> RedisBackend {
+    let ring = KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring");
+    RedisBackend::builder(server.url())
+        .response_timeout(Duration::from_secs(1))
+        .connect_timeout(Duration::from_secs(1))
+        .sealer(Arc::new(ring))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integration_writes_survive_a_redis_restart() {
+    let server = Arc::new(RedisServer::start_durable());
+    let store = Arc::new(backend(&server).await.integration_store());
+    let target = Arc::clone(&server);
+    let report = writes_survive_a_server_fault(store, move || target.restart()).await;
+    println!("redis restart: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integration_writes_survive_a_redis_kill_9() {
+    let server = Arc::new(RedisServer::start_durable());
+    let store = Arc::new(backend(&server).await.integration_store());
+    let target = Arc::clone(&server);
+    let report = writes_survive_a_server_fault(store, move || {
+        target.kill9();
+        std::thread::sleep(Duration::from_millis(500));
+        target.start_again();
+    })
+    .await;
+    println!("redis kill -9: {report:?}");
+}
