@@ -5,8 +5,9 @@
 //! one PostgreSQL and one Redis per binary and shares them between its tests.
 
 use anyhow::{Context, bail};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -42,11 +43,41 @@ fn preflight() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn cargo(args: &[&str], rest: &[String]) -> anyhow::Result<()> {
+/// Passed and failed test counts, summed over every `test result:` line.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn add(&mut self, line: &str) {
+        let Some(summary) = line.trim().strip_prefix("test result: ") else { return };
+        let count = |what: &str| {
+            summary
+                .split([';', '.'])
+                .find_map(|part| part.trim().strip_suffix(what).and_then(|n| n.trim().parse::<u64>().ok()))
+                .unwrap_or(0)
+        };
+        self.passed += count("passed");
+        self.failed += count("failed");
+    }
+}
+
+/// Runs cargo, echoing its output and counting the tests it reports.
+fn cargo(args: &[&str], rest: &[String], tally: &mut Tally) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     println!("+ cargo {} {}", args.join(" "), rest.join(" "));
-    let status = Command::new(&cargo).args(args).args(rest).status().with_context(|| format!("running {cargo}"))?;
-    if !status.success() {
+    let mut child =
+        Command::new(&cargo).args(args).args(rest).stdout(Stdio::piped()).spawn().with_context(|| format!("running {cargo}"))?;
+    let stdout = child.stdout.take().context("cargo stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        tally.add(&line);
+    }
+    if !child.wait()?.success() {
+        println!("{} passed, {} failed", tally.passed, tally.failed.max(1));
         bail!("cargo {} failed", args.join(" "));
     }
     Ok(())
@@ -56,10 +87,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
     std::env::set_current_dir(root)?;
     preflight()?;
+    let mut tally = Tally::default();
     if args.rest.is_empty() {
-        cargo(&["test", "--workspace", "--all-features", "--all-targets", "--no-fail-fast"], &[])?;
-        cargo(&["test", "--workspace", "--all-features", "--doc"], &[])
+        cargo(&["test", "--workspace", "--all-features", "--doc"], &[], &mut tally)?;
+        cargo(&["test", "--workspace", "--all-features", "--all-targets", "--no-fail-fast"], &[], &mut tally)?;
     } else {
-        cargo(&["test", "--all-features"], &args.rest)
+        cargo(&["test", "--all-features"], &args.rest, &mut tally)?;
     }
+    if tally.passed == 0 {
+        bail!("no test ran");
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    Ok(())
 }

@@ -4,7 +4,7 @@
 //! One module per store holds plain `async fn`s taking a [`Subject`]; a backend's
 //! `tests/conformance.rs` stamps them all out as tests with [`conformance_tests!`]:
 //!
-//! ```ignore
+//! ```text
 //! async fn setup() -> storage_testkit::Subject { /* fresh stores on a manual clock */ }
 //! storage_testkit::conformance_tests!(crate::setup);
 //! ```
