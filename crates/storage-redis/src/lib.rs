@@ -184,11 +184,13 @@ impl RedisBackend {
         TableHandle::new(Arc::new(table), Arc::clone(&self.clock))
     }
 
-    pub(crate) fn conn(&self) -> ConnectionManager {
+    /// The connection, for raw commands beside the stores (and benchmarks).
+    pub fn conn(&self) -> ConnectionManager {
         self.conn.clone()
     }
 
-    pub(crate) fn keys(&self) -> &Keys {
+    /// The key schema of this backend's namespace.
+    pub fn keys(&self) -> &Keys {
         &self.keys
     }
 

@@ -1,7 +1,9 @@
 //! The generic engine: any [`Document`] as a hash (`v` version, `c` created, `u` updated, `b`
-//! sealed JSON body, `x` the index keys it is in), plus sorted-set indexes. A write reads the
-//! record's version and index keys, then runs one script that re-checks the version, moves the
-//! record between index sets and writes it; if another writer got in between, it tries again.
+//! sealed JSON body, `x` the index keys it is in), plus sorted-set indexes. A write is one script
+//! that moves the record between index sets and writes it. Every key it touches is passed in
+//! `KEYS`, so the caller names the index sets the record is in now: its guess (unchanged for an
+//! update, none for an insert) is checked inside the script, and a wrong guess costs one more
+//! round trip with the actual list. One round trip in the common case, never a stale index.
 
 use crate::{BACKEND, Keys, redis_error};
 use async_trait::async_trait;
@@ -16,12 +18,16 @@ use storage_core::document::{Document, Filter, IndexKind, IndexValue, RecordMeta
 use storage_core::{Result, Sealer, StorageError, Table, TenantId};
 
 /// KEYS: record, all-ids set, old index sets..., new index sets...
-/// ARGV: mode, version seen, expected version, now, body, id, #old, #new, new scores..., new index list.
+/// ARGV: mode, the caller's belief of the record's index list (`x`, empty when absent), expected
+/// version, now, body, id, #old, #new, new scores..., new index list.
+/// The belief is checked first: if the record is in other index sets than the caller passed,
+/// nothing changes and the actual list comes back for a second, exact attempt.
 static WRITE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+local x = redis.call('HGET', KEYS[1], 'x')
+if (x or '') ~= ARGV[2] then return {'retry', x or ''} end
 local cur = redis.call('HGET', KEYS[1], 'v')
-if (cur or '') ~= ARGV[2] then return {'retry'} end
 if ARGV[1] == 'insert' and cur then return {'conflict'} end
 if ARGV[1] == 'update' then
   if not cur then return {'missing'} end
@@ -42,21 +48,21 @@ return {'ok', tostring(version), created}
     )
 });
 
-/// KEYS: record, all-ids set, index sets... ARGV: version seen, id.
+/// KEYS: record, all-ids set, index sets... ARGV: the caller's belief of the index list, id.
 static DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local cur = redis.call('HGET', KEYS[1], 'v')
-if (cur or '') ~= ARGV[1] then return 'retry' end
-if not cur then return 'absent' end
+local x = redis.call('HGET', KEYS[1], 'x')
+if not x then return {'absent'} end
+if x ~= ARGV[1] then return {'retry', x} end
 for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[2]) end
 redis.call('DEL', KEYS[1])
-return 'deleted'
+return {'deleted'}
 ",
     )
 });
 
-/// How often a write re-reads after losing a race with another writer of the same record.
+/// How often a write tries again after finding the record in other index sets than it assumed.
 const WRITE_ATTEMPTS: usize = 64;
 
 /// The Redis storage of one [`Document`] type.
@@ -103,15 +109,12 @@ impl<D: Document> RedisTable<D> {
             .collect()
     }
 
-    /// The stored version and index keys of a record (`None` if absent).
-    async fn current(&self, record: &str) -> Result<(Option<String>, Vec<String>)> {
-        let (version, index): (Option<String>, Option<String>) =
-            redis::cmd("HMGET").arg(record).arg("v").arg("x").query_async(&mut self.conn.clone()).await.map_err(redis_error)?;
-        let index = match index {
-            Some(json) => serde_json::from_str(&json).map_err(|e| StorageError::corrupt(BACKEND, e))?,
-            None => Vec::new(),
-        };
-        Ok((version, index))
+    /// The index keys of a stored index list (`x`); empty when the record is absent.
+    fn parse_index_list(list: &str) -> Result<Vec<String>> {
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        serde_json::from_str(list).map_err(|e| StorageError::corrupt(BACKEND, e))
     }
 
     fn decode(&self, tenant: &TenantId, id: &str, fields: [Option<String>; 4]) -> Result<Option<D>> {
@@ -153,8 +156,10 @@ impl<D: Document> RedisTable<D> {
         let new_entries = self.index_entries(doc);
         let new_keys: Vec<&String> = new_entries.iter().map(|(key, _)| key).collect();
         let new_list = serde_json::to_string(&new_keys).map_err(|e| StorageError::backend(BACKEND, e))?;
+        // The guess: a new record is in no index; an existing one is usually where it stays.
+        let mut believed = if mode == Mode::Insert { String::new() } else { new_list.clone() };
         for _ in 0..WRITE_ATTEMPTS {
-            let (seen, old_keys) = self.current(&record).await?;
+            let old_keys = Self::parse_index_list(&believed)?;
             let mut call = WRITE.prepare_invoke();
             call.key(&record).key(self.keys.all(doc.tenant(), D::STORE));
             for key in &old_keys {
@@ -168,7 +173,7 @@ impl<D: Document> RedisTable<D> {
                 Mode::Upsert => ("upsert", 0),
                 Mode::Update(expected) => ("update", expected),
             };
-            call.arg(mode_name).arg(seen.unwrap_or_default()).arg(expected.to_string()).arg(to_micros(now)).arg(&body).arg(&id);
+            call.arg(mode_name).arg(&believed).arg(expected.to_string()).arg(to_micros(now)).arg(&body).arg(&id);
             call.arg(old_keys.len()).arg(new_entries.len());
             for (_, score) in &new_entries {
                 call.arg(*score);
@@ -176,7 +181,7 @@ impl<D: Document> RedisTable<D> {
             call.arg(&new_list);
             let reply: Vec<String> = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
             match reply.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-                ["retry"] => continue,
+                ["retry", actual] => believed = (*actual).to_owned(),
                 ["conflict"] => return Err(StorageError::conflict(D::ENTITY, id, "already exists")),
                 ["missing"] => return Err(StorageError::not_found(D::ENTITY, id)),
                 ["mismatch", actual] => {
@@ -222,22 +227,20 @@ impl<D: Document> Table<D> for RedisTable<D> {
 
     async fn delete(&self, tenant: &TenantId, id: &str) -> Result<bool> {
         let record = self.keys.record(tenant, D::STORE, id);
+        let mut believed = String::from("[]");
         for _ in 0..WRITE_ATTEMPTS {
-            let (seen, old_keys) = self.current(&record).await?;
-            if seen.is_none() {
-                return Ok(false);
-            }
             let mut call = DELETE.prepare_invoke();
             call.key(&record).key(self.keys.all(tenant, D::STORE));
-            for key in &old_keys {
+            for key in Self::parse_index_list(&believed)? {
                 call.key(key);
             }
-            call.arg(seen.unwrap_or_default()).arg(id);
-            let reply: String = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
-            match reply.as_str() {
-                "retry" => continue,
-                "deleted" => return Ok(true),
-                _ => return Ok(false),
+            call.arg(&believed).arg(id);
+            let reply: Vec<String> = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+            match reply.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                ["retry", actual] => believed = (*actual).to_owned(),
+                ["deleted"] => return Ok(true),
+                ["absent"] => return Ok(false),
+                other => return Err(StorageError::backend(BACKEND, format!("unexpected script reply {other:?}"))),
             }
         }
         Err(StorageError::conflict(D::ENTITY, id, format!("still contended after {WRITE_ATTEMPTS} attempts")))

@@ -217,11 +217,13 @@ impl SqliteBackend {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(|e| sqlx_error(BACKEND, e))
     }
 
-    pub(crate) fn writer(&self) -> &SqlitePool {
+    /// The single writer connection, for raw statements beside the stores (and benchmarks).
+    pub fn writer(&self) -> &SqlitePool {
         &self.writer
     }
 
-    pub(crate) fn reader(&self) -> &SqlitePool {
+    /// The reader pool, for raw queries beside the stores (and benchmarks).
+    pub fn reader(&self) -> &SqlitePool {
         &self.reader
     }
 

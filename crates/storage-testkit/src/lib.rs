@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, missing_docs)]
 
+pub mod bench;
 pub mod faults;
 pub mod gmail_token;
 pub mod integration;

@@ -73,6 +73,7 @@ pub struct PgServer {
     dir: PathBuf,
     port: u16,
     as_postgres: bool,
+    durable: bool,
 }
 
 impl PgServer {
@@ -111,14 +112,24 @@ impl PgServer {
         args
     }
 
-    /// Creates and starts a new cluster.
+    /// Creates and starts a new cluster tuned for tests (`fsync=off`: it survives the server
+    /// process crashing, not the machine).
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Creates and starts a cluster with production durability (`fsync=on`), for benchmarks.
+    pub fn start_durable() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Self {
         let as_postgres = is_root();
         let dir = tempfile::Builder::new().prefix("aragora-pg-").tempdir().expect("temp dir").keep();
         if as_postgres {
             run(Command::new("chown").arg("-R").arg("postgres:").arg(&dir));
         }
-        let server = Self { bin: Self::bin_dir(), dir, port: free_port(), as_postgres };
+        let server = Self { bin: Self::bin_dir(), dir, port: free_port(), as_postgres, durable };
         watchdog(&server.dir, &[server.pg_ctl_args("stop"), vec!["-m".into(), "immediate".into()]].concat());
         run(server.command("initdb").arg("-D").arg(server.dir.join("data")).args([
             "-U",
@@ -136,11 +147,9 @@ impl PgServer {
 
     /// Starts the (stopped or killed) cluster again on the same port and data.
     pub fn start_again(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=300",
-            self.port,
-            self.dir.display()
-        );
+        let durability = if self.durable { "" } else { " -c fsync=off -c full_page_writes=off" };
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300{durability}", self.port, self.dir.display());
         run(self
             .command("pg_ctl")
             .arg("start")
@@ -179,6 +188,16 @@ impl PgServer {
     /// The URL of database `name`.
     pub fn url(&self, name: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Its TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The path of one of its binaries (`pgbench`, `psql`, ...).
+    pub fn binary(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
     }
 }
 
@@ -292,6 +311,11 @@ impl RedisServer {
     /// Its URL.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Its TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 }
 

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use redis::Script;
 use redis::aio::ConnectionManager;
-use std::sync::LazyLock;
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use storage_core::clock::{from_micros, to_micros};
 use storage_core::stores::webhook::{EventState, WebhookEvents};
 use storage_core::{ClaimOutcome, Delivery, Lease, Result, SharedClock, StorageError, TenantId, WebhookOptions};
@@ -98,6 +99,7 @@ return removed
 #[derive(Clone)]
 pub struct RedisWebhookStore {
     conn: ConnectionManager,
+    registered: Arc<Mutex<HashSet<TenantId>>>,
     keys: Keys,
     clock: SharedClock,
     options: WebhookOptions,
@@ -116,7 +118,13 @@ impl RedisWebhookStore {
     }
 
     pub(crate) fn from_backend(backend: &RedisBackend) -> Self {
-        Self { conn: backend.conn(), keys: backend.keys().clone(), clock: backend.clock().clone(), options: *backend.webhook() }
+        Self {
+            conn: backend.conn(),
+            registered: Arc::default(),
+            keys: backend.keys().clone(),
+            clock: backend.clock().clone(),
+            options: *backend.webhook(),
+        }
     }
 
     fn event_key(&self, tenant: &TenantId, event_id: &str) -> String {
@@ -127,14 +135,20 @@ impl RedisWebhookStore {
         self.keys.time_index(tenant, STORE, "expires_at")
     }
 
-    /// Remembers that `tenant` has events, for [`WebhookEvents::purge`].
+    /// Remembers that `tenant` has events, for [`WebhookEvents::purge`]: once per tenant and
+    /// process, so claims pay no extra round trip.
     async fn register(&self, tenant: &TenantId) -> Result<()> {
+        if self.registered.lock().unwrap_or_else(PoisonError::into_inner).contains(tenant) {
+            return Ok(());
+        }
         redis::cmd("SADD")
             .arg(self.keys.tenants(STORE))
             .arg(tenant.as_str())
             .query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(redis_error)
+            .map_err(redis_error)?;
+        self.registered.lock().unwrap_or_else(PoisonError::into_inner).insert(tenant.clone());
+        Ok(())
     }
 }
 
@@ -177,18 +191,11 @@ impl WebhookEvents for RedisWebhookStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<ClaimOutcome> {
+        let mut claim = CLAIM.prepare_invoke();
+        claim.key(self.event_key(tenant, event_id)).key(self.expiries_key(tenant));
+        claim.arg(to_micros(now)).arg(token.to_string()).arg(to_micros(lease_until)).arg(event_id).arg(gc_ttl_ms(now, lease_until));
         self.register(tenant).await?;
-        let reply: Vec<String> = CLAIM
-            .key(self.event_key(tenant, event_id))
-            .key(self.expiries_key(tenant))
-            .arg(to_micros(now))
-            .arg(token.to_string())
-            .arg(to_micros(lease_until))
-            .arg(event_id)
-            .arg(gc_ttl_ms(now, lease_until))
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)?;
+        let reply: Vec<String> = claim.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
         match reply.split_first() {
             Some((status, _)) if status == "acquired" => {
                 Ok(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until }))
@@ -230,18 +237,12 @@ impl WebhookEvents for RedisWebhookStore {
     }
 
     async fn record(&self, tenant: &TenantId, delivery: &Delivery) -> Result<()> {
+        let mut record = RECORD.prepare_invoke();
+        record.key(self.event_key(tenant, &delivery.event_id)).key(self.expiries_key(tenant));
+        record.arg(&delivery.result).arg(to_micros(delivery.completed_at)).arg(to_micros(delivery.expires_at));
+        record.arg(&delivery.event_id).arg(gc_ttl_ms(delivery.completed_at, delivery.expires_at));
         self.register(tenant).await?;
-        let _: i64 = RECORD
-            .key(self.event_key(tenant, &delivery.event_id))
-            .key(self.expiries_key(tenant))
-            .arg(&delivery.result)
-            .arg(to_micros(delivery.completed_at))
-            .arg(to_micros(delivery.expires_at))
-            .arg(&delivery.event_id)
-            .arg(gc_ttl_ms(delivery.completed_at, delivery.expires_at))
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)?;
+        let _: i64 = record.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
         Ok(())
     }
 

@@ -1,0 +1,258 @@
+//! Store operations on PostgreSQL beside the same statements issued through sqlx on the same
+//! pool, on a throwaway server with production durability (`fsync=on`); then pgbench on the same
+//! server for reference.
+
+use chrono::{TimeDelta, Utc};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::types::Json;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use storage_core::document::Document;
+use storage_core::{ClaimOutcome, GmailTokenStore, IntegrationStore, WebhookStore};
+use storage_crypto::{EncryptionKey, KeyRing};
+use storage_postgres::PostgresBackend;
+use storage_router::PoolSettings;
+use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration};
+use storage_testkit::bench::{Reference, Scenario, number_after, op, tool_output};
+use storage_testkit::server::{PgServer, create_database};
+use tokio::sync::OnceCell;
+
+static SERVER: OnceCell<(PgServer, String, String)> = OnceCell::const_new();
+
+const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, version, created_at, updated_at, body) \
+    VALUES ($1, $2, $3, 'slack', 1, $4, $4, $5) ON CONFLICT (tenant, id) DO UPDATE SET user_id = excluded.user_id, \
+    integration_type = excluded.integration_type, version = integrations.version + 1, updated_at = excluded.updated_at, body = excluded.body \
+    RETURNING version, created_at";
+const UPSERT_GMAIL: &str = "INSERT INTO gmail_tokens (tenant, id, email_address, token_expiry, version, created_at, updated_at, body) \
+    VALUES ($1, $2, $3, $4, 1, $5, $5, $6) ON CONFLICT (tenant, id) DO UPDATE SET email_address = excluded.email_address, \
+    token_expiry = excluded.token_expiry, version = gmail_tokens.version + 1, updated_at = excluded.updated_at, body = excluded.body \
+    RETURNING version, created_at";
+
+async fn scenarios() -> Vec<Scenario> {
+    let server = PgServer::start_durable();
+    let url = create_database(&server.url("postgres")).await;
+    let ring = Arc::new(KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring"));
+    let pool = PoolSettings { max_connections: 20, ..PoolSettings::default() };
+    let backend = PostgresBackend::builder(url.clone()).pool(pool).sealer(ring.clone()).connect().await.expect("connect");
+    let (integrations, webhooks, tokens) =
+        (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
+    for i in 0..KEYS {
+        integrations.set(&integration(i)).await.expect("preload");
+        tokens.set(&gmail(i)).await.expect("preload");
+    }
+    let body: Value = integration(0).encode(ring.as_ref()).expect("encode");
+    let _ = SERVER.set((server, url, body.to_string()));
+    let gmail_body: Value = gmail(0).encode(ring.as_ref()).expect("encode");
+    let (pool, tenant) = (backend.router().write_pool().clone(), bench_tenant());
+
+    let get = |table: &'static str, prefix: &'static str| {
+        let (pool, tenant) = (pool.clone(), tenant.clone());
+        let sql: &'static str = Box::leak(
+            format!("SELECT id, version, created_at, updated_at, body FROM {table} WHERE tenant = $1 AND id = $2").into_boxed_str(),
+        );
+        op(move |i| {
+            let (pool, tenant) = (pool.clone(), tenant.clone());
+            async move {
+                let row = sqlx::query(sql)
+                    .bind(tenant.as_str())
+                    .bind(format!("{prefix}{:04}", i % KEYS))
+                    .fetch_one(&pool)
+                    .await
+                    .expect("raw get");
+                let _: (String, i64, chrono::DateTime<Utc>, chrono::DateTime<Utc>, Json<Value>) =
+                    (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+            }
+        })
+    };
+    let raw_set_integration = {
+        let (pool, tenant, body) = (pool.clone(), tenant.clone(), body.clone());
+        op(move |i| {
+            let (pool, tenant, body) = (pool.clone(), tenant.clone(), body.clone());
+            async move {
+                sqlx::query(UPSERT_INTEGRATION)
+                    .bind(tenant.as_str())
+                    .bind(format!("key-{:04}", i % KEYS))
+                    .bind(format!("user-{:03}", i % 97))
+                    .bind(Utc::now())
+                    .bind(Json(body))
+                    .fetch_one(&pool)
+                    .await
+                    .expect("raw upsert");
+            }
+        })
+    };
+    let raw_set_gmail = {
+        let (pool, tenant, body) = (pool.clone(), tenant.clone(), gmail_body);
+        op(move |i| {
+            let (pool, tenant, body) = (pool.clone(), tenant.clone(), body.clone());
+            async move {
+                sqlx::query(UPSERT_GMAIL)
+                    .bind(tenant.as_str())
+                    .bind(format!("user-{:04}", i % KEYS))
+                    .bind(format!("user{}@example.com", i % KEYS))
+                    .bind(Utc::now() + TimeDelta::hours(1))
+                    .bind(Utc::now())
+                    .bind(Json(body))
+                    .fetch_one(&pool)
+                    .await
+                    .expect("raw upsert");
+            }
+        })
+    };
+    let raw_claim = {
+        let (pool, tenant) = (pool.clone(), tenant.clone());
+        op(move |i| {
+            let (pool, tenant) = (pool.clone(), tenant.clone());
+            async move {
+                let (event, token, now) = (format!("raw-{i}"), uuid::Uuid::new_v4(), Utc::now());
+                let mut tx = pool.begin().await.expect("begin");
+                sqlx::query(
+                    "INSERT INTO webhook_events (tenant, event_id, state, token, expires_at) VALUES ($1, $2, 'in_flight', $3, $4) \
+                     ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'in_flight', token = excluded.token, result = NULL, completed_at = NULL, \
+                     expires_at = excluded.expires_at WHERE webhook_events.expires_at <= $5 RETURNING token",
+                )
+                .bind(tenant.as_str())
+                .bind(&event)
+                .bind(token)
+                .bind(now + TimeDelta::seconds(30))
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .expect("raw claim");
+                tx.commit().await.expect("commit");
+                sqlx::query(
+                    "UPDATE webhook_events SET state = 'done', token = NULL, result = $1, completed_at = $2, expires_at = $3 \
+                     WHERE tenant = $4 AND event_id = $5 AND state = 'in_flight' AND token = $6",
+                )
+                .bind("ok")
+                .bind(now)
+                .bind(now + TimeDelta::hours(24))
+                .bind(tenant.as_str())
+                .bind(&event)
+                .bind(token)
+                .execute(&pool)
+                .await
+                .expect("raw complete");
+            }
+        })
+    };
+
+    let (i1, i2, w, g1, g2) = (integrations.clone(), integrations, webhooks, tokens.clone(), tokens);
+    let (t1, t2, t3) = (tenant.clone(), tenant.clone(), tenant.clone());
+    vec![
+        Scenario {
+            operation: "integration.get",
+            backend: "postgresql",
+            store: op(move |i| {
+                let (s, t) = (i1.clone(), t1.clone());
+                async move {
+                    s.get(&t, &format!("key-{:04}", i % KEYS)).await.expect("get").expect("present");
+                }
+            }),
+            raw: get("integrations", "key-"),
+        },
+        Scenario {
+            operation: "integration.set",
+            backend: "postgresql",
+            store: op(move |i| {
+                let s = i2.clone();
+                async move {
+                    s.set(&integration(i)).await.expect("set");
+                }
+            }),
+            raw: raw_set_integration,
+        },
+        Scenario {
+            operation: "webhook.claim+complete",
+            backend: "postgresql",
+            store: op(move |i| {
+                let (s, t) = (w.clone(), t2.clone());
+                async move {
+                    let ClaimOutcome::Acquired(lease) = s.try_claim(&t, &format!("evt-{i}"), TimeDelta::seconds(30)).await.expect("claim")
+                    else {
+                        panic!("fresh event ids are always acquired")
+                    };
+                    s.complete(&t, &lease, "ok").await.expect("complete");
+                }
+            }),
+            raw: raw_claim,
+        },
+        Scenario {
+            operation: "gmail_token.get",
+            backend: "postgresql",
+            store: op(move |i| {
+                let (s, t) = (g1.clone(), t3.clone());
+                async move {
+                    s.get(&t, &format!("user-{:04}", i % KEYS)).await.expect("get").expect("present");
+                }
+            }),
+            raw: get("gmail_tokens", "user-"),
+        },
+        Scenario {
+            operation: "gmail_token.set",
+            backend: "postgresql",
+            store: op(move |i| {
+                let s = g2.clone();
+                async move {
+                    s.set(&gmail(i)).await.expect("set");
+                }
+            }),
+            raw: raw_set_gmail,
+        },
+    ]
+}
+
+/// pgbench on the same server: `-S` (primary-key selects) and the integration upsert, 16 clients.
+async fn references() -> Vec<Reference> {
+    let Some((server, url, body)) = SERVER.get() else { return Vec::new() };
+    let seconds = if std::env::var("ARAGORA_BENCH_TABLE").as_deref() == Ok("quick") { 5 } else { 15 };
+    let pgbench = |args: &[&str], db: &str| {
+        tool_output(
+            Command::new(server.binary("pgbench"))
+                .args(args)
+                .arg(db)
+                .env("PGHOST", "127.0.0.1")
+                .env("PGUSER", "postgres")
+                .env("PGPORT", server.port().to_string()),
+        )
+    };
+    let bench_db = create_database(&server.url("postgres")).await;
+    pgbench(&["-i", "-q", "-s", "10"], &bench_db);
+    let run = ["-n", "-c", "16", "-j", "2", "-T", &seconds.to_string()];
+    let select = number_after(&pgbench(&[&run[..], &["-S"]].concat(), &bench_db), "tps = ");
+    let script = std::env::temp_dir().join(format!("aragora-upsert-{}.sql", std::process::id()));
+    let upsert = format!(
+        "\\set k random(0, 999)\nINSERT INTO integrations (tenant, id, user_id, integration_type, version, created_at, updated_at, body) \
+         VALUES ('bench', 'key-' || lpad(:k::text, 4, '0'), 'user-001', 'slack', 1, now(), now(), '{}'::jsonb) \
+         ON CONFLICT (tenant, id) DO UPDATE SET user_id = excluded.user_id, integration_type = excluded.integration_type, \
+         version = integrations.version + 1, updated_at = excluded.updated_at, body = excluded.body RETURNING version, created_at;\n",
+        body.replace('\'', "''")
+    );
+    std::fs::write(&script, upsert).expect("pgbench script");
+    let script_arg = script.display().to_string();
+    let writes = number_after(&pgbench(&[&run[..], &["-f", &script_arg]].concat(), url), "tps = ");
+    let _ = std::fs::remove_file(&script);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    vec![
+        Reference {
+            name: "pgbench -S".into(),
+            backend: "postgresql".into(),
+            concurrency: 16,
+            ops_per_sec: select,
+            compare_to: "integration.get".into(),
+        },
+        Reference {
+            name: "pgbench upsert script".into(),
+            backend: "postgresql".into(),
+            concurrency: 16,
+            ops_per_sec: writes,
+            compare_to: "integration.set".into(),
+        },
+    ]
+}
+
+fn main() {
+    storage_testkit::bench::main(scenarios, references);
+}

@@ -1,0 +1,277 @@
+//! The benchmark runner every backend's `benches/stores.rs` uses.
+//!
+//! A [`Scenario`] is one store operation and its baseline: the same SQL or Redis commands issued
+//! directly through the driver on the same pool or connection. Under `cargo bench` each side is
+//! a criterion benchmark; under `cargo xtask bench` (`ARAGORA_BENCH_TABLE=quick|full`) the runner
+//! measures both sides at 1, 4 and 16 concurrent tasks, alternating store and baseline rounds so
+//! machine noise hits both alike, and prints one JSON line per row.
+
+use criterion::Criterion;
+use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// One asynchronous operation; the argument is a running counter, for distinct keys.
+pub type Op = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Wraps an async closure as an [`Op`].
+pub fn op<F, Fut>(f: F) -> Op
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Arc::new(move |i| Box::pin(f(i)))
+}
+
+/// A store operation beside its raw-driver baseline.
+#[allow(missing_debug_implementations, reason = "holds closures")]
+pub struct Scenario {
+    /// e.g. `integration.get`.
+    pub operation: &'static str,
+    /// e.g. `sqlite`.
+    pub backend: &'static str,
+    /// Through the store.
+    pub store: Op,
+    /// The same work through the driver.
+    pub raw: Op,
+}
+
+/// Throughput and latency of one side.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// Completed operations per second.
+    pub ops_per_sec: f64,
+    /// Median latency, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile latency, microseconds.
+    pub p99_us: f64,
+    /// Operations measured.
+    pub ops: u64,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The operation.
+    pub operation: String,
+    /// The backend.
+    pub backend: String,
+    /// Concurrent tasks.
+    pub concurrency: usize,
+    /// Through the store.
+    pub store: Stats,
+    /// Through the driver.
+    pub raw: Stats,
+    /// `store.ops_per_sec / raw.ops_per_sec`.
+    pub ratio: f64,
+}
+
+/// A reference figure from another tool (pgbench, redis-benchmark) measured in the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reference {
+    /// What was measured.
+    pub name: String,
+    /// Its backend.
+    pub backend: String,
+    /// Concurrent clients.
+    pub concurrency: usize,
+    /// Operations (or transactions) per second.
+    pub ops_per_sec: f64,
+    /// Our comparable row: operation name.
+    pub compare_to: String,
+}
+
+/// Durations of one table run.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Time per measured round and side.
+    pub round: Duration,
+    /// Rounds per side (alternating).
+    pub rounds: usize,
+    /// Concurrency levels.
+    pub concurrency: &'static [usize],
+}
+
+impl Plan {
+    /// The plan `ARAGORA_BENCH_TABLE` asks for, if any.
+    pub fn from_env() -> Option<Self> {
+        match std::env::var("ARAGORA_BENCH_TABLE").ok()?.as_str() {
+            "quick" => Some(Self { round: Duration::from_millis(250), rounds: 2, concurrency: &[1, 4, 16] }),
+            _ => Some(Self { round: Duration::from_millis(1_000), rounds: 3, concurrency: &[1, 4, 16] }),
+        }
+    }
+}
+
+struct Sample {
+    ops: u64,
+    elapsed: Duration,
+    latencies: Vec<u32>,
+}
+
+async fn run(op: &Op, concurrency: usize, duration: Duration, counter: &Arc<AtomicU64>) -> Sample {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (op, counter) = (Arc::clone(op), Arc::clone(counter));
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(4_096);
+                while Instant::now() < deadline {
+                    let i = counter.fetch_add(1, Ordering::Relaxed);
+                    let t = Instant::now();
+                    op(i).await;
+                    latencies.push(t.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("bench task"));
+    }
+    Sample { ops: latencies.len() as u64, elapsed: start.elapsed(), latencies }
+}
+
+fn stats(samples: Vec<Sample>) -> Stats {
+    let ops: u64 = samples.iter().map(|s| s.ops).sum();
+    let secs: f64 = samples.iter().map(|s| s.elapsed.as_secs_f64()).sum();
+    let mut latencies: Vec<u32> = samples.into_iter().flat_map(|s| s.latencies).collect();
+    latencies.sort_unstable();
+    let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).map_or(0.0, |ns| f64::from(*ns) / 1_000.0);
+    Stats { ops_per_sec: ops as f64 / secs.max(f64::EPSILON), p50_us: pick(0.50), p99_us: pick(0.99), ops }
+}
+
+/// Measures `scenario` at `concurrency`, store and baseline alternating.
+pub async fn compare(scenario: &Scenario, concurrency: usize, plan: Plan, counter: &Arc<AtomicU64>) -> Row {
+    let warmup = plan.round / 4;
+    run(&scenario.store, concurrency, warmup, counter).await;
+    run(&scenario.raw, concurrency, warmup, counter).await;
+    let (mut store, mut raw) = (Vec::new(), Vec::new());
+    for _ in 0..plan.rounds {
+        store.push(run(&scenario.store, concurrency, plan.round, counter).await);
+        raw.push(run(&scenario.raw, concurrency, plan.round, counter).await);
+    }
+    let (store, raw) = (stats(store), stats(raw));
+    Row {
+        operation: scenario.operation.to_owned(),
+        backend: scenario.backend.to_owned(),
+        concurrency,
+        ratio: store.ops_per_sec / raw.ops_per_sec.max(f64::EPSILON),
+        store,
+        raw,
+    }
+}
+
+/// The line prefix `cargo xtask bench` reads.
+pub const ROW_PREFIX: &str = "ARAGORA_BENCH_ROW ";
+/// The line prefix of reference figures.
+pub const REFERENCE_PREFIX: &str = "ARAGORA_BENCH_REF ";
+/// The line prefix of memory figures.
+pub const MEMORY_PREFIX: &str = "ARAGORA_BENCH_MEM ";
+
+/// Prints one JSON line for `cargo xtask bench`.
+pub fn emit(prefix: &str, value: &impl Serialize) {
+    println!("{prefix}{}", serde_json::to_string(value).expect("serializable"));
+}
+
+/// The entry point of a backend's `benches/stores.rs`: builds the scenarios on a runtime, then
+/// either prints the table rows (under `cargo xtask bench`) or runs them as criterion benchmarks.
+/// `references` runs after the table, for figures from other tools.
+pub fn main<S, SF, R, RF>(scenarios: S, references: R)
+where
+    S: FnOnce() -> SF,
+    SF: Future<Output = Vec<Scenario>>,
+    R: FnOnce() -> RF,
+    RF: Future<Output = Vec<Reference>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let scenarios = runtime.block_on(scenarios());
+    let counter = Arc::new(AtomicU64::new(0));
+    if let Some(plan) = Plan::from_env() {
+        for scenario in &scenarios {
+            for &concurrency in plan.concurrency {
+                emit(ROW_PREFIX, &runtime.block_on(compare(scenario, concurrency, plan, &counter)));
+            }
+        }
+        for reference in runtime.block_on(references()) {
+            emit(REFERENCE_PREFIX, &reference);
+        }
+        return;
+    }
+    let mut criterion = Criterion::default().configure_from_args();
+    for scenario in &scenarios {
+        for (side, op) in [("store", &scenario.store), ("raw", &scenario.raw)] {
+            let counter = Arc::clone(&counter);
+            criterion.bench_function(&format!("{}/{}/{side}", scenario.backend, scenario.operation), |b| {
+                b.to_async(&runtime).iter(|| op(counter.fetch_add(1, Ordering::Relaxed)))
+            });
+        }
+    }
+    criterion.final_summary();
+}
+
+/// Peak resident memory of this process, in KiB (`VmHWM`), and the current one (`VmRSS`).
+pub fn memory_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Runs a reference tool and returns its stdout.
+pub fn tool_output(command: &mut Command) -> String {
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Records the benchmarks preload and rewrite.
+pub mod fixtures {
+    use crate::tenant;
+    use chrono::{TimeDelta, Utc};
+    use storage_core::{GmailUserState, IntegrationConfig, TenantId};
+
+    /// How many distinct records the read and write scenarios cycle through.
+    pub const KEYS: u64 = 1_000;
+
+    /// The benchmark tenant.
+    pub fn bench_tenant() -> TenantId {
+        tenant("bench")
+    }
+
+    /// Integration `i % KEYS`, with a sealed credential and a setting.
+    pub fn integration(i: u64) -> IntegrationConfig {
+        IntegrationConfig::new(bench_tenant(), format!("key-{:04}", i % KEYS), "slack")
+            .with_user(format!("user-{:03}", i % 97))
+            .with_credential("token", "xoxb-bench-token-0123456789")
+            .with_setting("channel", "#general")
+    }
+
+    /// Gmail state `i % KEYS`, with sealed tokens.
+    pub fn gmail(i: u64) -> GmailUserState {
+        GmailUserState::new(bench_tenant(), format!("user-{:04}", i % KEYS), format!("user{}@example.com", i % KEYS)).with_tokens(
+            "ya29.bench-access-token",
+            "1//bench-refresh-token",
+            Utc::now() + TimeDelta::hours(1),
+        )
+    }
+}
+
+/// Parses a number that follows `label` in a tool's output (e.g. `tps = ` or `GET: `).
+pub fn number_after(output: &str, label: &str) -> f64 {
+    output
+        .lines()
+        .find_map(|line| line.split_once(label).and_then(|(_, rest)| rest.split_whitespace().next()?.trim_end_matches(',').parse().ok()))
+        .unwrap_or_else(|| panic!("no `{label}` figure in:\n{output}"))
+}
