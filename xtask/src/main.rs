@@ -1,6 +1,7 @@
 //! Developer commands: `cargo xtask migrate | doctor | test | bench`.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod doctor;
 mod migrate;
 mod test;
@@ -23,6 +24,8 @@ enum Command {
     Doctor,
     /// Run the whole test suite, starting what it needs.
     Test(test::Args),
+    /// Measure every store operation beside its raw-driver baseline, and print one table.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => runtime().and_then(|rt| rt.block_on(migrate::run(args))),
         Command::Doctor => runtime().and_then(|rt| rt.block_on(doctor::run())),
         Command::Test(args) => test::run(args),
+        Command::Bench(args) => bench::run_all(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -121,7 +121,8 @@ const SEALED_FIELD: &str = "sealed";
 ///
 /// Implementors serialize every field except secrets (`#[serde(skip)]`), which they hand over
 /// sealed in [`Document::seal_secrets`]. The metadata fields `version`, `created_at` and
-/// `updated_at` are columns, so they are removed from the stored body.
+/// `updated_at` are columns, so they are removed from the stored body and must be
+/// `#[serde(default)]`: decoding fills them from the columns.
 pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static {
     /// The table name and Redis key segment, e.g. `integrations`.
     const STORE: &'static str;
@@ -201,11 +202,9 @@ pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::De
             Some(_) => return Err(StorageError::corrupt(backend, "sealed fields are not an object")),
             None => Map::new(),
         };
-        body.insert("version".into(), meta.version.into());
-        body.insert("created_at".into(), serde_json::to_value(meta.created_at).map_err(|e| StorageError::corrupt(backend, e))?);
-        body.insert("updated_at".into(), serde_json::to_value(meta.updated_at).map_err(|e| StorageError::corrupt(backend, e))?);
         let mut record: Self = serde_json::from_value(Value::Object(body))
             .map_err(|e| StorageError::corrupt(backend, format!("{} `{id}`: {e}", Self::ENTITY)))?;
+        record.set_meta(meta);
         if record.tenant() != tenant || record.id() != id {
             return Err(StorageError::corrupt(
                 backend,

@@ -14,7 +14,7 @@ use storage_core::{ClaimOutcome, GmailTokenStore, IntegrationStore, WebhookStore
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_postgres::PostgresBackend;
 use storage_router::PoolSettings;
-use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration};
+use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
 use storage_testkit::bench::{Reference, Scenario, number_after, op, tool_output};
 use storage_testkit::server::{PgServer, create_database};
 use tokio::sync::OnceCell;
@@ -74,7 +74,7 @@ async fn scenarios() -> Vec<Scenario> {
                 sqlx::query(UPSERT_INTEGRATION)
                     .bind(tenant.as_str())
                     .bind(format!("key-{:04}", i % KEYS))
-                    .bind(format!("user-{:03}", i % 97))
+                    .bind(owner(i))
                     .bind(Utc::now())
                     .bind(Json(body))
                     .fetch_one(&pool)

@@ -1,5 +1,5 @@
-//! Store operations on Redis beside what a hand-written store would send through redis-rs on the
-//! same connection (the record and its index in one `MULTI`; `SET NX PX` for a claim); then
+//! Store operations on Redis beside the same commands (the stores' own scripts, with the same
+//! `KEYS` and `ARGV`) sent straight through redis-rs on the same connection; then
 //! redis-benchmark on the same server for reference.
 
 use chrono::{TimeDelta, Utc};
@@ -10,7 +10,7 @@ use storage_core::document::Document;
 use storage_core::{ClaimOutcome, GmailTokenStore, IntegrationStore, WebhookStore};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_redis::RedisBackend;
-use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration};
+use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
 use storage_testkit::bench::{Reference, Scenario, number_after, op, tool_output};
 use storage_testkit::server::RedisServer;
 
@@ -40,69 +40,58 @@ async fn scenarios() -> Vec<Scenario> {
             }
         })
     };
-    let set = |store: &'static str, prefix: &'static str, index: &'static str, body: String, time_index: bool| {
-        let (conn, keys, tenant) = (backend.conn(), keys.clone(), tenant.clone());
+    // The same scripts the stores run, with the same KEYS and ARGV, straight through redis-rs.
+    let write = Arc::new(redis::Script::new(storage_redis::scripts::WRITE_RECORD));
+    type Entries = fn(&storage_redis::Keys, &storage_core::TenantId, u64) -> Vec<(String, i64)>;
+    let set = |store: &'static str, prefix: &'static str, entries: Entries, body: String| {
+        let (conn, keys, tenant, write) = (backend.conn(), keys.clone(), tenant.clone(), Arc::clone(&write));
         op(move |i| {
             let mut conn = conn.clone();
             let id = format!("{prefix}{:04}", i % KEYS);
             let now = to_micros(Utc::now());
-            let (record, all) = (keys.record(&tenant, store, &id), keys.all(&tenant, store));
-            let (index_key, score) = if time_index {
-                (keys.time_index(&tenant, store, index), to_micros(Utc::now() + TimeDelta::hours(1)))
-            } else {
-                (keys.text_index(&tenant, store, index, &format!("user-{:03}", i % 97)), 0)
-            };
-            let body = body.clone();
+            let entries = entries(&keys, &tenant, i);
+            let list = serde_json::to_string(&entries.iter().map(|(key, _)| key).collect::<Vec<_>>()).expect("json");
+            let (record, all, write, body) = (keys.record(&tenant, store, &id), keys.all(&tenant, store), Arc::clone(&write), body.clone());
             async move {
-                let mut pipe = redis::pipe();
-                pipe.atomic()
-                    .cmd("HSET")
-                    .arg(&record)
-                    .arg(&["v", "1", "c"][..])
-                    .arg(now)
-                    .arg("u")
-                    .arg(now)
-                    .arg("b")
-                    .arg(body)
-                    .ignore()
-                    .cmd("ZADD")
-                    .arg(all)
-                    .arg(0)
-                    .arg(&id)
-                    .ignore()
-                    .cmd("ZADD")
-                    .arg(index_key)
-                    .arg(score)
-                    .arg(&id)
-                    .ignore();
-                pipe.query_async::<()>(&mut conn).await.expect("raw set");
+                let mut call = write.prepare_invoke();
+                call.key(record).key(all);
+                for _side in ["old", "new"] {
+                    for (key, _) in &entries {
+                        call.key(key);
+                    }
+                }
+                call.arg("upsert").arg(&list).arg("0").arg(now).arg(body).arg(&id).arg(entries.len()).arg(entries.len());
+                for (_, score) in &entries {
+                    call.arg(*score);
+                }
+                call.arg(&list);
+                let reply: Vec<String> = call.invoke_async(&mut conn).await.expect("raw set");
+                assert_eq!(reply[0], "ok", "{reply:?}");
             }
         })
     };
+    let (claim, finish) = (
+        Arc::new(redis::Script::new(storage_redis::scripts::CLAIM_EVENT)),
+        Arc::new(redis::Script::new(storage_redis::scripts::FINISH_EVENT)),
+    );
     let raw_claim = {
         let (conn, keys, tenant) = (backend.conn(), keys.clone(), tenant.clone());
         op(move |i| {
-            let (mut conn, key) = (conn.clone(), keys.record(&tenant, "raw_webhooks", &format!("raw-{i}")));
+            let mut conn = conn.clone();
+            let (event, token, now) = (format!("raw-{i}"), uuid::Uuid::new_v4().to_string(), Utc::now());
+            let (key, expiries) =
+                (keys.record(&tenant, "webhook_events", &event), keys.time_index(&tenant, "webhook_events", "expires_at"));
+            let (lease_until, done_until) = (to_micros(now + TimeDelta::seconds(30)), to_micros(now + TimeDelta::hours(24)));
+            let (claim, finish) = (Arc::clone(&claim), Arc::clone(&finish));
             async move {
-                let claimed: Option<String> = redis::cmd("SET")
-                    .arg(&key)
-                    .arg(uuid::Uuid::new_v4().to_string())
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(30_000)
-                    .query_async(&mut conn)
-                    .await
-                    .expect("raw claim");
-                assert!(claimed.is_some());
-                let _: Option<String> = redis::cmd("SET")
-                    .arg(&key)
-                    .arg("done:ok")
-                    .arg("XX")
-                    .arg("PX")
-                    .arg(86_400_000)
-                    .query_async(&mut conn)
-                    .await
-                    .expect("raw complete");
+                let mut claim_call = claim.prepare_invoke();
+                claim_call.key(&key).key(&expiries).arg(to_micros(now)).arg(&token).arg(lease_until).arg(&event).arg(3_630_000);
+                let mut finish_call = finish.prepare_invoke();
+                finish_call.key(&key).key(&expiries).arg(&token).arg("ok").arg(to_micros(now)).arg(done_until).arg(&event).arg(90_000_000);
+                let claimed: Vec<String> = claim_call.invoke_async(&mut conn).await.expect("raw claim");
+                assert_eq!(claimed[0], "acquired");
+                let done: i64 = finish_call.invoke_async(&mut conn).await.expect("raw complete");
+                assert_eq!(done, 1);
             }
         })
     };
@@ -132,7 +121,17 @@ async fn scenarios() -> Vec<Scenario> {
                     s.set(&integration(i)).await.expect("set");
                 }
             }),
-            raw: set("integrations", "key-", "user_id", integration_body, false),
+            raw: set(
+                "integrations",
+                "key-",
+                |keys, t, i| {
+                    vec![
+                        (keys.text_index(t, "integrations", "user_id", &owner(i)), 0),
+                        (keys.text_index(t, "integrations", "integration_type", "slack"), 0),
+                    ]
+                },
+                integration_body,
+            ),
         },
         Scenario {
             operation: "webhook.claim+complete",
@@ -169,7 +168,17 @@ async fn scenarios() -> Vec<Scenario> {
                     s.set(&gmail(i)).await.expect("set");
                 }
             }),
-            raw: set("gmail_tokens", "user-", "token_expiry", gmail_body, true),
+            raw: set(
+                "gmail_tokens",
+                "user-",
+                |keys, t, i| {
+                    vec![
+                        (keys.text_index(t, "gmail_tokens", "email_address", &format!("user{}@example.com", i % KEYS)), 0),
+                        (keys.time_index(t, "gmail_tokens", "token_expiry"), to_micros(Utc::now() + TimeDelta::hours(1))),
+                    ]
+                },
+                gmail_body,
+            ),
         },
     ]
 }

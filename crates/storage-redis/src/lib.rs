@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod keys;
+pub mod scripts;
 mod stores;
 mod table;
 

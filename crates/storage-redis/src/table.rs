@@ -22,45 +22,10 @@ use storage_core::{Result, Sealer, StorageError, Table, TenantId};
 /// version, now, body, id, #old, #new, new scores..., new index list.
 /// The belief is checked first: if the record is in other index sets than the caller passed,
 /// nothing changes and the actual list comes back for a second, exact attempt.
-static WRITE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local x = redis.call('HGET', KEYS[1], 'x')
-if (x or '') ~= ARGV[2] then return {'retry', x or ''} end
-local cur = redis.call('HGET', KEYS[1], 'v')
-if ARGV[1] == 'insert' and cur then return {'conflict'} end
-if ARGV[1] == 'update' then
-  if not cur then return {'missing'} end
-  if cur ~= ARGV[3] then return {'mismatch', cur} end
-end
-local id, nold, nnew = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
-for i = 1, nold do redis.call('ZREM', KEYS[2 + i], id) end
-for i = 1, nnew do redis.call('ZADD', KEYS[2 + nold + i], ARGV[8 + i], id) end
-redis.call('ZADD', KEYS[2], 0, id)
-local version, created = 1, ARGV[4]
-if cur then
-  version = tonumber(cur) + 1
-  created = redis.call('HGET', KEYS[1], 'c')
-end
-redis.call('HSET', KEYS[1], 'v', version, 'c', created, 'u', ARGV[4], 'b', ARGV[5], 'x', ARGV[9 + nnew])
-return {'ok', tostring(version), created}
-",
-    )
-});
+static WRITE: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::WRITE_RECORD));
 
 /// KEYS: record, all-ids set, index sets... ARGV: the caller's belief of the index list, id.
-static DELETE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local x = redis.call('HGET', KEYS[1], 'x')
-if not x then return {'absent'} end
-if x ~= ARGV[1] then return {'retry', x} end
-for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[2]) end
-redis.call('DEL', KEYS[1])
-return {'deleted'}
-",
-    )
-});
+static DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::DELETE_RECORD));
 
 /// How often a write tries again after finding the record in other index sets than it assumed.
 const WRITE_ATTEMPTS: usize = 64;

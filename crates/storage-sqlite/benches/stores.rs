@@ -8,7 +8,7 @@ use storage_core::document::Document;
 use storage_core::{ClaimOutcome, GmailTokenStore, IntegrationStore, WebhookStore};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_sqlite::SqliteBackend;
-use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration};
+use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
 use storage_testkit::bench::{Reference, Scenario, op};
 
 const GET: &str = "SELECT id, version, created_at, updated_at, body FROM {t} WHERE tenant = ?1 AND id = ?2";
@@ -135,7 +135,7 @@ async fn scenarios() -> Vec<Scenario> {
                     s.set(&integration(i)).await.expect("set");
                 }
             }),
-            raw: upsert(UPSERT_INTEGRATION, "key-", |i| (Some(format!("user-{:03}", i % 97)), None), integration_body),
+            raw: upsert(UPSERT_INTEGRATION, "key-", |i| (Some(owner(i)), None), integration_body),
         },
         Scenario {
             operation: "webhook.claim+complete",

@@ -250,10 +250,15 @@ pub mod fixtures {
         tenant("bench")
     }
 
+    /// The owner of integration `i % KEYS` (stable per key, as owners are in real use).
+    pub fn owner(i: u64) -> String {
+        format!("user-{:03}", (i % KEYS) % 97)
+    }
+
     /// Integration `i % KEYS`, with a sealed credential and a setting.
     pub fn integration(i: u64) -> IntegrationConfig {
         IntegrationConfig::new(bench_tenant(), format!("key-{:04}", i % KEYS), "slack")
-            .with_user(format!("user-{:03}", i % 97))
+            .with_user(owner(i))
             .with_credential("token", "xoxb-bench-token-0123456789")
             .with_setting("channel", "#general")
     }

@@ -77,17 +77,22 @@ pub struct PgServer {
 }
 
 impl PgServer {
+    /// The newest `/usr/lib/postgresql/<version>/bin` (Debian's layout, with every tool), else
+    /// the directory of `initdb` on `PATH`.
     fn bin_dir() -> PathBuf {
-        if let Some(initdb) = on_path("initdb") {
-            return initdb.parent().map(Path::to_path_buf).unwrap_or_default();
-        }
         let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
             .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).filter(|b| b.join("initdb").is_file()).collect())
             .unwrap_or_default();
         versions.sort_by_key(|p| p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()));
-        versions.pop().unwrap_or_else(|| {
-            panic!("PostgreSQL server binaries (initdb, pg_ctl) not found: `apt-get install postgresql`, or set ARAGORA_TEST_POSTGRES_URL")
-        })
+        if let Some(newest) = versions.pop() {
+            return newest;
+        }
+        match on_path("initdb") {
+            Some(initdb) => initdb.parent().map(Path::to_path_buf).unwrap_or_default(),
+            None => panic!(
+                "PostgreSQL server binaries (initdb, pg_ctl) not found: `apt-get install postgresql`, or set ARAGORA_TEST_POSTGRES_URL"
+            ),
+        }
     }
 
     fn command(&self, program: &str) -> Command {

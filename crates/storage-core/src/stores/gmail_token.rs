@@ -37,10 +37,13 @@ pub struct GmailUserState {
     /// When the account was connected.
     pub connected_at: Option<DateTime<Utc>>,
     /// Version; pass the one you read to a conditional write.
+    #[serde(default)]
     pub version: u64,
     /// When first stored; kept by every later write.
+    #[serde(default)]
     pub created_at: DateTime<Utc>,
     /// When last stored.
+    #[serde(default)]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -66,10 +66,13 @@ pub struct IntegrationConfig {
     /// The last error message.
     pub last_error: Option<String>,
     /// Version; pass the one you read to [`IntegrationStore::update`].
+    #[serde(default)]
     pub version: u64,
     /// When first stored; kept by every later write.
+    #[serde(default)]
     pub created_at: DateTime<Utc>,
     /// When last stored.
+    #[serde(default)]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -224,10 +227,13 @@ pub struct UserIdMapping {
     /// The display name on the platform.
     pub display_name: Option<String>,
     /// Version.
+    #[serde(default)]
     pub version: u64,
     /// When first stored.
+    #[serde(default)]
     pub created_at: DateTime<Utc>,
     /// When last stored.
+    #[serde(default)]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -22,78 +22,20 @@ const GC_GRACE: TimeDelta = TimeDelta::hours(1);
 const SWEEP_BATCH: isize = 100;
 
 /// KEYS: event, expiries. ARGV: now, token, lease until, event id, gc ttl ms.
-static CLAIM: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local f = redis.call('HMGET', KEYS[1], 's', 't', 'r', 'd', 'e')
-if f[5] and tonumber(f[5]) > tonumber(ARGV[1]) then
-  return {'live', f[1] or '', f[2] or '', f[3] or '', f[4] or '', f[5]}
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 's', 'in_flight', 't', ARGV[2], 'e', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-return {'acquired'}
-",
-    )
-});
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::CLAIM_EVENT));
 
 /// KEYS: event, expiries. ARGV: token, result, completed, expires, event id, gc ttl ms.
-static FINISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('HGET', KEYS[1], 's') ~= 'in_flight' or redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 's', 'done', 'r', ARGV[2], 'd', ARGV[3], 'e', ARGV[4])
-redis.call('HDEL', KEYS[1], 't')
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-return 1
-",
-    )
-});
+static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::FINISH_EVENT));
 
 /// KEYS: event, expiries. ARGV: token, event id.
-static ABANDON: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('HGET', KEYS[1], 's') ~= 'in_flight' or redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
-return 1
-",
-    )
-});
+static ABANDON: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::ABANDON_EVENT));
 
 /// KEYS: event, expiries. ARGV: result, completed, expires, event id, gc ttl ms.
-static RECORD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 's', 'done', 'r', ARGV[1], 'd', ARGV[2], 'e', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-return 1
-",
-    )
-});
+static RECORD: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::RECORD_EVENT));
 
 /// KEYS: expiries, events... ARGV: now, event ids (in KEYS order). Removes the entries still
 /// expired (a re-claimed event has a new expiry and stays).
-static SWEEP: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local removed = 0
-for i = 2, #KEYS do
-  local e = redis.call('HGET', KEYS[i], 'e')
-  if not e or tonumber(e) <= tonumber(ARGV[1]) then
-    redis.call('DEL', KEYS[i])
-    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
-  end
-end
-return removed
-",
-    )
-});
+static SWEEP: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::SWEEP_EVENT));
 
 /// [`storage_core::WebhookStore`] on Redis.
 #[derive(Clone)]
