@@ -99,7 +99,7 @@ pub(crate) fn run_all(args: Args) -> anyhow::Result<()> {
         run("storage-memory", "memory", &[], &progress, &mut lines)?;
     }
     if packages.contains(&"storage-sqlite") {
-        let claims = if args.quick { "100000" } else { "1000000" };
+        let claims = if args.quick { "50000" } else { "1000000" };
         run("storage-sqlite", "stream", &[("ARAGORA_BENCH_STREAM", claims.to_owned())], &progress, &mut lines)?;
     }
     progress.finish_and_clear();

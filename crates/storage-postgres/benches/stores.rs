@@ -107,7 +107,6 @@ async fn scenarios() -> Vec<Scenario> {
             let (pool, tenant) = (pool.clone(), tenant.clone());
             async move {
                 let (event, token, now) = (format!("raw-{i}"), uuid::Uuid::new_v4(), Utc::now());
-                let mut tx = pool.begin().await.expect("begin");
                 sqlx::query(
                     "INSERT INTO webhook_events (tenant, event_id, state, token, expires_at) VALUES ($1, $2, 'in_flight', $3, $4) \
                      ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'in_flight', token = excluded.token, result = NULL, completed_at = NULL, \
@@ -118,10 +117,9 @@ async fn scenarios() -> Vec<Scenario> {
                 .bind(token)
                 .bind(now + TimeDelta::seconds(30))
                 .bind(now)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&pool)
                 .await
                 .expect("raw claim");
-                tx.commit().await.expect("commit");
                 sqlx::query(
                     "UPDATE webhook_events SET state = 'done', token = NULL, result = $1, completed_at = $2, expires_at = $3 \
                      WHERE tenant = $4 AND event_id = $5 AND state = 'in_flight' AND token = $6",

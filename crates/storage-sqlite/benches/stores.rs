@@ -79,7 +79,6 @@ async fn scenarios() -> Vec<Scenario> {
             let (writer, tenant) = (writer.clone(), tenant.clone());
             async move {
                 let (event, token, now) = (format!("raw-{i}"), uuid::Uuid::new_v4().to_string(), Utc::now());
-                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.expect("begin");
                 sqlx::query(
                     "INSERT INTO webhook_events (tenant, event_id, state, token, expires_at) VALUES (?1, ?2, 'in_flight', ?3, ?4) \
                      ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'in_flight', token = excluded.token, result = NULL, completed_at = NULL, \
@@ -90,10 +89,9 @@ async fn scenarios() -> Vec<Scenario> {
                 .bind(&token)
                 .bind(to_micros(now + TimeDelta::seconds(30)))
                 .bind(to_micros(now))
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&writer)
                 .await
                 .expect("raw claim");
-                tx.commit().await.expect("commit");
                 sqlx::query(
                     "UPDATE webhook_events SET state = 'done', token = NULL, result = ?1, completed_at = ?2, expires_at = ?3 \
                      WHERE tenant = ?4 AND event_id = ?5 AND state = 'in_flight' AND token = ?6",

@@ -212,8 +212,10 @@ impl SqliteBackend {
         TableHandle::new(Arc::new(table), Arc::clone(&self.clock))
     }
 
-    /// A write transaction that holds the database write lock from its first statement.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+    /// A write transaction on the writer connection that takes the database write lock up front
+    /// (`BEGIN IMMEDIATE`), so a read-then-write never fails half-way with `SQLITE_BUSY`; other
+    /// processes wait up to `busy_timeout` for it.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(|e| sqlx_error(BACKEND, e))
     }
 

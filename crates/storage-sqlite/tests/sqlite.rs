@@ -136,3 +136,32 @@ async fn migration_status_and_targets() {
     let status = storage_schema::check_schema_version(&mut conn).await.expect("status");
     assert!(status.is_current());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn immediate_transactions_from_two_processes_lose_no_increment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("counter.db");
+    let key = EncryptionKey::generate().expect("key");
+    // Two backends on one file stand for two processes: each has its own writer connection.
+    let a = SqliteBackend::builder(&path).sealer(ring(&key)).connect().await.expect("open a");
+    let b = SqliteBackend::builder(&path).sealer(ring(&key)).connect().await.expect("open b");
+    sqlx::raw_sql("CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0);").execute(a.writer()).await.expect("create");
+    let tasks: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|backend| {
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    let mut tx = backend.begin_write().await.expect("BEGIN IMMEDIATE never fails with SQLITE_BUSY");
+                    let n: i64 = sqlx::query_scalar("SELECT n FROM counter").fetch_one(&mut *tx).await.expect("read");
+                    sqlx::query("UPDATE counter SET n = ?1").bind(n + 1).execute(&mut *tx).await.expect("write");
+                    tx.commit().await.expect("commit");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let n: i64 = sqlx::query_scalar("SELECT n FROM counter").fetch_one(a.reader()).await.expect("read");
+    assert_eq!(n, 400, "every read-then-write increment landed exactly once");
+}

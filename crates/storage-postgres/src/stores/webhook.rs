@@ -1,6 +1,5 @@
-//! Webhook idempotency on PostgreSQL: a claim is one upsert that only takes over an expired row.
-//! `ON CONFLICT DO UPDATE` locks the conflicting row even when its `WHERE` refuses the update,
-//! so the follow-up read in the same transaction reports exactly the state it lost to.
+//! Webhook idempotency on PostgreSQL: a claim is one upsert that only takes an absent or expired
+//! row; one round trip when it wins, one more read (on the primary) to report what it lost to.
 
 use crate::{BACKEND, PostgresBackend};
 use async_trait::async_trait;
@@ -23,6 +22,8 @@ const FINISH: &str = "UPDATE webhook_events SET state = 'done', token = NULL, re
 const ABANDON: &str = "DELETE FROM webhook_events WHERE tenant = $1 AND event_id = $2 AND state = 'in_flight' AND token = $3";
 const RECORD: &str = "INSERT INTO webhook_events (tenant, event_id, state, result, completed_at, expires_at) VALUES ($1, $2, 'done', $3, $4, $5) \
      ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'done', token = NULL, result = excluded.result, completed_at = excluded.completed_at, expires_at = excluded.expires_at";
+/// How often a claim tries again when the entry it lost to vanished before it could be read.
+const CLAIM_ATTEMPTS: usize = 16;
 const PURGE: &str = "DELETE FROM webhook_events WHERE expires_at <= $1";
 const COUNT: &str = "SELECT count(*) FROM webhook_events WHERE tenant = $1 AND expires_at > $2";
 
@@ -42,6 +43,20 @@ impl PostgresWebhookStore {
 
     pub(crate) fn from_backend(backend: &PostgresBackend) -> Self {
         Self { router: backend.router().clone(), clock: backend.clock().clone(), options: *backend.webhook() }
+    }
+}
+
+impl PostgresWebhookStore {
+    /// The event's live state, read through `pool` (the primary when the caller just wrote).
+    async fn state_on(&self, pool: &sqlx::PgPool, tenant: &TenantId, event_id: &str, now: DateTime<Utc>) -> Result<Option<EventState>> {
+        let row = sqlx::query(STATE)
+            .bind(tenant.as_str())
+            .bind(event_id)
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
+        row.map(|row| event_state(event_id, &row)).transpose()
     }
 }
 
@@ -79,33 +94,28 @@ impl WebhookEvents for PostgresWebhookStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<ClaimOutcome> {
-        let mut tx = self.router.write_pool().begin().await.map_err(|e| sqlx_error(BACKEND, e))?;
-        let won = sqlx::query(CLAIM)
-            .bind(tenant.as_str())
-            .bind(event_id)
-            .bind(token)
-            .bind(lease_until)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        let outcome = if won.is_some() {
-            ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until })
-        } else {
-            let row = sqlx::query(STATE)
+        // The upsert only takes an absent or expired row, atomically. When it loses, the read
+        // reports what won; if that vanished in between (released, expired), claim again.
+        for _ in 0..CLAIM_ATTEMPTS {
+            let won = sqlx::query(CLAIM)
                 .bind(tenant.as_str())
                 .bind(event_id)
+                .bind(token)
+                .bind(lease_until)
                 .bind(now)
-                .fetch_one(&mut *tx)
+                .fetch_optional(self.router.write_pool())
                 .await
                 .map_err(|e| sqlx_error(BACKEND, e))?;
-            match event_state(event_id, &row)? {
-                EventState::InFlight { expires_at, .. } => ClaimOutcome::InFlight { expires_at },
-                EventState::Done(delivery) => ClaimOutcome::AlreadyDone(delivery),
+            if won.is_some() {
+                return Ok(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until }));
             }
-        };
-        tx.commit().await.map_err(|e| sqlx_error(BACKEND, e))?;
-        Ok(outcome)
+            match self.state_on(self.router.write_pool(), tenant, event_id, now).await? {
+                Some(EventState::InFlight { expires_at, .. }) => return Ok(ClaimOutcome::InFlight { expires_at }),
+                Some(EventState::Done(delivery)) => return Ok(ClaimOutcome::AlreadyDone(delivery)),
+                None => continue,
+            }
+        }
+        Err(StorageError::conflict("webhook event", event_id, format!("still contended after {CLAIM_ATTEMPTS} attempts")))
     }
 
     async fn finish(&self, tenant: &TenantId, event_id: &str, token: Uuid, delivery: &Delivery) -> Result<bool> {
@@ -147,14 +157,7 @@ impl WebhookEvents for PostgresWebhookStore {
     }
 
     async fn state(&self, tenant: &TenantId, event_id: &str, now: DateTime<Utc>) -> Result<Option<EventState>> {
-        let row = sqlx::query(STATE)
-            .bind(tenant.as_str())
-            .bind(event_id)
-            .bind(now)
-            .fetch_optional(self.router.read_pool())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        row.map(|row| event_state(event_id, &row)).transpose()
+        self.state_on(self.router.read_pool(), tenant, event_id, now).await
     }
 
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64> {
