@@ -187,7 +187,7 @@ impl Document for IntegrationConfig {
         for name in self.credentials.keys() {
             validate_id("credential name", name)?;
         }
-        if let Some(name) = self.settings.keys().find(|k| SENSITIVE_SETTING_KEYS.contains(&k.to_ascii_lowercase().as_str())) {
+        if let Some(name) = self.settings.keys().find(|k| SENSITIVE_SETTING_KEYS.iter().any(|s| s.eq_ignore_ascii_case(k))) {
             return Err(StorageError::invalid(
                 format!("settings.{name}"),
                 "is a secret; put it in `credentials`, which are encrypted at rest",
