@@ -1,12 +1,11 @@
 //! Store operations in memory beside the same work done by hand on a `RwLock<HashMap>`.
 
-use chrono::{TimeDelta, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use storage_core::{ClaimOutcome, GmailTokenStore, GmailUserState, IntegrationConfig, IntegrationStore, WebhookStore};
+use storage_core::{GmailTokenStore, GmailUserState, IntegrationConfig, IntegrationStore};
 use storage_memory::MemoryBackend;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration};
-use storage_testkit::bench::{Op, Reference, Scenario, op};
+use storage_testkit::bench::{Baselines, Op, Reference, Scenario, op};
 
 fn map_get<V: Clone + Send + Sync + 'static>(map: &Arc<RwLock<HashMap<String, V>>>, prefix: &'static str) -> Op {
     let map = Arc::clone(map);
@@ -48,71 +47,20 @@ async fn scenarios() -> Vec<Scenario> {
         }
         async {}
     });
-    let tenant = bench_tenant();
-    let (i1, i2, w, g1, g2) = (integrations.clone(), integrations, webhooks, tokens.clone(), tokens);
-    let (t1, t2, t3) = (tenant.clone(), tenant.clone(), tenant);
-    let _ = Utc::now();
-    vec![
-        Scenario {
-            operation: "integration.get",
-            backend: "memory",
-            store: op(move |i| {
-                let (s, t) = (i1.clone(), t1.clone());
-                async move {
-                    s.get(&t, &format!("key-{:04}", i % KEYS)).await.expect("get").expect("present");
-                }
-            }),
-            raw: map_get(&raw_integrations, "key-"),
+    let _tenant = bench_tenant();
+    storage_testkit::bench::scenarios(
+        "memory",
+        integrations,
+        webhooks,
+        tokens,
+        Baselines {
+            integration_get: map_get(&raw_integrations, "key-"),
+            integration_set: map_set(&raw_integrations, "key-", integration),
+            webhook_claim_complete: raw_claim,
+            gmail_token_get: map_get(&raw_tokens, "user-"),
+            gmail_token_set: map_set(&raw_tokens, "user-", gmail),
         },
-        Scenario {
-            operation: "integration.set",
-            backend: "memory",
-            store: op(move |i| {
-                let s = i2.clone();
-                async move {
-                    s.set(&integration(i)).await.expect("set");
-                }
-            }),
-            raw: map_set(&raw_integrations, "key-", integration),
-        },
-        Scenario {
-            operation: "webhook.claim+complete",
-            backend: "memory",
-            store: op(move |i| {
-                let (s, t) = (w.clone(), t2.clone());
-                async move {
-                    let ClaimOutcome::Acquired(lease) = s.try_claim(&t, &format!("evt-{i}"), TimeDelta::seconds(30)).await.expect("claim")
-                    else {
-                        panic!("fresh event ids are always acquired")
-                    };
-                    s.complete(&t, &lease, "ok").await.expect("complete");
-                }
-            }),
-            raw: raw_claim,
-        },
-        Scenario {
-            operation: "gmail_token.get",
-            backend: "memory",
-            store: op(move |i| {
-                let (s, t) = (g1.clone(), t3.clone());
-                async move {
-                    s.get(&t, &format!("user-{:04}", i % KEYS)).await.expect("get").expect("present");
-                }
-            }),
-            raw: map_get(&raw_tokens, "user-"),
-        },
-        Scenario {
-            operation: "gmail_token.set",
-            backend: "memory",
-            store: op(move |i| {
-                let s = g2.clone();
-                async move {
-                    s.set(&gmail(i)).await.expect("set");
-                }
-            }),
-            raw: map_set(&raw_tokens, "user-", gmail),
-        },
-    ]
+    )
 }
 
 fn main() {

@@ -10,12 +10,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use storage_core::document::Document;
-use storage_core::{ClaimOutcome, GmailTokenStore, IntegrationStore, WebhookStore};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_postgres::PostgresBackend;
 use storage_router::PoolSettings;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Reference, Scenario, number_after, op, tool_output};
+use storage_testkit::bench::{Baselines, Reference, Scenario, number_after, op, tool_output};
 use storage_testkit::server::{PgServer, create_database};
 use tokio::sync::OnceCell;
 
@@ -38,10 +37,7 @@ async fn scenarios() -> Vec<Scenario> {
     let backend = PostgresBackend::builder(url.clone()).pool(pool).sealer(ring.clone()).connect().await.expect("connect");
     let (integrations, webhooks, tokens) =
         (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
-    for i in 0..KEYS {
-        integrations.set(&integration(i)).await.expect("preload");
-        tokens.set(&gmail(i)).await.expect("preload");
-    }
+    storage_testkit::bench::preload(integrations.as_ref(), tokens.as_ref()).await;
     let body: Value = integration(0).encode(ring.as_ref()).expect("encode");
     let _ = SERVER.set((server, url, body.to_string()));
     let gmail_body: Value = gmail(0).encode(ring.as_ref()).expect("encode");
@@ -137,69 +133,19 @@ async fn scenarios() -> Vec<Scenario> {
         })
     };
 
-    let (i1, i2, w, g1, g2) = (integrations.clone(), integrations, webhooks, tokens.clone(), tokens);
-    let (t1, t2, t3) = (tenant.clone(), tenant.clone(), tenant.clone());
-    vec![
-        Scenario {
-            operation: "integration.get",
-            backend: "postgresql",
-            store: op(move |i| {
-                let (s, t) = (i1.clone(), t1.clone());
-                async move {
-                    s.get(&t, &format!("key-{:04}", i % KEYS)).await.expect("get").expect("present");
-                }
-            }),
-            raw: get("integrations", "key-"),
+    storage_testkit::bench::scenarios(
+        "postgresql",
+        integrations,
+        webhooks,
+        tokens,
+        Baselines {
+            integration_get: get("integrations", "key-"),
+            integration_set: raw_set_integration,
+            webhook_claim_complete: raw_claim,
+            gmail_token_get: get("gmail_tokens", "user-"),
+            gmail_token_set: raw_set_gmail,
         },
-        Scenario {
-            operation: "integration.set",
-            backend: "postgresql",
-            store: op(move |i| {
-                let s = i2.clone();
-                async move {
-                    s.set(&integration(i)).await.expect("set");
-                }
-            }),
-            raw: raw_set_integration,
-        },
-        Scenario {
-            operation: "webhook.claim+complete",
-            backend: "postgresql",
-            store: op(move |i| {
-                let (s, t) = (w.clone(), t2.clone());
-                async move {
-                    let ClaimOutcome::Acquired(lease) = s.try_claim(&t, &format!("evt-{i}"), TimeDelta::seconds(30)).await.expect("claim")
-                    else {
-                        panic!("fresh event ids are always acquired")
-                    };
-                    s.complete(&t, &lease, "ok").await.expect("complete");
-                }
-            }),
-            raw: raw_claim,
-        },
-        Scenario {
-            operation: "gmail_token.get",
-            backend: "postgresql",
-            store: op(move |i| {
-                let (s, t) = (g1.clone(), t3.clone());
-                async move {
-                    s.get(&t, &format!("user-{:04}", i % KEYS)).await.expect("get").expect("present");
-                }
-            }),
-            raw: get("gmail_tokens", "user-"),
-        },
-        Scenario {
-            operation: "gmail_token.set",
-            backend: "postgresql",
-            store: op(move |i| {
-                let s = g2.clone();
-                async move {
-                    s.set(&gmail(i)).await.expect("set");
-                }
-            }),
-            raw: raw_set_gmail,
-        },
-    ]
+    )
 }
 
 /// pgbench on the same server: `-S` (primary-key selects) and the integration upsert, 16 clients.

@@ -7,79 +7,20 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
-use sqlx::{Arguments, AssertSqlSafe, Row, SqlSafeStr, SqlStr};
+use sqlx::{Arguments, Row};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use storage_core::document::{Document, Filter, IndexValue, RecordMeta};
 use storage_core::{Result, Sealer, StorageError, Table, TenantId};
 use storage_router::ConnectionRouter;
-use storage_schema::sqlx_error;
-
-/// The statements of one table, built once from the document's declaration.
-#[derive(Debug)]
-struct Statements {
-    get: SqlStr,
-    insert: SqlStr,
-    upsert: SqlStr,
-    update: SqlStr,
-    version: SqlStr,
-    delete: SqlStr,
-    list_all: SqlStr,
-    list_eq: Vec<(&'static str, SqlStr)>,
-    list_before: Vec<(&'static str, SqlStr)>,
-}
-
-fn sql(text: String) -> SqlStr {
-    AssertSqlSafe(text).into_sql_str()
-}
-
-impl Statements {
-    fn new<D: Document>() -> Self {
-        let t = D::STORE;
-        let columns: Vec<_> = D::INDEXES.iter().map(|i| i.column).collect();
-        let n = columns.len();
-        let column_list: String = columns.iter().map(|c| format!("{c}, ")).collect();
-        let placeholders: String = (0..n).map(|i| format!("${}, ", i + 3)).collect();
-        let set_excluded: String = columns.iter().map(|c| format!("{c} = excluded.{c}, ")).collect();
-        let set_params: String = columns.iter().enumerate().map(|(i, c)| format!("{c} = ${}, ", i + 1)).collect();
-        let values = format!(
-            "INSERT INTO {t} (tenant, id, {column_list}version, created_at, updated_at, body) VALUES ($1, $2, {placeholders}${}, ${}, ${}, ${})",
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6
-        );
-        let select = format!("SELECT id, version, created_at, updated_at, body FROM {t} WHERE tenant = $1");
-        let list = |condition: &str, next: usize| sql(format!("{select}{condition} AND id > ${next} ORDER BY id LIMIT ${}", next + 1));
-        Self {
-            get: sql(format!("{select} AND id = $2")),
-            insert: sql(format!("{values} ON CONFLICT (tenant, id) DO NOTHING")),
-            upsert: sql(format!(
-                "{values} ON CONFLICT (tenant, id) DO UPDATE SET {set_excluded}version = {t}.version + 1, updated_at = excluded.updated_at, body = excluded.body RETURNING version, created_at"
-            )),
-            update: sql(format!(
-                "UPDATE {t} SET {set_params}version = version + 1, updated_at = ${}, body = ${} WHERE tenant = ${} AND id = ${} AND version = ${} RETURNING version, created_at",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5
-            )),
-            version: sql(format!("SELECT version FROM {t} WHERE tenant = $1 AND id = $2")),
-            delete: sql(format!("DELETE FROM {t} WHERE tenant = $1 AND id = $2")),
-            list_all: list("", 2),
-            list_eq: columns.iter().map(|c| (*c, list(&format!(" AND {c} = $2"), 3))).collect(),
-            list_before: columns.iter().map(|c| (*c, list(&format!(" AND {c} <= $2"), 3))).collect(),
-        }
-    }
-}
+use storage_schema::{Placeholder, TableSql, sqlx_error};
 
 /// The PostgreSQL storage of one [`Document`] type.
 pub struct PostgresTable<D> {
     router: ConnectionRouter,
     sealer: Arc<dyn Sealer>,
-    statements: Arc<Statements>,
+    statements: Arc<TableSql>,
     _document: PhantomData<fn() -> D>,
 }
 
@@ -96,7 +37,7 @@ fn bind_error(e: impl Into<storage_core::BoxError>) -> StorageError {
 impl<D: Document> PostgresTable<D> {
     /// The table of `D` on the router's pools.
     pub fn new(router: ConnectionRouter, sealer: Arc<dyn Sealer>) -> Self {
-        Self { router, sealer, statements: Arc::new(Statements::new::<D>()), _document: PhantomData }
+        Self { router, sealer, statements: Arc::new(TableSql::new::<D>(Placeholder::Dollar)), _document: PhantomData }
     }
 
     fn bind_indexes(args: &mut PgArguments, doc: &D) -> Result<()> {
@@ -220,25 +161,14 @@ impl<D: Document> Table<D> for PostgresTable<D> {
     }
 
     async fn list(&self, tenant: &TenantId, filter: &Filter, after: Option<&str>, limit: u32) -> Result<Vec<D>> {
-        let find = |list: &[(&'static str, SqlStr)], column: &str| {
-            list.iter()
-                .find(|(c, _)| *c == column)
-                .map(|(_, s)| s.clone())
-                .ok_or_else(|| StorageError::invalid("filter", format!("`{column}` is not an index of {}", D::STORE)))
-        };
+        let statement = self.statements.list(filter, D::STORE)?;
         let mut args = PgArguments::default();
         args.add(tenant.as_str()).map_err(bind_error)?;
-        let statement = match filter {
-            Filter::All => self.statements.list_all.clone(),
-            Filter::Eq { column, value } => {
-                args.add(value.as_str()).map_err(bind_error)?;
-                find(&self.statements.list_eq, column)?
-            }
-            Filter::AtOrBefore { column, at } => {
-                args.add(*at).map_err(bind_error)?;
-                find(&self.statements.list_before, column)?
-            }
-        };
+        match filter {
+            Filter::All => {}
+            Filter::Eq { value, .. } => args.add(value.as_str()).map_err(bind_error)?,
+            Filter::AtOrBefore { at, .. } => args.add(*at).map_err(bind_error)?,
+        }
         args.add(after.unwrap_or("")).map_err(bind_error)?;
         args.add(i64::from(limit)).map_err(bind_error)?;
         let rows = sqlx::query_with(statement, args).fetch_all(self.router.read_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;

@@ -7,11 +7,10 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use storage_core::clock::to_micros;
 use storage_core::document::Document;
-use storage_core::{ClaimOutcome, GmailTokenStore, IntegrationStore, WebhookStore};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_redis::RedisBackend;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Reference, Scenario, number_after, op, tool_output};
+use storage_testkit::bench::{Baselines, Reference, Scenario, number_after, op, tool_output};
 use storage_testkit::server::RedisServer;
 
 static SERVER: OnceLock<RedisServer> = OnceLock::new();
@@ -22,10 +21,7 @@ async fn scenarios() -> Vec<Scenario> {
     let backend = RedisBackend::builder(server.url()).sealer(ring.clone()).connect().await.expect("connect");
     let (integrations, webhooks, tokens) =
         (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
-    for i in 0..KEYS {
-        integrations.set(&integration(i)).await.expect("preload");
-        tokens.set(&gmail(i)).await.expect("preload");
-    }
+    storage_testkit::bench::preload(integrations.as_ref(), tokens.as_ref()).await;
     let tenant = bench_tenant();
     let keys = backend.keys().clone();
 
@@ -98,30 +94,14 @@ async fn scenarios() -> Vec<Scenario> {
     let integration_body = integration(0).encode(ring.as_ref()).expect("encode").to_string();
     let gmail_body = gmail(0).encode(ring.as_ref()).expect("encode").to_string();
 
-    let (i1, i2, w, g1, g2) = (integrations.clone(), integrations, webhooks, tokens.clone(), tokens);
-    let (t1, t2, t3) = (tenant.clone(), tenant.clone(), tenant.clone());
-    vec![
-        Scenario {
-            operation: "integration.get",
-            backend: "redis",
-            store: op(move |i| {
-                let (s, t) = (i1.clone(), t1.clone());
-                async move {
-                    s.get(&t, &format!("key-{:04}", i % KEYS)).await.expect("get").expect("present");
-                }
-            }),
-            raw: get("integrations", "key-"),
-        },
-        Scenario {
-            operation: "integration.set",
-            backend: "redis",
-            store: op(move |i| {
-                let s = i2.clone();
-                async move {
-                    s.set(&integration(i)).await.expect("set");
-                }
-            }),
-            raw: set(
+    storage_testkit::bench::scenarios(
+        "redis",
+        integrations,
+        webhooks,
+        tokens,
+        Baselines {
+            integration_get: get("integrations", "key-"),
+            integration_set: set(
                 "integrations",
                 "key-",
                 |keys, t, i| {
@@ -132,43 +112,9 @@ async fn scenarios() -> Vec<Scenario> {
                 },
                 integration_body,
             ),
-        },
-        Scenario {
-            operation: "webhook.claim+complete",
-            backend: "redis",
-            store: op(move |i| {
-                let (s, t) = (w.clone(), t2.clone());
-                async move {
-                    let ClaimOutcome::Acquired(lease) = s.try_claim(&t, &format!("evt-{i}"), TimeDelta::seconds(30)).await.expect("claim")
-                    else {
-                        panic!("fresh event ids are always acquired")
-                    };
-                    s.complete(&t, &lease, "ok").await.expect("complete");
-                }
-            }),
-            raw: raw_claim,
-        },
-        Scenario {
-            operation: "gmail_token.get",
-            backend: "redis",
-            store: op(move |i| {
-                let (s, t) = (g1.clone(), t3.clone());
-                async move {
-                    s.get(&t, &format!("user-{:04}", i % KEYS)).await.expect("get").expect("present");
-                }
-            }),
-            raw: get("gmail_tokens", "user-"),
-        },
-        Scenario {
-            operation: "gmail_token.set",
-            backend: "redis",
-            store: op(move |i| {
-                let s = g2.clone();
-                async move {
-                    s.set(&gmail(i)).await.expect("set");
-                }
-            }),
-            raw: set(
+            webhook_claim_complete: raw_claim,
+            gmail_token_get: get("gmail_tokens", "user-"),
+            gmail_token_set: set(
                 "gmail_tokens",
                 "user-",
                 |keys, t, i| {
@@ -180,7 +126,7 @@ async fn scenarios() -> Vec<Scenario> {
                 gmail_body,
             ),
         },
-    ]
+    )
 }
 
 /// redis-benchmark on the same server: GET and SET, 16 clients.

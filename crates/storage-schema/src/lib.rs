@@ -15,8 +15,10 @@ mod error;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod statements;
 
 pub use error::sqlx_error;
+pub use statements::{Placeholder, TableSql};
 
 use ring::digest;
 use std::future::Future;

@@ -5,11 +5,10 @@ use sqlx::Row;
 use std::sync::Arc;
 use storage_core::clock::to_micros;
 use storage_core::document::Document;
-use storage_core::{ClaimOutcome, GmailTokenStore, IntegrationStore, WebhookStore};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_sqlite::SqliteBackend;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Reference, Scenario, op};
+use storage_testkit::bench::{Baselines, Reference, Scenario, op};
 
 const GET: &str = "SELECT id, version, created_at, updated_at, body FROM {t} WHERE tenant = ?1 AND id = ?2";
 
@@ -19,10 +18,7 @@ async fn scenarios() -> Vec<Scenario> {
     let backend = SqliteBackend::builder(dir.path().join("bench.db")).sealer(ring.clone()).readers(4).connect().await.expect("open");
     let (integrations, webhooks, tokens) =
         (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
-    for i in 0..KEYS {
-        integrations.set(&integration(i)).await.expect("preload");
-        tokens.set(&gmail(i)).await.expect("preload");
-    }
+    storage_testkit::bench::preload(integrations.as_ref(), tokens.as_ref()).await;
     let tenant = bench_tenant();
     let integration_body = integration(0).encode(ring.as_ref()).expect("encode").to_string();
     let gmail_body = gmail(0).encode(ring.as_ref()).expect("encode").to_string();
@@ -109,75 +105,25 @@ async fn scenarios() -> Vec<Scenario> {
         })
     };
 
-    let t = tenant.clone();
-    let (i1, i2, w, g1, g2) = (integrations.clone(), integrations, webhooks, tokens.clone(), tokens);
-    let (t1, t2, t3) = (t.clone(), t.clone(), t.clone());
-    vec![
-        Scenario {
-            operation: "integration.get",
-            backend: "sqlite",
-            store: op(move |i| {
-                let (s, t) = (i1.clone(), t1.clone());
-                async move {
-                    s.get(&t, &format!("key-{:04}", i % KEYS)).await.expect("get").expect("present");
-                }
-            }),
-            raw: get("integrations", "key-"),
-        },
-        Scenario {
-            operation: "integration.set",
-            backend: "sqlite",
-            store: op(move |i| {
-                let s = i2.clone();
-                async move {
-                    s.set(&integration(i)).await.expect("set");
-                }
-            }),
-            raw: upsert(UPSERT_INTEGRATION, "key-", |i| (Some(owner(i)), None), integration_body),
-        },
-        Scenario {
-            operation: "webhook.claim+complete",
-            backend: "sqlite",
-            store: op(move |i| {
-                let (s, t) = (w.clone(), t2.clone());
-                async move {
-                    let ClaimOutcome::Acquired(lease) = s.try_claim(&t, &format!("evt-{i}"), TimeDelta::seconds(30)).await.expect("claim")
-                    else {
-                        panic!("fresh event ids are always acquired")
-                    };
-                    s.complete(&t, &lease, "ok").await.expect("complete");
-                }
-            }),
-            raw: claim_raw,
-        },
-        Scenario {
-            operation: "gmail_token.get",
-            backend: "sqlite",
-            store: op(move |i| {
-                let (s, t) = (g1.clone(), t3.clone());
-                async move {
-                    s.get(&t, &format!("user-{:04}", i % KEYS)).await.expect("get").expect("present");
-                }
-            }),
-            raw: get("gmail_tokens", "user-"),
-        },
-        Scenario {
-            operation: "gmail_token.set",
-            backend: "sqlite",
-            store: op(move |i| {
-                let s = g2.clone();
-                async move {
-                    s.set(&gmail(i)).await.expect("set");
-                }
-            }),
-            raw: upsert(
+    let _t = tenant.clone();
+    storage_testkit::bench::scenarios(
+        "sqlite",
+        integrations,
+        webhooks,
+        tokens,
+        Baselines {
+            integration_get: get("integrations", "key-"),
+            integration_set: upsert(UPSERT_INTEGRATION, "key-", |i| (Some(owner(i)), None), integration_body),
+            webhook_claim_complete: claim_raw,
+            gmail_token_get: get("gmail_tokens", "user-"),
+            gmail_token_set: upsert(
                 UPSERT_GMAIL,
                 "user-",
                 |i| (Some(format!("user{}@example.com", i % KEYS)), Some(to_micros(Utc::now() + TimeDelta::hours(1)))),
                 gmail_body,
             ),
         },
-    ]
+    )
 }
 
 fn main() {

@@ -5,70 +5,21 @@ use crate::{BACKEND, instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, AssertSqlSafe, Row, SqlSafeStr, SqlStr, SqlitePool};
+use sqlx::{Arguments, Row, SqlitePool};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use storage_core::clock::to_micros;
 use storage_core::document::{Document, Filter, IndexValue, RecordMeta};
 use storage_core::{Result, Sealer, StorageError, Table, TenantId};
-use storage_schema::sqlx_error;
-
-/// The statements of one table, built once from the document's declaration.
-#[derive(Debug)]
-struct Statements {
-    get: SqlStr,
-    insert: SqlStr,
-    upsert: SqlStr,
-    update: SqlStr,
-    version: SqlStr,
-    delete: SqlStr,
-    list_all: SqlStr,
-    list_eq: Vec<(&'static str, SqlStr)>,
-    list_before: Vec<(&'static str, SqlStr)>,
-}
-
-fn sql(text: String) -> SqlStr {
-    AssertSqlSafe(text).into_sql_str()
-}
-
-impl Statements {
-    fn new<D: Document>() -> Self {
-        let t = D::STORE;
-        let columns: Vec<_> = D::INDEXES.iter().map(|i| i.column).collect();
-        let column_list: String = columns.iter().map(|c| format!("{c}, ")).collect();
-        let placeholders: String = columns.iter().map(|_| "?, ").collect();
-        let set_excluded: String = columns.iter().map(|c| format!("{c} = excluded.{c}, ")).collect();
-        let set_params: String = columns.iter().map(|c| format!("{c} = ?, ")).collect();
-        let values = format!(
-            "INSERT INTO {t} (tenant, id, {column_list}version, created_at, updated_at, body) VALUES (?, ?, {placeholders}?, ?, ?, ?)"
-        );
-        let select = format!("SELECT id, version, created_at, updated_at, body FROM {t} WHERE tenant = ?");
-        let list = |condition: &str| sql(format!("{select}{condition} AND id > ? ORDER BY id LIMIT ?"));
-        Self {
-            get: sql(format!("{select} AND id = ?")),
-            insert: sql(format!("{values} ON CONFLICT (tenant, id) DO NOTHING")),
-            upsert: sql(format!(
-                "{values} ON CONFLICT (tenant, id) DO UPDATE SET {set_excluded}version = {t}.version + 1, updated_at = excluded.updated_at, body = excluded.body RETURNING version, created_at"
-            )),
-            update: sql(format!(
-                "UPDATE {t} SET {set_params}version = version + 1, updated_at = ?, body = ? WHERE tenant = ? AND id = ? AND version = ? RETURNING version, created_at"
-            )),
-            version: sql(format!("SELECT version FROM {t} WHERE tenant = ? AND id = ?")),
-            delete: sql(format!("DELETE FROM {t} WHERE tenant = ? AND id = ?")),
-            list_all: list(""),
-            list_eq: columns.iter().map(|c| (*c, list(&format!(" AND {c} = ?")))).collect(),
-            list_before: columns.iter().map(|c| (*c, list(&format!(" AND {c} <= ?")))).collect(),
-        }
-    }
-}
+use storage_schema::{Placeholder, TableSql, sqlx_error};
 
 /// The SQLite storage of one [`Document`] type.
 pub struct SqliteTable<D> {
     writer: SqlitePool,
     reader: SqlitePool,
     sealer: Arc<dyn Sealer>,
-    statements: Arc<Statements>,
+    statements: Arc<TableSql>,
     _document: PhantomData<fn() -> D>,
 }
 
@@ -85,7 +36,7 @@ fn bind_error(e: impl Into<storage_core::BoxError>) -> StorageError {
 impl<D: Document> SqliteTable<D> {
     /// The table of `D`, writing through `writer` and reading through `reader`.
     pub fn new(writer: SqlitePool, reader: SqlitePool, sealer: Arc<dyn Sealer>) -> Self {
-        Self { writer, reader, sealer, statements: Arc::new(Statements::new::<D>()), _document: PhantomData }
+        Self { writer, reader, sealer, statements: Arc::new(TableSql::new::<D>(Placeholder::Question)), _document: PhantomData }
     }
 
     /// Index values, then the JSON body, as bind arguments.
@@ -201,25 +152,14 @@ impl<D: Document> Table<D> for SqliteTable<D> {
     }
 
     async fn list(&self, tenant: &TenantId, filter: &Filter, after: Option<&str>, limit: u32) -> Result<Vec<D>> {
-        let find = |list: &[(&'static str, SqlStr)], column: &str| {
-            list.iter()
-                .find(|(c, _)| *c == column)
-                .map(|(_, s)| s.clone())
-                .ok_or_else(|| StorageError::invalid("filter", format!("`{column}` is not an index of {}", D::STORE)))
-        };
+        let statement = self.statements.list(filter, D::STORE)?;
         let mut args = SqliteArguments::default();
         args.add(tenant.as_str()).map_err(bind_error)?;
-        let statement = match filter {
-            Filter::All => self.statements.list_all.clone(),
-            Filter::Eq { column, value } => {
-                args.add(value.as_str()).map_err(bind_error)?;
-                find(&self.statements.list_eq, column)?
-            }
-            Filter::AtOrBefore { column, at } => {
-                args.add(to_micros(*at)).map_err(bind_error)?;
-                find(&self.statements.list_before, column)?
-            }
-        };
+        match filter {
+            Filter::All => {}
+            Filter::Eq { value, .. } => args.add(value.as_str()).map_err(bind_error)?,
+            Filter::AtOrBefore { at, .. } => args.add(to_micros(*at)).map_err(bind_error)?,
+        }
         args.add(after.unwrap_or("")).map_err(bind_error)?;
         args.add(i64::from(limit)).map_err(bind_error)?;
         let rows = sqlx::query_with(statement, args).fetch_all(&self.reader).await.map_err(|e| sqlx_error(BACKEND, e))?;

@@ -6,6 +6,7 @@
 //! measures both sides at 1, 4 and 16 concurrent tasks, alternating store and baseline rounds so
 //! machine noise hits both alike, and prints one JSON line per row.
 
+use chrono::TimeDelta;
 use criterion::Criterion;
 use serde::Serialize;
 use std::future::Future;
@@ -14,6 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use storage_core::{ClaimOutcome, GmailTokenStore, IntegrationStore, WebhookStore};
 
 /// One asynchronous operation; the argument is a running counter, for distinct keys.
 pub type Op = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -279,4 +281,102 @@ pub fn number_after(output: &str, label: &str) -> f64 {
         .lines()
         .find_map(|line| line.split_once(label).and_then(|(_, rest)| rest.split_whitespace().next()?.trim_end_matches(',').parse().ok()))
         .unwrap_or_else(|| panic!("no `{label}` figure in:\n{output}"))
+}
+
+/// The raw-driver side of the five scenarios every backend runs.
+#[allow(missing_debug_implementations, reason = "holds closures")]
+pub struct Baselines {
+    /// Beside `IntegrationStore::get`.
+    pub integration_get: Op,
+    /// Beside `IntegrationStore::set`.
+    pub integration_set: Op,
+    /// Beside `WebhookStore::try_claim` + `complete`.
+    pub webhook_claim_complete: Op,
+    /// Beside `GmailTokenStore::get`.
+    pub gmail_token_get: Op,
+    /// Beside `GmailTokenStore::set`.
+    pub gmail_token_set: Op,
+}
+
+/// Fills the stores with the [`fixtures::KEYS`] records the read and write scenarios cycle through.
+pub async fn preload(integrations: &dyn IntegrationStore, tokens: &dyn GmailTokenStore) {
+    for i in 0..fixtures::KEYS {
+        integrations.set(&fixtures::integration(i)).await.expect("preload");
+        tokens.set(&fixtures::gmail(i)).await.expect("preload");
+    }
+}
+
+/// The five scenarios: the same store calls on every backend, beside that backend's baselines.
+pub fn scenarios(
+    backend: &'static str,
+    integrations: Arc<dyn IntegrationStore>,
+    webhooks: Arc<dyn WebhookStore>,
+    tokens: Arc<dyn GmailTokenStore>,
+    raw: Baselines,
+) -> Vec<Scenario> {
+    use fixtures::{KEYS, bench_tenant, gmail, integration};
+    let tenant = bench_tenant();
+    let (i1, i2, g1, g2) = (Arc::clone(&integrations), integrations, Arc::clone(&tokens), tokens);
+    let (t1, t2, t3) = (tenant.clone(), tenant.clone(), tenant);
+    vec![
+        Scenario {
+            operation: "integration.get",
+            backend,
+            store: op(move |i| {
+                let (s, t) = (Arc::clone(&i1), t1.clone());
+                async move {
+                    s.get(&t, &format!("key-{:04}", i % KEYS)).await.expect("get").expect("present");
+                }
+            }),
+            raw: raw.integration_get,
+        },
+        Scenario {
+            operation: "integration.set",
+            backend,
+            store: op(move |i| {
+                let s = Arc::clone(&i2);
+                async move {
+                    s.set(&integration(i)).await.expect("set");
+                }
+            }),
+            raw: raw.integration_set,
+        },
+        Scenario {
+            operation: "webhook.claim+complete",
+            backend,
+            store: op(move |i| {
+                let (s, t) = (Arc::clone(&webhooks), t2.clone());
+                async move {
+                    let ClaimOutcome::Acquired(lease) = s.try_claim(&t, &format!("evt-{i}"), TimeDelta::seconds(30)).await.expect("claim")
+                    else {
+                        panic!("fresh event ids are always acquired")
+                    };
+                    s.complete(&t, &lease, "ok").await.expect("complete");
+                }
+            }),
+            raw: raw.webhook_claim_complete,
+        },
+        Scenario {
+            operation: "gmail_token.get",
+            backend,
+            store: op(move |i| {
+                let (s, t) = (Arc::clone(&g1), t3.clone());
+                async move {
+                    s.get(&t, &format!("user-{:04}", i % KEYS)).await.expect("get").expect("present");
+                }
+            }),
+            raw: raw.gmail_token_get,
+        },
+        Scenario {
+            operation: "gmail_token.set",
+            backend,
+            store: op(move |i| {
+                let s = Arc::clone(&g2);
+                async move {
+                    s.set(&gmail(i)).await.expect("set");
+                }
+            }),
+            raw: raw.gmail_token_set,
+        },
+    ]
 }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
 
+/// How often a claim tries again when the entry it lost to vanished before it could be read.
+const CLAIM_ATTEMPTS: usize = 16;
+
 /// The largest stored result, in bytes.
 pub const MAX_RESULT_BYTES: usize = 64 * 1024;
 
@@ -94,6 +97,16 @@ pub enum EventState {
     Done(Delivery),
 }
 
+impl From<EventState> for ClaimOutcome {
+    /// What a claim that lost to this state reports.
+    fn from(state: EventState) -> Self {
+        match state {
+            EventState::InFlight { expires_at, .. } => ClaimOutcome::InFlight { expires_at },
+            EventState::Done(delivery) => ClaimOutcome::AlreadyDone(delivery),
+        }
+    }
+}
+
 /// Webhook idempotency, per tenant.
 #[async_trait]
 pub trait WebhookStore: Send + Sync + fmt::Debug {
@@ -124,8 +137,9 @@ pub trait WebhookEvents: Send + Sync + fmt::Debug {
     fn clock(&self) -> &SharedClock;
     /// The TTL settings.
     fn options(&self) -> &WebhookOptions;
-    /// Claims the event for `token` if it is absent or its entry expired at `now`; otherwise
-    /// reports the live state. One atomic step.
+    /// Claims the event for `token` if it is absent or its entry expired at `now` (one atomic
+    /// step); otherwise reports the live state it lost to, or `None` if that state vanished
+    /// before it could be read (released or expired in between), and the caller tries again.
     async fn claim(
         &self,
         tenant: &TenantId,
@@ -133,7 +147,7 @@ pub trait WebhookEvents: Send + Sync + fmt::Debug {
         token: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<ClaimOutcome>;
+    ) -> Result<Option<ClaimOutcome>>;
     /// Turns the claim held by `token` into a delivery; `false` if `token` no longer holds it.
     async fn finish(&self, tenant: &TenantId, event_id: &str, token: Uuid, delivery: &Delivery) -> Result<bool>;
     /// Removes the claim held by `token`; `false` if it no longer holds it.
@@ -163,7 +177,13 @@ impl<T: WebhookEvents> WebhookStore for T {
             return Err(StorageError::invalid("lease", format!("`{lease}` must be positive")));
         }
         let now = self.clock().now();
-        self.claim(tenant, event_id, Uuid::new_v4(), now, now + lease).await
+        let token = Uuid::new_v4();
+        for _ in 0..CLAIM_ATTEMPTS {
+            if let Some(outcome) = self.claim(tenant, event_id, token, now, now + lease).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(StorageError::conflict("webhook event", event_id, format!("still contended after {CLAIM_ATTEMPTS} attempts")))
     }
 
     async fn complete(&self, tenant: &TenantId, lease: &Lease, result: &str) -> Result<Delivery> {

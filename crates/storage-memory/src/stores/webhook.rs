@@ -70,15 +70,14 @@ impl WebhookEvents for InMemoryWebhookStore {
         token: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<ClaimOutcome> {
+    ) -> Result<Option<ClaimOutcome>> {
         let mut entries = self.events.lock();
         let key = (tenant.clone(), event_id.to_owned());
         match entries.get(&key) {
-            Some(EventState::InFlight { expires_at, .. }) if *expires_at > now => Ok(ClaimOutcome::InFlight { expires_at: *expires_at }),
-            Some(EventState::Done(delivery)) if delivery.expires_at > now => Ok(ClaimOutcome::AlreadyDone(delivery.clone())),
+            Some(state) if expires_at(state) > now => Ok(Some(state.clone().into())),
             _ => {
                 entries.insert(key, EventState::InFlight { token, expires_at: lease_until });
-                Ok(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until }))
+                Ok(Some(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until })))
             }
         }
     }

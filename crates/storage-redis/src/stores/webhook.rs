@@ -132,7 +132,7 @@ impl WebhookEvents for RedisWebhookStore {
         token: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<ClaimOutcome> {
+    ) -> Result<Option<ClaimOutcome>> {
         let mut claim = CLAIM.prepare_invoke();
         claim.key(self.event_key(tenant, event_id)).key(self.expiries_key(tenant));
         claim.arg(to_micros(now)).arg(token.to_string()).arg(to_micros(lease_until)).arg(event_id).arg(gc_ttl_ms(now, lease_until));
@@ -140,12 +140,9 @@ impl WebhookEvents for RedisWebhookStore {
         let reply: Vec<String> = claim.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
         match reply.split_first() {
             Some((status, _)) if status == "acquired" => {
-                Ok(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until }))
+                Ok(Some(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until })))
             }
-            Some((status, fields)) if status == "live" => Ok(match event_state(event_id, fields)? {
-                EventState::InFlight { expires_at, .. } => ClaimOutcome::InFlight { expires_at },
-                EventState::Done(delivery) => ClaimOutcome::AlreadyDone(delivery),
-            }),
+            Some((status, fields)) if status == "live" => Ok(Some(event_state(event_id, fields)?.into())),
             _ => Err(StorageError::backend(BACKEND, format!("unexpected claim reply {reply:?}"))),
         }
     }

@@ -23,8 +23,6 @@ const FINISH: &str = "UPDATE webhook_events SET state = 'done', token = NULL, re
 const ABANDON: &str = "DELETE FROM webhook_events WHERE tenant = ?1 AND event_id = ?2 AND state = 'in_flight' AND token = ?3";
 const RECORD: &str = "INSERT INTO webhook_events (tenant, event_id, state, result, completed_at, expires_at) VALUES (?1, ?2, 'done', ?3, ?4, ?5) \
      ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'done', token = NULL, result = excluded.result, completed_at = excluded.completed_at, expires_at = excluded.expires_at";
-/// How often a claim tries again when the entry it lost to vanished before it could be read.
-const CLAIM_ATTEMPTS: usize = 16;
 const PURGE: &str = "DELETE FROM webhook_events WHERE expires_at <= ?1";
 const COUNT: &str = "SELECT count(*) FROM webhook_events WHERE tenant = ?1 AND expires_at > ?2";
 
@@ -78,29 +76,22 @@ impl WebhookEvents for SQLiteWebhookStore {
         token: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<ClaimOutcome> {
-        // The upsert only takes an absent or expired row, atomically. When it loses, the read
-        // reports what won; if that vanished in between (released, expired), claim again.
-        for _ in 0..CLAIM_ATTEMPTS {
-            let won = sqlx::query(CLAIM)
-                .bind(tenant.as_str())
-                .bind(event_id)
-                .bind(token.to_string())
-                .bind(to_micros(lease_until))
-                .bind(to_micros(now))
-                .fetch_optional(self.backend.writer())
-                .await
-                .map_err(|e| sqlx_error(BACKEND, e))?;
-            if won.is_some() {
-                return Ok(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until }));
-            }
-            match self.state(tenant, event_id, now).await? {
-                Some(EventState::InFlight { expires_at, .. }) => return Ok(ClaimOutcome::InFlight { expires_at }),
-                Some(EventState::Done(delivery)) => return Ok(ClaimOutcome::AlreadyDone(delivery)),
-                None => continue,
-            }
+    ) -> Result<Option<ClaimOutcome>> {
+        // The upsert only takes an absent or expired row, atomically; when it loses, the read
+        // reports what won.
+        let won = sqlx::query(CLAIM)
+            .bind(tenant.as_str())
+            .bind(event_id)
+            .bind(token.to_string())
+            .bind(to_micros(lease_until))
+            .bind(to_micros(now))
+            .fetch_optional(self.backend.writer())
+            .await
+            .map_err(|e| sqlx_error(BACKEND, e))?;
+        if won.is_some() {
+            return Ok(Some(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until })));
         }
-        Err(StorageError::conflict("webhook event", event_id, format!("still contended after {CLAIM_ATTEMPTS} attempts")))
+        Ok(self.state(tenant, event_id, now).await?.map(ClaimOutcome::from))
     }
 
     async fn finish(&self, tenant: &TenantId, event_id: &str, token: Uuid, delivery: &Delivery) -> Result<bool> {
