@@ -7,8 +7,8 @@
 use crate::secret::{SealContext, Sealer};
 use crate::{Result, Secret, StorageError, TenantId};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -114,15 +114,38 @@ impl Sealing<'_> {
     }
 }
 
-const META_FIELDS: [&str; 3] = ["version", "created_at", "updated_at"];
-const SEALED_FIELD: &str = "sealed";
+/// What a backend stores for a record: its fields (`r`) and its sealed secrets (`s`). Written and
+/// read in one serde pass each; the metadata inside `r` is ignored on read (the columns win).
+#[derive(Debug, Serialize)]
+pub struct Body<'a, D> {
+    #[serde(rename = "r")]
+    record: &'a D,
+    #[serde(rename = "s", skip_serializing_if = "Map::is_empty")]
+    sealed: Map<String, Value>,
+}
+
+impl<D: Serialize> Body<'_, D> {
+    /// The body as JSON text.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| StorageError::invalid("record", e))
+    }
+}
+
+/// A [`Body`] as read back.
+#[derive(Debug, Deserialize)]
+#[serde(bound = "D: DeserializeOwned")]
+pub struct StoredBody<D> {
+    #[serde(rename = "r")]
+    record: D,
+    #[serde(rename = "s", default)]
+    sealed: Map<String, Value>,
+}
 
 /// A typed record stored through a backend's shared engine.
 ///
 /// Implementors serialize every field except secrets (`#[serde(skip)]`), which they hand over
 /// sealed in [`Document::seal_secrets`]. The metadata fields `version`, `created_at` and
-/// `updated_at` are columns, so they are removed from the stored body and must be
-/// `#[serde(default)]`: decoding fills them from the columns.
+/// `updated_at` are columns: decoding takes them from there.
 pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static {
     /// The table name and Redis key segment, e.g. `integrations`.
     const STORE: &'static str;
@@ -171,49 +194,34 @@ pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::De
         }
     }
 
-    /// The stored body: every serialized field but the metadata, plus the sealed secrets.
-    fn encode(&self, sealer: &dyn Sealer) -> Result<Value> {
+    /// The stored body: the record's serialized fields and its sealed secrets.
+    fn encode(&self, sealer: &dyn Sealer) -> Result<Body<'_, Self>> {
         let id = self.id();
         let sealing = Sealing { sealer, store: Self::STORE, tenant: self.tenant().as_str(), record_id: &id };
-        let mut body = match serde_json::to_value(self) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => return Err(StorageError::invalid(Self::ENTITY, "does not serialize to an object")),
-            Err(e) => return Err(StorageError::invalid(Self::ENTITY, e)),
-        };
-        for field in META_FIELDS {
-            body.remove(field);
-        }
-        let sealed = self.seal_secrets(&sealing)?;
-        if !sealed.is_empty() {
-            body.insert(SEALED_FIELD.to_owned(), Value::Object(sealed));
-        }
-        Ok(Value::Object(body))
+        Ok(Body { record: self, sealed: self.seal_secrets(&sealing)? })
     }
 
-    /// Rebuilds a record from its stored row. The body must belong to the row it was read from:
-    /// a body copied under another tenant or id is refused.
-    fn decode(tenant: &TenantId, id: &str, meta: RecordMeta, body: Value, sealer: &dyn Sealer) -> Result<Self> {
-        let backend = "decode";
-        let Value::Object(mut body) = body else {
-            return Err(StorageError::corrupt(backend, format!("{} `{id}` body is not an object", Self::ENTITY)));
-        };
-        let sealed = match body.remove(SEALED_FIELD) {
-            Some(Value::Object(map)) => map,
-            Some(_) => return Err(StorageError::corrupt(backend, "sealed fields are not an object")),
-            None => Map::new(),
-        };
-        let mut record: Self = serde_json::from_value(Value::Object(body))
-            .map_err(|e| StorageError::corrupt(backend, format!("{} `{id}`: {e}", Self::ENTITY)))?;
+    /// Rebuilds a record from its stored row; the metadata comes from the row's columns. The body
+    /// must belong to the row it was read from: a body copied under another tenant or id is
+    /// refused.
+    fn decode(tenant: &TenantId, id: &str, meta: RecordMeta, stored: StoredBody<Self>, sealer: &dyn Sealer) -> Result<Self> {
+        let StoredBody { mut record, sealed } = stored;
         record.set_meta(meta);
         if record.tenant() != tenant || record.id() != id {
             return Err(StorageError::corrupt(
-                backend,
+                "decode",
                 format!("{} body for `{tenant}`/`{id}` names `{}`/`{}`", Self::ENTITY, record.tenant(), record.id()),
             ));
         }
         let sealing = Sealing { sealer, store: Self::STORE, tenant: tenant.as_str(), record_id: id };
         record.open_secrets(&sealed, &sealing)?;
         Ok(record)
+    }
+
+    /// [`Document::decode`] from the body's JSON text.
+    fn decode_json(tenant: &TenantId, id: &str, meta: RecordMeta, json: &str, sealer: &dyn Sealer) -> Result<Self> {
+        let stored = serde_json::from_str(json).map_err(|e| StorageError::corrupt("decode", format!("{} `{id}`: {e}", Self::ENTITY)))?;
+        Self::decode(tenant, id, meta, stored, sealer)
     }
 }
 

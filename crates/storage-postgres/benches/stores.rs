@@ -38,9 +38,9 @@ async fn scenarios() -> Vec<Scenario> {
     let (integrations, webhooks, tokens) =
         (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
     storage_testkit::bench::preload(integrations.as_ref(), tokens.as_ref()).await;
-    let body: Value = integration(0).encode(ring.as_ref()).expect("encode");
+    let body: Value = serde_json::to_value(integration(0).encode(ring.as_ref()).expect("encode")).expect("json");
     let _ = SERVER.set((server, url, body.to_string()));
-    let gmail_body: Value = gmail(0).encode(ring.as_ref()).expect("encode");
+    let gmail_body: Value = serde_json::to_value(gmail(0).encode(ring.as_ref()).expect("encode")).expect("json");
     let (pool, tenant) = (backend.router().write_pool().clone(), bench_tenant());
 
     let get = |table: &'static str, prefix: &'static str| {

@@ -4,14 +4,13 @@
 use crate::BACKEND;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
 use sqlx::{Arguments, Row};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use storage_core::document::{Document, Filter, IndexValue, RecordMeta};
+use storage_core::document::{Document, Filter, IndexValue, RecordMeta, StoredBody};
 use storage_core::{Result, Sealer, StorageError, Table, TenantId};
 use storage_router::ConnectionRouter;
 use storage_schema::{Placeholder, TableSql, sqlx_error};
@@ -73,7 +72,7 @@ impl<D: Document> PostgresTable<D> {
             created_at: row.try_get(2).map_err(get)?,
             updated_at: row.try_get(3).map_err(get)?,
         };
-        let Json(body): Json<Value> = row.try_get(4).map_err(get)?;
+        let Json(body): Json<StoredBody<D>> = row.try_get(4).map_err(get)?;
         D::decode(tenant, &id, meta, body, self.sealer.as_ref())
     }
 

@@ -91,8 +91,8 @@ async fn scenarios() -> Vec<Scenario> {
             }
         })
     };
-    let integration_body = integration(0).encode(ring.as_ref()).expect("encode").to_string();
-    let gmail_body = gmail(0).encode(ring.as_ref()).expect("encode").to_string();
+    let integration_body = integration(0).encode(ring.as_ref()).expect("encode").to_json().expect("json");
+    let gmail_body = gmail(0).encode(ring.as_ref()).expect("encode").to_json().expect("json");
 
     storage_testkit::bench::scenarios(
         "redis",

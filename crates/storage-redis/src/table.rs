@@ -91,8 +91,7 @@ impl<D: Document> RedisTable<D> {
             created_at: instant(&created)?,
             updated_at: instant(&updated)?,
         };
-        let body = serde_json::from_str(&body).map_err(|e| StorageError::corrupt(BACKEND, e))?;
-        D::decode(tenant, id, meta, body, self.sealer.as_ref()).map(Some)
+        D::decode_json(tenant, id, meta, &body, self.sealer.as_ref()).map(Some)
     }
 
     async fn fetch(&self, tenant: &TenantId, ids: &[String]) -> Result<Vec<D>> {
@@ -117,7 +116,7 @@ impl<D: Document> RedisTable<D> {
     async fn write(&self, doc: &D, mode: Mode, now: DateTime<Utc>) -> Result<D> {
         let id = doc.id();
         let record = self.keys.record(doc.tenant(), D::STORE, &id);
-        let body = doc.encode(self.sealer.as_ref())?.to_string();
+        let body = doc.encode(self.sealer.as_ref())?.to_json()?;
         let new_entries = self.index_entries(doc);
         let new_keys: Vec<&String> = new_entries.iter().map(|(key, _)| key).collect();
         let new_list = serde_json::to_string(&new_keys).map_err(|e| StorageError::backend(BACKEND, e))?;

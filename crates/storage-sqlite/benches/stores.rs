@@ -20,8 +20,8 @@ async fn scenarios() -> Vec<Scenario> {
         (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
     storage_testkit::bench::preload(integrations.as_ref(), tokens.as_ref()).await;
     let tenant = bench_tenant();
-    let integration_body = integration(0).encode(ring.as_ref()).expect("encode").to_string();
-    let gmail_body = gmail(0).encode(ring.as_ref()).expect("encode").to_string();
+    let integration_body = integration(0).encode(ring.as_ref()).expect("encode").to_json().expect("json");
+    let gmail_body = gmail(0).encode(ring.as_ref()).expect("encode").to_json().expect("json");
 
     let get = |table: &'static str, prefix: &'static str| {
         let (reader, tenant) = (backend.reader().clone(), tenant.clone());

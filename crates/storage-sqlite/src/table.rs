@@ -53,7 +53,7 @@ impl<D: Document> SqliteTable<D> {
 
     /// The arguments of a new row: identity, indexes, version 1, timestamps, sealed body.
     fn new_row_args(&self, doc: &D, now: DateTime<Utc>) -> Result<SqliteArguments> {
-        let body = doc.encode(self.sealer.as_ref())?.to_string();
+        let body = doc.encode(self.sealer.as_ref())?.to_json()?;
         let mut args = SqliteArguments::default();
         args.add(doc.tenant().as_str()).map_err(bind_error)?;
         args.add(doc.id()).map_err(bind_error)?;
@@ -72,9 +72,8 @@ impl<D: Document> SqliteTable<D> {
             created_at: instant(row.try_get(2).map_err(|e| sqlx_error(BACKEND, e))?)?,
             updated_at: instant(row.try_get(3).map_err(|e| sqlx_error(BACKEND, e))?)?,
         };
-        let body: String = row.try_get(4).map_err(|e| sqlx_error(BACKEND, e))?;
-        let body = serde_json::from_str(&body).map_err(|e| StorageError::corrupt(BACKEND, e))?;
-        D::decode(tenant, &id, meta, body, self.sealer.as_ref())
+        let body: &str = row.try_get(4).map_err(|e| sqlx_error(BACKEND, e))?;
+        D::decode_json(tenant, &id, meta, body, self.sealer.as_ref())
     }
 
     fn with_meta(doc: &D, version: i64, created_at: i64, now: DateTime<Utc>) -> Result<D> {
@@ -114,7 +113,7 @@ impl<D: Document> Table<D> for SqliteTable<D> {
     }
 
     async fn update(&self, doc: &D, expected: u64, now: DateTime<Utc>) -> Result<D> {
-        let body = doc.encode(self.sealer.as_ref())?.to_string();
+        let body = doc.encode(self.sealer.as_ref())?.to_json()?;
         let mut args = SqliteArguments::default();
         Self::bind_indexes(&mut args, doc)?;
         args.add(to_micros(now)).map_err(bind_error)?;

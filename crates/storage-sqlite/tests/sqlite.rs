@@ -57,7 +57,7 @@ async fn a_body_copied_to_another_row_or_tenant_is_refused_not_leaked() {
     let err = store.get(&b, "attacker").await.expect_err("a moved body must not decode");
     assert!(!err.to_string().contains("secret-of-a"));
     // Move only the sealed token, keeping the attacker's identity fields: the AAD refuses it.
-    sqlx::query("UPDATE integrations SET body = json_set((SELECT body FROM integrations WHERE id = 'victim'), '$.tenant', 'tenant-b', '$.key', 'attacker') WHERE id = 'attacker'")
+    sqlx::query("UPDATE integrations SET body = json_set((SELECT body FROM integrations WHERE id = 'victim'), '$.r.tenant', 'tenant-b', '$.r.key', 'attacker') WHERE id = 'attacker'")
         .execute(&mut conn)
         .await
         .expect("tamper");
