@@ -1,8 +1,8 @@
 //! `cargo xtask doctor`: what the configuration resolves to, and whether it works.
 
 use anyhow::Context;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, SqliteConnection};
+use rusqlite::OpenFlags;
+use sqlx::Connection;
 use storage_core::{DatabaseBackend, StorageConfig};
 
 pub(crate) async fn run() -> anyhow::Result<()> {
@@ -27,16 +27,13 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     }
 
     match config.backend {
-        DatabaseBackend::Sqlite => {
-            let options = SqliteConnectOptions::new().filename(&config.sqlite_path).create_if_missing(false);
-            match SqliteConnection::connect_with(&options).await {
-                Ok(mut conn) => {
-                    println!("connectivity: sqlite {} ok", config.sqlite_path.display());
-                    crate::migrate::print_status(&storage_schema::check_schema_version(&mut conn).await?);
-                }
-                Err(e) => println!("connectivity: sqlite {}: {e} (it is created on first open)", config.sqlite_path.display()),
+        DatabaseBackend::Sqlite => match rusqlite::Connection::open_with_flags(&config.sqlite_path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+            Ok(mut conn) => {
+                println!("connectivity: sqlite {} ok", config.sqlite_path.display());
+                crate::migrate::print_status(&storage_schema::check_schema_version(&mut conn).await?);
             }
-        }
+            Err(e) => println!("connectivity: sqlite {}: {e} (it is created on first open)", config.sqlite_path.display()),
+        },
         DatabaseBackend::Postgresql => {
             let url = config.database_url.as_ref().context("DATABASE_URL is not set")?;
             let mut conn = sqlx::PgConnection::connect(url.expose()).await.context("connectivity: postgresql")?;

@@ -1,9 +1,9 @@
 //! `cargo xtask migrate`: apply or inspect the schema of a SQLite file or a PostgreSQL database.
 
 use anyhow::{Context, bail};
+use rusqlite::OpenFlags;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, PgConnection, SqliteConnection};
+use sqlx::{Connection, PgConnection};
 use std::path::PathBuf;
 use std::str::FromStr;
 use storage_core::{DatabaseBackend, StorageConfig};
@@ -42,8 +42,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     match backend {
         DatabaseBackend::Sqlite => {
             let path = args.sqlite_path.clone().unwrap_or(config.sqlite_path.clone());
-            let options = SqliteConnectOptions::new().filename(&path).create_if_missing(!status_only);
-            let mut conn = SqliteConnection::connect_with(&options).await.with_context(|| format!("opening {}", path.display()))?;
+            let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE;
+            if !status_only {
+                flags |= OpenFlags::SQLITE_OPEN_CREATE;
+            }
+            let mut conn = rusqlite::Connection::open_with_flags(&path, flags).with_context(|| format!("opening {}", path.display()))?;
             println!("sqlite {}", path.display());
             act(&mut conn, status_only, args.target).await
         }

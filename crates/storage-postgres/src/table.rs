@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
-use sqlx::{Arguments, Row};
+use sqlx::{Arguments, AssertSqlSafe, Row, SqlSafeStr, SqlStr};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -25,8 +25,13 @@ pub struct PostgresTable<D> {
 
 impl<D> fmt::Debug for PostgresTable<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresTable").field("statements", &self.statements.get.as_str()).finish_non_exhaustive()
+        f.debug_struct("PostgresTable").field("statements", &self.statements.get).finish_non_exhaustive()
     }
+}
+
+/// A statement built once from the table's declaration (never from input) as sqlx SQL.
+fn sql(statement: &Arc<str>) -> SqlStr {
+    AssertSqlSafe(Arc::clone(statement)).into_sql_str()
 }
 
 fn bind_error(e: impl Into<storage_core::BoxError>) -> StorageError {
@@ -91,7 +96,7 @@ impl<D: Document> PostgresTable<D> {
 #[async_trait]
 impl<D: Document> Table<D> for PostgresTable<D> {
     async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<D>> {
-        let row = sqlx::query(self.statements.get.clone())
+        let row = sqlx::query(sql(&self.statements.get))
             .bind(tenant.as_str())
             .bind(id)
             .fetch_optional(self.router.read_pool())
@@ -102,7 +107,7 @@ impl<D: Document> Table<D> for PostgresTable<D> {
 
     async fn insert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
         let args = self.new_row_args(doc, now)?;
-        let done = sqlx::query_with(self.statements.insert.clone(), args)
+        let done = sqlx::query_with(sql(&self.statements.insert), args)
             .execute(self.router.write_pool())
             .await
             .map_err(|e| sqlx_error(BACKEND, e))?;
@@ -116,7 +121,7 @@ impl<D: Document> Table<D> for PostgresTable<D> {
 
     async fn upsert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
         let args = self.new_row_args(doc, now)?;
-        let row = sqlx::query_with(self.statements.upsert.clone(), args)
+        let row = sqlx::query_with(sql(&self.statements.upsert), args)
             .fetch_one(self.router.write_pool())
             .await
             .map_err(|e| sqlx_error(BACKEND, e))?;
@@ -133,11 +138,11 @@ impl<D: Document> Table<D> for PostgresTable<D> {
         args.add(doc.id()).map_err(bind_error)?;
         args.add(expected as i64).map_err(bind_error)?;
         let pool = self.router.write_pool();
-        let row = sqlx::query_with(self.statements.update.clone(), args).fetch_optional(pool).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let row = sqlx::query_with(sql(&self.statements.update), args).fetch_optional(pool).await.map_err(|e| sqlx_error(BACKEND, e))?;
         if let Some(row) = row {
             return Self::with_meta(doc, &row, now);
         }
-        let actual: Option<i64> = sqlx::query_scalar(self.statements.version.clone())
+        let actual: Option<i64> = sqlx::query_scalar(sql(&self.statements.version))
             .bind(doc.tenant().as_str())
             .bind(doc.id())
             .fetch_optional(pool)
@@ -150,7 +155,7 @@ impl<D: Document> Table<D> for PostgresTable<D> {
     }
 
     async fn delete(&self, tenant: &TenantId, id: &str) -> Result<bool> {
-        let done = sqlx::query(self.statements.delete.clone())
+        let done = sqlx::query(sql(&self.statements.delete))
             .bind(tenant.as_str())
             .bind(id)
             .execute(self.router.write_pool())
@@ -170,7 +175,7 @@ impl<D: Document> Table<D> for PostgresTable<D> {
         }
         args.add(after.unwrap_or("")).map_err(bind_error)?;
         args.add(i64::from(limit)).map_err(bind_error)?;
-        let rows = sqlx::query_with(statement, args).fetch_all(self.router.read_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let rows = sqlx::query_with(sql(&statement), args).fetch_all(self.router.read_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
         rows.iter().map(|row| self.row_to_doc(tenant, row)).collect()
     }
 }

@@ -1,15 +1,18 @@
-//! How sqlx errors map onto [`StorageError`], shared by the SQLite and PostgreSQL backends.
+//! How driver errors map onto [`StorageError`], by the driver's error kind (SQLSTATE, SQLite result
+//! code), never by message text.
 
 use storage_core::StorageError;
 
-/// PostgreSQL SQLSTATEs that mean "try again" (connection lost, server restarting, serialization
-/// failure, deadlock) and the ones that mean "took too long".
+/// PostgreSQL SQLSTATEs that mean "try again" (server shutting down or starting, too many
+/// connections, serialization failure, deadlock, lock not available) and the ones that mean
+/// "took too long".
+#[cfg(feature = "postgres")]
 const PG_UNAVAILABLE: [&str; 7] = ["57P01", "57P02", "57P03", "53300", "40001", "40P01", "55006"];
+#[cfg(feature = "postgres")]
 const PG_TIMEOUT: [&str; 2] = ["57014", "55P03"];
-/// SQLite's BUSY (5) and LOCKED (6): `busy_timeout` ran out.
-const SQLITE_TIMEOUT: [&str; 2] = ["5", "6"];
 
-/// Maps a driver error to the semantic error, keeping it as the source.
+/// Maps a sqlx (PostgreSQL) error to the semantic error, keeping it as the source.
+#[cfg(feature = "postgres")]
 pub fn sqlx_error(backend: &'static str, error: sqlx::Error) -> StorageError {
     match &error {
         sqlx::Error::PoolTimedOut => StorageError::Timeout { backend, source: Box::new(error) },
@@ -17,16 +20,35 @@ pub fn sqlx_error(backend: &'static str, error: sqlx::Error) -> StorageError {
             StorageError::Unavailable { backend, source: Box::new(error) }
         }
         sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let primary = code.split(['.', ' ']).next().unwrap_or_default();
-            if PG_TIMEOUT.contains(&primary) || (backend == "sqlite" && SQLITE_TIMEOUT.contains(&primary)) {
+            let code = db.code().unwrap_or_default();
+            if PG_TIMEOUT.contains(&code.as_ref()) {
                 StorageError::Timeout { backend, source: Box::new(error) }
-            } else if PG_UNAVAILABLE.contains(&primary) || (backend == "postgresql" && primary.starts_with("08")) {
+            } else if PG_UNAVAILABLE.contains(&code.as_ref()) || code.starts_with("08") {
                 StorageError::Unavailable { backend, source: Box::new(error) }
             } else {
                 StorageError::Backend { backend, source: Box::new(error) }
             }
         }
         _ => StorageError::Backend { backend, source: Box::new(error) },
+    }
+}
+
+/// Maps a rusqlite error to the semantic error, keeping it as the source: `SQLITE_BUSY` and
+/// `SQLITE_LOCKED` (the lock wait ran out) are `Timeout`; a file that cannot be opened, read or
+/// written is `Unavailable`.
+#[cfg(feature = "sqlite")]
+pub fn sqlite_error(error: rusqlite::Error) -> StorageError {
+    use rusqlite::ErrorCode;
+    const BACKEND: &str = "sqlite";
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageError::Timeout { backend: BACKEND, source: Box::new(error) },
+        Some(
+            ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::FileLockingProtocolFailed,
+        ) => StorageError::Unavailable { backend: BACKEND, source: Box::new(error) },
+        _ => StorageError::Backend { backend: BACKEND, source: Box::new(error) },
     }
 }

@@ -17,6 +17,9 @@ mod postgres;
 mod sqlite;
 mod statements;
 
+#[cfg(feature = "sqlite")]
+pub use error::sqlite_error;
+#[cfg(feature = "postgres")]
 pub use error::sqlx_error;
 pub use statements::{Placeholder, TableSql};
 

@@ -1,60 +1,54 @@
-//! Migrations on SQLite: the whole run is one `BEGIN IMMEDIATE` transaction, so concurrent
-//! migrators queue on the write lock and the second finds everything applied.
+//! Migrations on SQLite (rusqlite): the whole run is one `BEGIN IMMEDIATE` transaction, so
+//! concurrent migrators queue on the write lock and the second finds everything applied.
+//!
+//! The methods are synchronous underneath (rusqlite is): their futures are ready at once, so a
+//! caller may drive them with any executor, e.g. `futures::executor::block_on` on a blocking
+//! thread.
 
-use crate::{AppliedMigration, MIGRATIONS_TABLE, Migration, SchemaConnection, embedded, sqlx_error};
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use crate::{AppliedMigration, MIGRATIONS_TABLE, Migration, SchemaConnection, embedded, sqlite_error};
+use rusqlite::Connection;
 use storage_core::Result;
 
-const BACKEND: &str = "sqlite";
+const SELECT_APPLIED: &str = "SELECT version, name, checksum FROM aragora_schema_migrations ORDER BY version";
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS aragora_schema_migrations \
+    (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)";
+const RECORD: &str = "INSERT INTO aragora_schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)";
 
-async fn read(conn: &mut SqliteConnection) -> Result<Vec<AppliedMigration>> {
-    let rows = sqlx::query(AssertSqlSafe(format!("SELECT version, name, checksum FROM {MIGRATIONS_TABLE} ORDER BY version")))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| sqlx_error(BACKEND, e))?;
-    Ok(rows.iter().map(|r| AppliedMigration { version: r.get(0), name: r.get(1), checksum: r.get(2) }).collect())
+fn read(conn: &Connection) -> Result<Vec<AppliedMigration>> {
+    let mut statement = conn.prepare(SELECT_APPLIED).map_err(sqlite_error)?;
+    let rows = statement
+        .query_map([], |row| Ok(AppliedMigration { version: row.get(0)?, name: row.get(1)?, checksum: row.get(2)? }))
+        .map_err(sqlite_error)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite_error)
 }
 
-impl SchemaConnection for SqliteConnection {
+impl SchemaConnection for Connection {
     const MIGRATIONS: &'static [Migration] = embedded::SQLITE;
 
     async fn lock(&mut self) -> Result<Vec<AppliedMigration>> {
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *self).await.map_err(|e| sqlx_error(BACKEND, e))?;
-        let create = format!(
-            "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-        );
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(create)).execute(&mut *self).await {
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *self).await;
-            return Err(sqlx_error(BACKEND, e));
+        self.execute_batch("BEGIN IMMEDIATE").map_err(sqlite_error)?;
+        let applied = self.execute_batch(CREATE).map_err(sqlite_error).and_then(|()| read(self));
+        if applied.is_err() {
+            let _ = self.execute_batch("ROLLBACK");
         }
-        read(self).await
+        applied
     }
 
     async fn apply(&mut self, migration: &Migration) -> Result<()> {
-        sqlx::raw_sql(migration.sql).execute(&mut *self).await.map_err(|e| sqlx_error(BACKEND, e))?;
-        sqlx::query(AssertSqlSafe(format!("INSERT INTO {MIGRATIONS_TABLE} (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)")))
-            .bind(migration.version)
-            .bind(migration.name)
-            .bind(migration.checksum())
-            .bind(chrono::Utc::now().timestamp_micros())
-            .execute(&mut *self)
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
+        self.execute_batch(migration.sql).map_err(sqlite_error)?;
+        self.execute(RECORD, (migration.version, migration.name, migration.checksum(), chrono::Utc::now().timestamp_micros()))
+            .map_err(sqlite_error)?;
         Ok(())
     }
 
     async fn unlock(&mut self, commit: bool) -> Result<()> {
-        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
-        sqlx::raw_sql(sql).execute(&mut *self).await.map_err(|e| sqlx_error(BACKEND, e))?;
-        Ok(())
+        self.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" }).map_err(sqlite_error)
     }
 
     async fn read_applied(&mut self) -> Result<Vec<AppliedMigration>> {
-        let exists: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
-            .bind(MIGRATIONS_TABLE)
-            .fetch_one(&mut *self)
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        if exists == 0 { Ok(Vec::new()) } else { read(self).await }
+        let exists: i64 = self
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [MIGRATIONS_TABLE], |row| row.get(0))
+            .map_err(sqlite_error)?;
+        if exists == 0 { Ok(Vec::new()) } else { read(self) }
     }
 }

@@ -2,7 +2,7 @@
 //! declaration. SQLite and PostgreSQL share them: both take numbered placeholders (`?1` / `$1`)
 //! and the same `ON CONFLICT .. RETURNING` syntax.
 
-use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
+use std::sync::Arc;
 use storage_core::document::Document;
 use storage_core::{Filter, Result, StorageError};
 
@@ -19,24 +19,24 @@ pub enum Placeholder {
 #[derive(Debug)]
 pub struct TableSql {
     /// `tenant, id` → `id, version, created_at, updated_at, body`.
-    pub get: SqlStr,
+    pub get: Arc<str>,
     /// `tenant, id, indexes.., version, created_at, updated_at, body`; affects no row on conflict.
-    pub insert: SqlStr,
+    pub insert: Arc<str>,
     /// As `insert`; replaces on conflict keeping `created_at` → `version, created_at`.
-    pub upsert: SqlStr,
+    pub upsert: Arc<str>,
     /// `indexes.., updated_at, body, tenant, id, expected version` → `version, created_at`.
-    pub update: SqlStr,
+    pub update: Arc<str>,
     /// `tenant, id` → `version`.
-    pub version: SqlStr,
+    pub version: Arc<str>,
     /// `tenant, id`.
-    pub delete: SqlStr,
-    list_all: SqlStr,
-    list_eq: Vec<(&'static str, SqlStr)>,
-    list_before: Vec<(&'static str, SqlStr)>,
+    pub delete: Arc<str>,
+    list_all: Arc<str>,
+    list_eq: Vec<(&'static str, Arc<str>)>,
+    list_before: Vec<(&'static str, Arc<str>)>,
 }
 
-fn sql(text: String) -> SqlStr {
-    AssertSqlSafe(text).into_sql_str()
+fn sql(text: String) -> Arc<str> {
+    Arc::from(text)
 }
 
 impl TableSql {
@@ -89,8 +89,8 @@ impl TableSql {
 
     /// The list statement for `filter`: binds `tenant, [filter value], after id, limit` →
     /// `id, version, created_at, updated_at, body`.
-    pub fn list(&self, filter: &Filter, store: &str) -> Result<SqlStr> {
-        let find = |list: &[(&'static str, SqlStr)], column: &str| {
+    pub fn list(&self, filter: &Filter, store: &str) -> Result<Arc<str>> {
+        let find = |list: &[(&'static str, Arc<str>)], column: &str| {
             list.iter()
                 .find(|(c, _)| *c == column)
                 .map(|(_, s)| s.clone())

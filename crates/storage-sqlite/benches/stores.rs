@@ -1,129 +1,188 @@
-//! Store operations on SQLite beside the same statements issued through sqlx on the same pools.
+//! Store operations on SQLite beside the floor: the same SQL through rusqlite, prepared once and
+//! called synchronously on the benchmark's own thread (no async hand-off, no group commit, no
+//! sealing, no JSON), each write in its own transaction — the library's best case. The floor has
+//! its own connections on the same file: one writer and as many readers as the store.
+//!
+//! Scenarios run twice for writes: with `synchronous=NORMAL` (the default) and with `FULL`, where
+//! every commit waits for the disk and group commit shares one fsync between concurrent writers.
 
 use chrono::{TimeDelta, Utc};
-use sqlx::Row;
-use std::sync::Arc;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use storage_core::clock::to_micros;
 use storage_core::document::Document;
+use storage_core::{IntegrationStore, SqliteSynchronous};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_sqlite::SqliteBackend;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, Reference, Scenario, op};
+use storage_testkit::bench::{Baselines, Op, Reference, Scenario, op};
 
 const GET: &str = "SELECT id, version, created_at, updated_at, body FROM {t} WHERE tenant = ?1 AND id = ?2";
+const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, version, created_at, updated_at, body) \
+    VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7) ON CONFLICT (tenant, id) DO UPDATE SET user_id = excluded.user_id, \
+    integration_type = excluded.integration_type, version = integrations.version + 1, updated_at = excluded.updated_at, body = excluded.body \
+    RETURNING version, created_at";
+const UPSERT_GMAIL: &str = "INSERT INTO gmail_tokens (tenant, id, email_address, token_expiry, version, created_at, updated_at, body) \
+    VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7) ON CONFLICT (tenant, id) DO UPDATE SET email_address = excluded.email_address, \
+    token_expiry = excluded.token_expiry, version = gmail_tokens.version + 1, updated_at = excluded.updated_at, body = excluded.body \
+    RETURNING version, created_at";
+const CLAIM: &str = "INSERT INTO webhook_events (tenant, event_id, state, token, expires_at) VALUES (?1, ?2, 'in_flight', ?3, ?4) \
+    ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'in_flight', token = excluded.token, result = NULL, completed_at = NULL, \
+    expires_at = excluded.expires_at WHERE webhook_events.expires_at <= ?5 RETURNING token";
+const COMPLETE: &str = "UPDATE webhook_events SET state = 'done', token = NULL, result = ?1, completed_at = ?2, expires_at = ?3 \
+    WHERE tenant = ?4 AND event_id = ?5 AND state = 'in_flight' AND token = ?6";
+
+/// The floor's connections: synchronous rusqlite, each behind a mutex (uncontended at 1 task).
+struct Floor {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Floor {
+    fn open(path: &Path, synchronous: &str, readers: usize) -> Arc<Self> {
+        let open = |flags| {
+            let conn = Connection::open_with_flags(path, flags).expect("floor connection");
+            conn.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+            conn
+        };
+        let writer = open(OpenFlags::SQLITE_OPEN_READ_WRITE);
+        writer.pragma_update(None, "synchronous", synchronous).expect("synchronous");
+        let readers = (0..readers).map(|_| Mutex::new(open(OpenFlags::SQLITE_OPEN_READ_ONLY))).collect();
+        Arc::new(Self { writer: Mutex::new(writer), readers, next: AtomicUsize::new(0) })
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        f(&self.readers[i].lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
+        f(&self.writer.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+fn get(floor: &Arc<Floor>, table: &str, prefix: &'static str) -> Op {
+    let sql: &'static str = Box::leak(GET.replace("{t}", table).into_boxed_str());
+    let (floor, tenant) = (Arc::clone(floor), bench_tenant());
+    op(move |i| {
+        let (floor, tenant) = (Arc::clone(&floor), tenant.clone());
+        async move {
+            floor.read(|conn| {
+                let mut statement = conn.prepare_cached(sql).expect("prepare");
+                let row: (String, i64, i64, i64, String) = statement
+                    .query_row((tenant.as_str(), format!("{prefix}{:04}", i % KEYS)), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })
+                    .expect("floor get");
+                std::hint::black_box(row);
+            })
+        }
+    })
+}
+
+fn upsert(floor: &Arc<Floor>, sql: &'static str, prefix: &'static str, index: fn(u64) -> (Value, Value), body: String) -> Op {
+    let (floor, tenant) = (Arc::clone(floor), bench_tenant());
+    op(move |i| {
+        let (floor, tenant, body) = (Arc::clone(&floor), tenant.clone(), body.clone());
+        async move {
+            let now = to_micros(Utc::now());
+            let (a, b) = index(i);
+            floor.write(|conn| {
+                let mut statement = conn.prepare_cached(sql).expect("prepare");
+                let stored: (i64, i64) = statement
+                    .query_row((tenant.as_str(), format!("{prefix}{:04}", i % KEYS), a, b, now, now, body), |r| Ok((r.get(0)?, r.get(1)?)))
+                    .expect("floor upsert");
+                std::hint::black_box(stored);
+            })
+        }
+    })
+}
+
+fn claim_complete(floor: &Arc<Floor>) -> Op {
+    let (floor, tenant) = (Arc::clone(floor), bench_tenant());
+    op(move |i| {
+        let (floor, tenant) = (Arc::clone(&floor), tenant.clone());
+        async move {
+            let (event, token, now) = (format!("raw-{i}"), uuid::Uuid::new_v4().to_string(), Utc::now());
+            floor.write(|conn| {
+                let mut claim = conn.prepare_cached(CLAIM).expect("prepare");
+                claim
+                    .query_row((tenant.as_str(), &event, &token, to_micros(now + TimeDelta::seconds(30)), to_micros(now)), |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .expect("floor claim");
+            });
+            floor.write(|conn| {
+                let mut complete = conn.prepare_cached(COMPLETE).expect("prepare");
+                let args = ("ok", to_micros(now), to_micros(now + TimeDelta::hours(24)), tenant.as_str(), &event, &token);
+                assert_eq!(complete.execute(args).expect("floor complete"), 1);
+            });
+        }
+    })
+}
+
+async fn open(path: &Path, synchronous: SqliteSynchronous, ring: &Arc<KeyRing>) -> SqliteBackend {
+    SqliteBackend::builder(path).sealer(ring.clone()).synchronous(synchronous).readers(4).connect().await.expect("open")
+}
 
 async fn scenarios() -> Vec<Scenario> {
     let dir = Box::leak(Box::new(tempfile::tempdir().expect("tempdir")));
     let ring = Arc::new(KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring"));
-    let backend = SqliteBackend::builder(dir.path().join("bench.db")).sealer(ring.clone()).readers(4).connect().await.expect("open");
+    let path = dir.path().join("bench.db");
+    let backend = open(&path, SqliteSynchronous::Normal, &ring).await;
     let (integrations, webhooks, tokens) =
         (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
     storage_testkit::bench::preload(integrations.as_ref(), tokens.as_ref()).await;
-    let tenant = bench_tenant();
+    let floor = Floor::open(&path, "NORMAL", 4);
     let integration_body = integration(0).encode(ring.as_ref()).expect("encode").to_json().expect("json");
     let gmail_body = gmail(0).encode(ring.as_ref()).expect("encode").to_json().expect("json");
-
-    let get = |table: &'static str, prefix: &'static str| {
-        let (reader, tenant) = (backend.reader().clone(), tenant.clone());
-        let sql: &'static str = Box::leak(GET.replace("{t}", table).into_boxed_str());
-        op(move |i| {
-            let (reader, tenant) = (reader.clone(), tenant.clone());
-            async move {
-                let row = sqlx::query(sql)
-                    .bind(tenant.as_str())
-                    .bind(format!("{prefix}{:04}", i % KEYS))
-                    .fetch_one(&reader)
-                    .await
-                    .expect("raw get");
-                let _: (String, i64, i64, i64, String) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-            }
-        })
-    };
-    let upsert = |sql: &'static str, prefix: &'static str, index: fn(u64) -> (Option<String>, Option<i64>), body: String| {
-        let (writer, tenant) = (backend.writer().clone(), tenant.clone());
-        op(move |i| {
-            let (writer, tenant, body) = (writer.clone(), tenant.clone(), body.clone());
-            async move {
-                let now = to_micros(Utc::now());
-                let (a, b) = index(i);
-                sqlx::query(sql)
-                    .bind(tenant.as_str())
-                    .bind(format!("{prefix}{:04}", i % KEYS))
-                    .bind(a)
-                    .bind(b)
-                    .bind(now)
-                    .bind(now)
-                    .bind(body)
-                    .execute(&writer)
-                    .await
-                    .expect("raw upsert");
-            }
-        })
-    };
-    const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, version, created_at, updated_at, body) \
-        VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7) ON CONFLICT (tenant, id) DO UPDATE SET user_id = excluded.user_id, \
-        integration_type = excluded.integration_type, version = integrations.version + 1, updated_at = excluded.updated_at, body = excluded.body \
-        RETURNING version, created_at";
-    const UPSERT_GMAIL: &str = "INSERT INTO gmail_tokens (tenant, id, email_address, token_expiry, version, created_at, updated_at, body) \
-        VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7) ON CONFLICT (tenant, id) DO UPDATE SET email_address = excluded.email_address, \
-        token_expiry = excluded.token_expiry, version = gmail_tokens.version + 1, updated_at = excluded.updated_at, body = excluded.body \
-        RETURNING version, created_at";
-
-    let claim_raw = {
-        let (writer, tenant) = (backend.writer().clone(), tenant.clone());
-        op(move |i| {
-            let (writer, tenant) = (writer.clone(), tenant.clone());
-            async move {
-                let (event, token, now) = (format!("raw-{i}"), uuid::Uuid::new_v4().to_string(), Utc::now());
-                sqlx::query(
-                    "INSERT INTO webhook_events (tenant, event_id, state, token, expires_at) VALUES (?1, ?2, 'in_flight', ?3, ?4) \
-                     ON CONFLICT (tenant, event_id) DO UPDATE SET state = 'in_flight', token = excluded.token, result = NULL, completed_at = NULL, \
-                     expires_at = excluded.expires_at WHERE webhook_events.expires_at <= ?5 RETURNING token",
-                )
-                .bind(tenant.as_str())
-                .bind(&event)
-                .bind(&token)
-                .bind(to_micros(now + TimeDelta::seconds(30)))
-                .bind(to_micros(now))
-                .fetch_optional(&writer)
-                .await
-                .expect("raw claim");
-                sqlx::query(
-                    "UPDATE webhook_events SET state = 'done', token = NULL, result = ?1, completed_at = ?2, expires_at = ?3 \
-                     WHERE tenant = ?4 AND event_id = ?5 AND state = 'in_flight' AND token = ?6",
-                )
-                .bind("ok")
-                .bind(to_micros(now))
-                .bind(to_micros(now + TimeDelta::hours(24)))
-                .bind(tenant.as_str())
-                .bind(&event)
-                .bind(&token)
-                .execute(&writer)
-                .await
-                .expect("raw complete");
-            }
-        })
-    };
-
-    let _t = tenant.clone();
-    storage_testkit::bench::scenarios(
+    let mut scenarios = storage_testkit::bench::scenarios(
         "sqlite",
         integrations,
         webhooks,
         tokens,
         Baselines {
-            integration_get: get("integrations", "key-"),
-            integration_set: upsert(UPSERT_INTEGRATION, "key-", |i| (Some(owner(i)), None), integration_body),
-            webhook_claim_complete: claim_raw,
-            gmail_token_get: get("gmail_tokens", "user-"),
+            integration_get: get(&floor, "integrations", "key-"),
+            integration_set: upsert(
+                &floor,
+                UPSERT_INTEGRATION,
+                "key-",
+                |i| (Value::Text(owner(i)), Value::Text("slack".into())),
+                integration_body.clone(),
+            ),
+            webhook_claim_complete: claim_complete(&floor),
+            gmail_token_get: get(&floor, "gmail_tokens", "user-"),
             gmail_token_set: upsert(
+                &floor,
                 UPSERT_GMAIL,
                 "user-",
-                |i| (Some(format!("user{}@example.com", i % KEYS)), Some(to_micros(Utc::now() + TimeDelta::hours(1)))),
+                |i| (Value::Text(format!("user{}@example.com", i % KEYS)), Value::Integer(to_micros(Utc::now() + TimeDelta::hours(1)))),
                 gmail_body,
             ),
         },
-    )
+    );
+    // The same write with synchronous=FULL: every commit is durable across power loss.
+    let full_path = dir.path().join("bench-full.db");
+    let full = open(&full_path, SqliteSynchronous::Full, &ring).await;
+    let full_store: Arc<dyn IntegrationStore> = Arc::new(full.integration_store());
+    storage_testkit::bench::preload(full_store.as_ref(), &full.gmail_token_store()).await;
+    let full_floor = Floor::open(&full_path, "FULL", 1);
+    scenarios.push(Scenario {
+        operation: "integration.set",
+        backend: "sqlite-full",
+        store: op(move |i| {
+            let store = Arc::clone(&full_store);
+            async move {
+                store.set(&integration(i)).await.expect("set");
+            }
+        }),
+        raw: upsert(&full_floor, UPSERT_INTEGRATION, "key-", |i| (Value::Text(owner(i)), Value::Text("slack".into())), integration_body),
+    });
+    scenarios
 }
 
 fn main() {

@@ -1,10 +1,12 @@
-//! The SQLite backend of `aragora-storage`: every store in one embedded database file.
+//! The SQLite backend of `aragora-storage`: every store in one embedded database file, on the
+//! SQLite C library through `rusqlite`.
 //!
 //! - WAL journal, `busy_timeout`, foreign keys on, `synchronous` configurable (NORMAL by default);
-//! - one writer connection (writes queue in process instead of fighting over the file lock) and a
-//!   pool of readers that never block it;
-//! - multi-statement writes run in `BEGIN IMMEDIATE` transactions, which take the write lock up
-//!   front and so never fail half-way with `SQLITE_BUSY`;
+//! - reads run in place on a small pool of read-only connections, with statements prepared once
+//!   per connection and cached;
+//! - writes are group-committed on the one writer connection: the caller that finds it free runs
+//!   every queued write in one `BEGIN IMMEDIATE` transaction, each in its own savepoint, and
+//!   answers each caller after `COMMIT` (see `connection.rs`);
 //! - the schema is migrated on open (see `storage-schema`).
 //!
 //! ```no_run
@@ -16,6 +18,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod connection;
 mod stores;
 mod table;
 
@@ -24,23 +27,33 @@ pub use stores::integration::SQLiteIntegrationStore;
 pub use stores::webhook::SQLiteWebhookStore;
 pub use table::SqliteTable;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous as Synchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use connection::{Checkpointer, Readers, Writer};
+use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use storage_core::document::Document;
 use storage_core::{Result, Sealer, SharedClock, SqliteSynchronous, StorageConfig, StorageError, SystemClock, TableHandle, WebhookOptions};
-use storage_schema::sqlx_error;
+use storage_schema::sqlite_error;
 
 /// The backend name in errors.
 pub(crate) const BACKEND: &str = "sqlite";
 
-/// An open SQLite database: the pools, the key ring and the clock its stores share. Cheap to clone.
+/// Prepared statements kept per connection (rusqlite's LRU); enough for every statement of every
+/// store, so none is prepared twice in steady state.
+const STATEMENT_CACHE: usize = 512;
+
+/// An open SQLite database: its connections, the key ring and the clock its stores share. Cheap
+/// to clone.
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    writer: Writer,
+    readers: Readers,
     sealer: Arc<dyn Sealer>,
     clock: SharedClock,
     webhook: WebhookOptions,
@@ -97,7 +110,7 @@ impl SqliteBuilder {
         self
     }
 
-    /// Opens (creating if needed) the database.
+    /// Opens (creating if needed) the database. Opening and migrating run on a blocking thread.
     pub async fn connect(self) -> Result<SqliteBackend> {
         let sealer = match self.sealer {
             Some(sealer) => sealer,
@@ -106,43 +119,75 @@ impl SqliteBuilder {
                 Arc::new(storage_crypto::load_key_ring(&config)?)
             }
         };
-        let synchronous = match self.synchronous {
-            SqliteSynchronous::Off => Synchronous::Off,
-            SqliteSynchronous::Normal => Synchronous::Normal,
-            SqliteSynchronous::Full => Synchronous::Full,
-            SqliteSynchronous::Extra => Synchronous::Extra,
-        };
-        let options =
-            SqliteConnectOptions::new().filename(&self.path).foreign_keys(true).busy_timeout(self.busy_timeout).synchronous(synchronous);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .connect_with(options.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
-            .await
-            .map_err(|e| open_error(&self.path, e))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(self.readers)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(|e| open_error(&self.path, e))?;
-        let mut conn = writer.acquire().await.map_err(|e| sqlx_error(BACKEND, e))?;
-        if self.migrate {
-            storage_schema::upgrade_schema(&mut *conn).await?;
-        } else {
-            storage_schema::verify_schema(&mut *conn).await?;
-        }
-        drop(conn);
-        Ok(SqliteBackend { writer, reader, sealer, clock: self.clock, webhook: self.webhook, path: self.path })
+        let (path, synchronous, readers, busy_timeout, migrate) =
+            (self.path.clone(), self.synchronous, self.readers, self.busy_timeout, self.migrate);
+        let (writer, checkpointer, readers) =
+            tokio::task::spawn_blocking(move || open_connections(&path, synchronous, readers, busy_timeout, migrate))
+                .await
+                .map_err(|e| StorageError::backend(BACKEND, e))??;
+        let durable = matches!(self.synchronous, SqliteSynchronous::Full | SqliteSynchronous::Extra);
+        Ok(SqliteBackend {
+            inner: Arc::new(Inner {
+                writer: Writer::new(writer, durable, Checkpointer::start(checkpointer)?),
+                readers: Readers::new(readers),
+                sealer,
+                clock: self.clock,
+                webhook: self.webhook,
+                path: self.path,
+            }),
+        })
     }
+}
+
+/// Opens the writer (creating the file, switching it to WAL, migrating), the checkpointer's
+/// connection and the readers.
+fn open_connections(
+    path: &Path,
+    synchronous: SqliteSynchronous,
+    readers: u32,
+    busy_timeout: Duration,
+    migrate: bool,
+) -> Result<(Connection, Connection, Vec<Connection>)> {
+    let open = |flags: OpenFlags| -> Result<Connection> {
+        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(|e| StorageError::Unavailable { backend: BACKEND, source: format!("cannot open {}: {e}", path.display()).into() })?;
+        conn.busy_timeout(busy_timeout).map_err(sqlite_error)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    };
+    let mut writer = open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+    let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(sqlite_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StorageError::Unavailable {
+            backend: BACKEND,
+            source: format!("{} cannot use WAL (journal mode {mode})", path.display()).into(),
+        });
+    }
+    let synchronous = match synchronous {
+        SqliteSynchronous::Off => "OFF",
+        SqliteSynchronous::Normal => "NORMAL",
+        SqliteSynchronous::Full => "FULL",
+        SqliteSynchronous::Extra => "EXTRA",
+    };
+    writer.pragma_update(None, "synchronous", synchronous).map_err(sqlite_error)?;
+    writer.pragma_update(None, "foreign_keys", "ON").map_err(sqlite_error)?;
+    // Checkpoints run on the checkpointer's connection, never inside a commit.
+    writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(sqlite_error)?;
+    // The migrator's futures never wait (rusqlite is synchronous): this runs them in place.
+    if migrate {
+        futures::executor::block_on(storage_schema::upgrade_schema(&mut writer))?;
+    } else {
+        futures::executor::block_on(storage_schema::verify_schema(&mut writer))?;
+    }
+    let checkpointer = open(OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    checkpointer.pragma_update(None, "synchronous", synchronous).map_err(sqlite_error)?;
+    let readers = (0..readers).map(|_| open(OpenFlags::SQLITE_OPEN_READ_ONLY)).collect::<Result<Vec<_>>>()?;
+    Ok((writer, checkpointer, readers))
 }
 
 /// An instant stored as microseconds; out-of-range values are corrupt rows.
 pub(crate) fn instant(micros: i64) -> Result<chrono::DateTime<chrono::Utc>> {
     storage_core::clock::from_micros(micros).ok_or_else(|| StorageError::corrupt(BACKEND, format!("instant {micros} is out of range")))
-}
-
-fn open_error(path: &Path, e: sqlx::Error) -> StorageError {
-    StorageError::Unavailable { backend: BACKEND, source: format!("cannot open {}: {e}", path.display()).into() }
 }
 
 impl SqliteBackend {
@@ -181,7 +226,7 @@ impl SqliteBackend {
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
     /// The integration store on this database.
@@ -199,41 +244,49 @@ impl SqliteBackend {
         SQLiteGmailTokenStore::from_backend(self)
     }
 
-    /// Closes every connection after checkpointing the WAL into the database file.
+    /// Checkpoints the WAL into the database file and closes every connection; later calls
+    /// fail with `Unavailable`.
     pub async fn close(&self) {
-        let _ = sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
-        self.reader.close().await;
-        self.writer.close().await;
+        self.inner.readers.close();
+        if let Some(writer) = self.inner.writer.close().await {
+            let _ = writer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
     }
 
     /// The generic table of `D` on this database.
     pub(crate) fn table<D: Document>(&self) -> TableHandle<D> {
-        let table = SqliteTable::<D>::new(self.writer.clone(), self.reader.clone(), Arc::clone(&self.sealer));
-        TableHandle::new(Arc::new(table), Arc::clone(&self.clock))
+        let table = SqliteTable::<D>::new(self.clone());
+        TableHandle::new(Arc::new(table), Arc::clone(&self.inner.clock))
     }
 
-    /// A write transaction on the writer connection that takes the database write lock up front
-    /// (`BEGIN IMMEDIATE`), so a read-then-write never fails half-way with `SQLITE_BUSY`; other
-    /// processes wait up to `busy_timeout` for it.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(|e| sqlx_error(BACKEND, e))
+    /// Runs `write` as one atomic unit on the writer connection, in the next group commit: it
+    /// sees its own changes and those of the writes before it in the batch, and is rolled back
+    /// alone if it fails. The batch runs in a `BEGIN IMMEDIATE` transaction, so other processes
+    /// wait (up to `busy_timeout`) rather than interleave. For statements of your own beside the
+    /// stores.
+    pub async fn write<R: Send + 'static>(&self, write: impl FnOnce(&Connection) -> Result<R> + Send + 'static) -> Result<R> {
+        self.inner.writer.write(write).await
     }
 
-    /// The single writer connection, for raw statements beside the stores (and benchmarks).
-    pub fn writer(&self) -> &SqlitePool {
-        &self.writer
+    /// Runs `read` on a reader connection, in place: it sees every committed write.
+    pub async fn read<R>(&self, read: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        self.inner.readers.read(read).await
     }
 
-    /// The reader pool, for raw queries beside the stores (and benchmarks).
-    pub fn reader(&self) -> &SqlitePool {
-        &self.reader
+    /// As [`SqliteBackend::read`], off the async worker, for reads that may take long.
+    pub(crate) async fn scan<R>(&self, read: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        self.inner.readers.scan(read).await
+    }
+
+    pub(crate) fn sealer(&self) -> &Arc<dyn Sealer> {
+        &self.inner.sealer
     }
 
     pub(crate) fn clock(&self) -> &SharedClock {
-        &self.clock
+        &self.inner.clock
     }
 
     pub(crate) fn webhook(&self) -> &WebhookOptions {
-        &self.webhook
+        &self.inner.webhook
     }
 }

@@ -1,167 +1,199 @@
 //! The generic engine: any [`Document`] in a table with real columns for the tenant, id, declared
 //! indexes and metadata, and the rest as a JSON body with sealed secrets.
 
-use crate::{BACKEND, instant};
+use crate::{BACKEND, SqliteBackend, instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, Row, SqlitePool};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use storage_core::clock::to_micros;
 use storage_core::document::{Document, Filter, IndexValue, RecordMeta};
-use storage_core::{Result, Sealer, StorageError, Table, TenantId};
-use storage_schema::{Placeholder, TableSql, sqlx_error};
+use storage_core::{Result, StorageError, Table, TenantId};
+use storage_schema::{Placeholder, TableSql, sqlite_error};
 
 /// The SQLite storage of one [`Document`] type.
 pub struct SqliteTable<D> {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    sealer: Arc<dyn Sealer>,
+    backend: SqliteBackend,
     statements: Arc<TableSql>,
     _document: PhantomData<fn() -> D>,
 }
 
 impl<D> fmt::Debug for SqliteTable<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteTable").field("statements", &self.statements.get.as_str()).finish_non_exhaustive()
+        f.debug_struct("SqliteTable").field("statements", &self.statements.get).finish_non_exhaustive()
     }
 }
 
-fn bind_error(e: impl Into<storage_core::BoxError>) -> StorageError {
-    StorageError::backend(BACKEND, e)
+/// The columns every read selects: `id, version, created_at, updated_at, body`.
+struct StoredRow {
+    id: String,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    body: String,
+}
+
+impl StoredRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self { id: row.get(0)?, version: row.get(1)?, created_at: row.get(2)?, updated_at: row.get(3)?, body: row.get(4)? })
+    }
+}
+
+fn version(stored: i64) -> Result<u64> {
+    u64::try_from(stored).map_err(|_| StorageError::corrupt(BACKEND, format!("version {stored}")))
 }
 
 impl<D: Document> SqliteTable<D> {
-    /// The table of `D`, writing through `writer` and reading through `reader`.
-    pub fn new(writer: SqlitePool, reader: SqlitePool, sealer: Arc<dyn Sealer>) -> Self {
-        Self { writer, reader, sealer, statements: Arc::new(TableSql::new::<D>(Placeholder::Question)), _document: PhantomData }
+    /// The table of `D` on `backend`.
+    pub fn new(backend: SqliteBackend) -> Self {
+        Self { backend, statements: Arc::new(TableSql::new::<D>(Placeholder::Question)), _document: PhantomData }
     }
 
-    /// Index values, then the JSON body, as bind arguments.
-    fn bind_indexes(args: &mut SqliteArguments, doc: &D) -> Result<()> {
-        for value in doc.index_values() {
-            match value {
-                IndexValue::Text(text) => args.add(text),
-                IndexValue::Time(time) => args.add(time.map(to_micros)),
-            }
-            .map_err(bind_error)?;
-        }
-        Ok(())
+    fn index_values(doc: &D) -> impl Iterator<Item = Value> {
+        doc.index_values().into_iter().map(|value| match value {
+            IndexValue::Text(text) => text.map_or(Value::Null, Value::Text),
+            IndexValue::Time(time) => time.map_or(Value::Null, |t| Value::Integer(to_micros(t))),
+        })
     }
 
-    /// The arguments of a new row: identity, indexes, version 1, timestamps, sealed body.
-    fn new_row_args(&self, doc: &D, now: DateTime<Utc>) -> Result<SqliteArguments> {
-        let body = doc.encode(self.sealer.as_ref())?.to_json()?;
-        let mut args = SqliteArguments::default();
-        args.add(doc.tenant().as_str()).map_err(bind_error)?;
-        args.add(doc.id()).map_err(bind_error)?;
-        Self::bind_indexes(&mut args, doc)?;
-        for value in [1, to_micros(now), to_micros(now)] {
-            args.add(value).map_err(bind_error)?;
-        }
-        args.add(body).map_err(bind_error)?;
-        Ok(args)
+    /// The values of a new row: identity, indexes, version 1, timestamps, sealed body.
+    fn new_row(&self, doc: &D, now: DateTime<Utc>) -> Result<Vec<Value>> {
+        let body = doc.encode(self.backend.sealer().as_ref())?.to_json()?;
+        let mut values = vec![Value::Text(doc.tenant().as_str().to_owned()), Value::Text(doc.id())];
+        values.extend(Self::index_values(doc));
+        values.extend([Value::Integer(1), Value::Integer(to_micros(now)), Value::Integer(to_micros(now)), Value::Text(body)]);
+        Ok(values)
     }
 
-    fn row_to_doc(&self, tenant: &TenantId, row: &sqlx::sqlite::SqliteRow) -> Result<D> {
-        let id: String = row.try_get(0).map_err(|e| sqlx_error(BACKEND, e))?;
-        let meta = RecordMeta {
-            version: row.try_get::<i64, _>(1).map_err(|e| sqlx_error(BACKEND, e))? as u64,
-            created_at: instant(row.try_get(2).map_err(|e| sqlx_error(BACKEND, e))?)?,
-            updated_at: instant(row.try_get(3).map_err(|e| sqlx_error(BACKEND, e))?)?,
-        };
-        let body: &str = row.try_get(4).map_err(|e| sqlx_error(BACKEND, e))?;
-        D::decode_json(tenant, &id, meta, body, self.sealer.as_ref())
+    fn decode(&self, tenant: &TenantId, row: StoredRow) -> Result<D> {
+        let meta =
+            RecordMeta { version: version(row.version)?, created_at: instant(row.created_at)?, updated_at: instant(row.updated_at)? };
+        D::decode_json(tenant, &row.id, meta, &row.body, self.backend.sealer().as_ref())
     }
 
-    fn with_meta(doc: &D, version: i64, created_at: i64, now: DateTime<Utc>) -> Result<D> {
+    fn stamped(doc: &D, version_created: (i64, i64), now: DateTime<Utc>) -> Result<D> {
         let mut stored = doc.clone();
-        stored.set_meta(RecordMeta { version: version as u64, created_at: instant(created_at)?, updated_at: now });
+        stored.set_meta(RecordMeta { version: version(version_created.0)?, created_at: instant(version_created.1)?, updated_at: now });
         Ok(stored)
     }
+}
+
+fn version_and_created(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64)> {
+    Ok((row.get(0)?, row.get(1)?))
 }
 
 #[async_trait]
 impl<D: Document> Table<D> for SqliteTable<D> {
     async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<D>> {
-        let row = sqlx::query(self.statements.get.clone())
-            .bind(tenant.as_str())
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        row.map(|row| self.row_to_doc(tenant, &row)).transpose()
+        let sql = &self.statements.get;
+        let row = self
+            .backend
+            .read(|conn| {
+                let mut statement = conn.prepare_cached(sql).map_err(sqlite_error)?;
+                statement.query_row((tenant.as_str(), id), StoredRow::read).optional().map_err(sqlite_error)
+            })
+            .await?;
+        row.map(|row| self.decode(tenant, row)).transpose()
     }
 
     async fn insert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
-        let args = self.new_row_args(doc, now)?;
-        let done =
-            sqlx::query_with(self.statements.insert.clone(), args).execute(&self.writer).await.map_err(|e| sqlx_error(BACKEND, e))?;
-        if done.rows_affected() == 0 {
+        let values = self.new_row(doc, now)?;
+        let statements = Arc::clone(&self.statements);
+        let inserted = self
+            .backend
+            .write(move |conn| {
+                let mut statement = conn.prepare_cached(&statements.insert).map_err(sqlite_error)?;
+                statement.execute(params_from_iter(values)).map_err(sqlite_error)
+            })
+            .await?;
+        if inserted == 0 {
             return Err(StorageError::conflict(D::ENTITY, doc.id(), "already exists"));
         }
-        Self::with_meta(doc, 1, to_micros(now), now)
+        let micros = to_micros(now);
+        Self::stamped(doc, (1, micros), now)
     }
 
     async fn upsert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
-        let args = self.new_row_args(doc, now)?;
-        let row =
-            sqlx::query_with(self.statements.upsert.clone(), args).fetch_one(&self.writer).await.map_err(|e| sqlx_error(BACKEND, e))?;
-        Self::with_meta(doc, row.get(0), row.get(1), now)
+        let values = self.new_row(doc, now)?;
+        let statements = Arc::clone(&self.statements);
+        let stored = self
+            .backend
+            .write(move |conn| {
+                let mut statement = conn.prepare_cached(&statements.upsert).map_err(sqlite_error)?;
+                statement.query_row(params_from_iter(values), version_and_created).map_err(sqlite_error)
+            })
+            .await?;
+        Self::stamped(doc, stored, now)
     }
 
     async fn update(&self, doc: &D, expected: u64, now: DateTime<Utc>) -> Result<D> {
-        let body = doc.encode(self.sealer.as_ref())?.to_json()?;
-        let mut args = SqliteArguments::default();
-        Self::bind_indexes(&mut args, doc)?;
-        args.add(to_micros(now)).map_err(bind_error)?;
-        args.add(body).map_err(bind_error)?;
-        args.add(doc.tenant().as_str()).map_err(bind_error)?;
-        args.add(doc.id()).map_err(bind_error)?;
-        args.add(expected as i64).map_err(bind_error)?;
-        let row = sqlx::query_with(self.statements.update.clone(), args)
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        if let Some(row) = row {
-            return Self::with_meta(doc, row.get(0), row.get(1), now);
+        let body = doc.encode(self.backend.sealer().as_ref())?.to_json()?;
+        let expected_stored =
+            i64::try_from(expected).map_err(|_| StorageError::invalid("version", format!("{expected} is out of range")))?;
+        let mut values: Vec<Value> = Self::index_values(doc).collect();
+        values.extend([
+            Value::Integer(to_micros(now)),
+            Value::Text(body),
+            Value::Text(doc.tenant().as_str().to_owned()),
+            Value::Text(doc.id()),
+        ]);
+        values.push(Value::Integer(expected_stored));
+        let (tenant, id) = (doc.tenant().as_str().to_owned(), doc.id());
+        let statements = Arc::clone(&self.statements);
+        // The update and, when it matches nothing, the read of what is there: one unit, so the
+        // answer describes the same state the update saw.
+        let outcome = self
+            .backend
+            .write(move |conn: &Connection| {
+                let mut statement = conn.prepare_cached(&statements.update).map_err(sqlite_error)?;
+                if let Some(stored) = statement.query_row(params_from_iter(values), version_and_created).optional().map_err(sqlite_error)? {
+                    return Ok(Ok(stored));
+                }
+                let mut statement = conn.prepare_cached(&statements.version).map_err(sqlite_error)?;
+                let actual: Option<i64> = statement.query_row((tenant, id), |row| row.get(0)).optional().map_err(sqlite_error)?;
+                Ok(Err(actual))
+            })
+            .await?;
+        match outcome {
+            Ok(stored) => Self::stamped(doc, stored, now),
+            Err(None) => Err(StorageError::not_found(D::ENTITY, doc.id())),
+            Err(Some(actual)) => Err(StorageError::VersionMismatch { entity: D::ENTITY, id: doc.id(), expected, actual: version(actual)? }),
         }
-        let actual: Option<i64> = sqlx::query_scalar(self.statements.version.clone())
-            .bind(doc.tenant().as_str())
-            .bind(doc.id())
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        Err(match actual {
-            None => StorageError::not_found(D::ENTITY, doc.id()),
-            Some(actual) => StorageError::VersionMismatch { entity: D::ENTITY, id: doc.id(), expected, actual: actual as u64 },
-        })
     }
 
     async fn delete(&self, tenant: &TenantId, id: &str) -> Result<bool> {
-        let done = sqlx::query(self.statements.delete.clone())
-            .bind(tenant.as_str())
-            .bind(id)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        Ok(done.rows_affected() > 0)
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
+        let statements = Arc::clone(&self.statements);
+        let deleted = self
+            .backend
+            .write(move |conn| {
+                let mut statement = conn.prepare_cached(&statements.delete).map_err(sqlite_error)?;
+                statement.execute((tenant, id)).map_err(sqlite_error)
+            })
+            .await?;
+        Ok(deleted > 0)
     }
 
     async fn list(&self, tenant: &TenantId, filter: &Filter, after: Option<&str>, limit: u32) -> Result<Vec<D>> {
-        let statement = self.statements.list(filter, D::STORE)?;
-        let mut args = SqliteArguments::default();
-        args.add(tenant.as_str()).map_err(bind_error)?;
+        let sql = self.statements.list(filter, D::STORE)?;
+        let mut values = vec![Value::Text(tenant.as_str().to_owned())];
         match filter {
             Filter::All => {}
-            Filter::Eq { value, .. } => args.add(value.as_str()).map_err(bind_error)?,
-            Filter::AtOrBefore { at, .. } => args.add(to_micros(*at)).map_err(bind_error)?,
+            Filter::Eq { value, .. } => values.push(Value::Text(value.clone())),
+            Filter::AtOrBefore { at, .. } => values.push(Value::Integer(to_micros(*at))),
         }
-        args.add(after.unwrap_or("")).map_err(bind_error)?;
-        args.add(i64::from(limit)).map_err(bind_error)?;
-        let rows = sqlx::query_with(statement, args).fetch_all(&self.reader).await.map_err(|e| sqlx_error(BACKEND, e))?;
-        rows.iter().map(|row| self.row_to_doc(tenant, row)).collect()
+        values.extend([Value::Text(after.unwrap_or("").to_owned()), Value::Integer(i64::from(limit))]);
+        let rows = self
+            .backend
+            .scan(|conn| {
+                let mut statement = conn.prepare_cached(&sql).map_err(sqlite_error)?;
+                let rows = statement.query_map(params_from_iter(values), StoredRow::read).map_err(sqlite_error)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite_error)
+            })
+            .await?;
+        rows.into_iter().map(|row| self.decode(tenant, row)).collect()
     }
 }

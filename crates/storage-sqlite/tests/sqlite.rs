@@ -1,7 +1,6 @@
 //! What only SQLite can show: bytes at rest, rows moved by hand, migrations racing on one file.
 
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, SqliteConnection};
+use rusqlite::Connection;
 use std::sync::Arc;
 use storage_core::{IntegrationConfig, IntegrationStore, StorageError, TenantId};
 use storage_crypto::{EncryptionKey, KeyRing};
@@ -11,8 +10,10 @@ fn ring(key: &EncryptionKey) -> Arc<KeyRing> {
     Arc::new(KeyRing::single(key.clone()).expect("ring"))
 }
 
-async fn raw(path: &std::path::Path) -> SqliteConnection {
-    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path)).await.expect("raw connection")
+fn raw(path: &std::path::Path) -> Connection {
+    let conn = Connection::open(path).expect("raw connection");
+    conn.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+    conn
 }
 
 #[tokio::test]
@@ -49,18 +50,17 @@ async fn a_body_copied_to_another_row_or_tenant_is_refused_not_leaked() {
     let (a, b) = (TenantId::new("tenant-a").expect("t"), TenantId::new("tenant-b").expect("t"));
     store.set(&IntegrationConfig::new(a.clone(), "victim", "slack").with_credential("token", "secret-of-a")).await.expect("set");
     store.set(&IntegrationConfig::new(b.clone(), "attacker", "slack").with_credential("token", "secret-of-b")).await.expect("set");
-    let mut conn = raw(&path).await;
-    sqlx::query("UPDATE integrations SET body = (SELECT body FROM integrations WHERE id = 'victim') WHERE id = 'attacker'")
-        .execute(&mut conn)
-        .await
+    let conn = raw(&path);
+    conn.execute("UPDATE integrations SET body = (SELECT body FROM integrations WHERE id = 'victim') WHERE id = 'attacker'", [])
         .expect("tamper");
     let err = store.get(&b, "attacker").await.expect_err("a moved body must not decode");
     assert!(!err.to_string().contains("secret-of-a"));
     // Move only the sealed token, keeping the attacker's identity fields: the AAD refuses it.
-    sqlx::query("UPDATE integrations SET body = json_set((SELECT body FROM integrations WHERE id = 'victim'), '$.r.tenant', 'tenant-b', '$.r.key', 'attacker') WHERE id = 'attacker'")
-        .execute(&mut conn)
-        .await
-        .expect("tamper");
+    conn.execute(
+        "UPDATE integrations SET body = json_set((SELECT body FROM integrations WHERE id = 'victim'), '$.r.tenant', 'tenant-b', '$.r.key', 'attacker') WHERE id = 'attacker'",
+        [],
+    )
+    .expect("tamper");
     match store.get(&b, "attacker").await {
         Err(StorageError::Crypto { .. }) => {}
         other => panic!("expected a Crypto error, got {other:?}"),
@@ -97,11 +97,10 @@ async fn concurrent_migrators_apply_each_migration_once() {
     for open in opens {
         open.await.expect("task").expect("every migrator succeeds");
     }
-    let mut conn = raw(&path).await;
-    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT version, count(*) FROM aragora_schema_migrations GROUP BY version")
-        .fetch_all(&mut conn)
-        .await
-        .expect("bookkeeping");
+    let conn = raw(&path);
+    let mut statement = conn.prepare("SELECT version, count(*) FROM aragora_schema_migrations GROUP BY version").expect("prepare");
+    let rows: Vec<(i64, i64)> =
+        statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).expect("query").collect::<Result<_, _>>().expect("bookkeeping");
     assert_eq!(rows.len(), storage_schema::embedded::SQLITE.len());
     assert!(rows.iter().all(|(_, n)| *n == 1), "{rows:?}");
 }
@@ -112,11 +111,7 @@ async fn an_edited_migration_is_refused_by_name() {
     let path = dir.path().join("edited.db");
     let key = EncryptionKey::generate().expect("key");
     SqliteBackend::builder(&path).sealer(ring(&key)).connect().await.expect("open").close().await;
-    let mut conn = raw(&path).await;
-    sqlx::query("UPDATE aragora_schema_migrations SET checksum = 'deadbeefdeadbeef' WHERE version = 1")
-        .execute(&mut conn)
-        .await
-        .expect("edit");
+    raw(&path).execute("UPDATE aragora_schema_migrations SET checksum = 'deadbeefdeadbeef' WHERE version = 1", []).expect("edit");
     let err = SqliteBackend::builder(&path).sealer(ring(&key)).connect().await.expect_err("edited");
     let message = err.to_string();
     assert!(matches!(err, StorageError::Schema { .. }) && message.contains("0001_initial") && message.contains("edited"), "{message}");
@@ -125,9 +120,7 @@ async fn an_edited_migration_is_refused_by_name() {
 #[tokio::test]
 async fn migration_status_and_targets() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut conn = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(dir.path().join("s.db")).create_if_missing(true))
-        .await
-        .expect("connect");
+    let mut conn = Connection::open(dir.path().join("s.db")).expect("open");
     let status = storage_schema::check_schema_version(&mut conn).await.expect("status");
     assert_eq!((status.current, status.pending.len()), (0, storage_schema::embedded::SQLITE.len()));
     assert!(matches!(storage_schema::run_migrations(&mut conn, Some(999)).await, Err(StorageError::InvalidInput { .. })));
@@ -138,23 +131,33 @@ async fn migration_status_and_targets() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn immediate_transactions_from_two_processes_lose_no_increment() {
+async fn write_units_from_two_processes_lose_no_increment() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("counter.db");
     let key = EncryptionKey::generate().expect("key");
-    // Two backends on one file stand for two processes: each has its own writer connection.
+    // Two backends on one file stand for two processes: each has its own writer connection, and
+    // each write unit is a read-then-write inside a BEGIN IMMEDIATE batch.
     let a = SqliteBackend::builder(&path).sealer(ring(&key)).connect().await.expect("open a");
     let b = SqliteBackend::builder(&path).sealer(ring(&key)).connect().await.expect("open b");
-    sqlx::raw_sql("CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0);").execute(a.writer()).await.expect("create");
-    let tasks: Vec<_> = [a.clone(), b.clone()]
+    a.write(|conn| {
+        conn.execute_batch("CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0);")
+            .map_err(storage_schema::sqlite_error)
+    })
+    .await
+    .expect("create");
+    let tasks: Vec<_> = [a.clone(), b.clone(), a.clone(), b.clone()]
         .into_iter()
         .map(|backend| {
             tokio::spawn(async move {
-                for _ in 0..200 {
-                    let mut tx = backend.begin_write().await.expect("BEGIN IMMEDIATE never fails with SQLITE_BUSY");
-                    let n: i64 = sqlx::query_scalar("SELECT n FROM counter").fetch_one(&mut *tx).await.expect("read");
-                    sqlx::query("UPDATE counter SET n = ?1").bind(n + 1).execute(&mut *tx).await.expect("write");
-                    tx.commit().await.expect("commit");
+                for _ in 0..100 {
+                    backend
+                        .write(|conn| {
+                            let n: i64 =
+                                conn.query_row("SELECT n FROM counter", [], |row| row.get(0)).map_err(storage_schema::sqlite_error)?;
+                            conn.execute("UPDATE counter SET n = ?1", [n + 1]).map_err(storage_schema::sqlite_error)
+                        })
+                        .await
+                        .expect("a write unit never fails with SQLITE_BUSY");
                 }
             })
         })
@@ -162,6 +165,9 @@ async fn immediate_transactions_from_two_processes_lose_no_increment() {
     for task in tasks {
         task.await.expect("task");
     }
-    let n: i64 = sqlx::query_scalar("SELECT n FROM counter").fetch_one(a.reader()).await.expect("read");
+    let n: i64 = a
+        .read(|conn| conn.query_row("SELECT n FROM counter", [], |row| row.get(0)).map_err(storage_schema::sqlite_error))
+        .await
+        .expect("read");
     assert_eq!(n, 400, "every read-then-write increment landed exactly once");
 }

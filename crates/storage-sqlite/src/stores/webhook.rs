@@ -1,16 +1,16 @@
-//! Webhook idempotency on SQLite: a claim is one upsert that only takes an absent or expired row;
-//! one statement when it wins, one more read to report what it lost to.
+//! Webhook idempotency on SQLite: a claim is one upsert that only takes an absent or expired row,
+//! and when it loses, the read of what won runs in the same write unit (so it sees a winner that
+//! is in the same group commit).
 
-use crate::{BACKEND, SqliteBackend, instant};
+use crate::{SqliteBackend, instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 use storage_core::clock::to_micros;
 use storage_core::stores::webhook::{EventState, WebhookEvents};
 use storage_core::{ClaimOutcome, Delivery, Lease, Result, SharedClock, StorageError, TenantId, WebhookOptions};
-use storage_schema::sqlx_error;
+use storage_schema::sqlite_error;
 use uuid::Uuid;
 
 const CLAIM: &str = "INSERT INTO webhook_events (tenant, event_id, state, token, expires_at) VALUES (?1, ?2, 'in_flight', ?3, ?4) \
@@ -43,20 +43,39 @@ impl SQLiteWebhookStore {
     }
 }
 
-fn event_state(event_id: &str, row: &SqliteRow) -> Result<EventState> {
-    let get = |e: sqlx::Error| sqlx_error(BACKEND, e);
-    let expires_at = instant(row.try_get(4).map_err(get)?)?;
-    if row.try_get::<String, _>(0).map_err(get)? == "in_flight" {
-        let token: String = row.try_get(1).map_err(get)?;
-        let token = Uuid::parse_str(&token).map_err(|e| StorageError::corrupt(BACKEND, e))?;
-        return Ok(EventState::InFlight { token, expires_at });
+/// The columns of [`STATE`], as stored.
+struct StoredEvent {
+    state: String,
+    token: Option<String>,
+    result: Option<String>,
+    completed_at: Option<i64>,
+    expires_at: i64,
+}
+
+impl StoredEvent {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self { state: row.get(0)?, token: row.get(1)?, result: row.get(2)?, completed_at: row.get(3)?, expires_at: row.get(4)? })
     }
-    Ok(EventState::Done(Delivery {
-        event_id: event_id.to_owned(),
-        result: row.try_get::<Option<String>, _>(2).map_err(get)?.unwrap_or_default(),
-        completed_at: instant(row.try_get::<Option<i64>, _>(3).map_err(get)?.unwrap_or_default())?,
-        expires_at,
-    }))
+
+    fn into_state(self, event_id: &str) -> Result<EventState> {
+        let expires_at = instant(self.expires_at)?;
+        if self.state == "in_flight" {
+            let token = self.token.ok_or_else(|| StorageError::corrupt(crate::BACKEND, "an in-flight webhook event has no token"))?;
+            let token = Uuid::parse_str(&token).map_err(|e| StorageError::corrupt(crate::BACKEND, e))?;
+            return Ok(EventState::InFlight { token, expires_at });
+        }
+        Ok(EventState::Done(Delivery {
+            event_id: event_id.to_owned(),
+            result: self.result.unwrap_or_default(),
+            completed_at: self.completed_at.map(instant).transpose()?.unwrap_or(expires_at),
+            expires_at,
+        }))
+    }
+}
+
+fn read_state(conn: &Connection, tenant: &str, event_id: &str, now: i64) -> Result<Option<StoredEvent>> {
+    let mut statement = conn.prepare_cached(STATE).map_err(sqlite_error)?;
+    statement.query_row((tenant, event_id, now), StoredEvent::read).optional().map_err(sqlite_error)
 }
 
 #[async_trait]
@@ -77,84 +96,82 @@ impl WebhookEvents for SQLiteWebhookStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<ClaimOutcome>> {
-        // The upsert only takes an absent or expired row, atomically; when it loses, the read
-        // reports what won.
-        let won = sqlx::query(CLAIM)
-            .bind(tenant.as_str())
-            .bind(event_id)
-            .bind(token.to_string())
-            .bind(to_micros(lease_until))
-            .bind(to_micros(now))
-            .fetch_optional(self.backend.writer())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        if won.is_some() {
-            return Ok(Some(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until })));
+        let (tenant_id, event) = (tenant.as_str().to_owned(), event_id.to_owned());
+        let (now_micros, until) = (to_micros(now), to_micros(lease_until));
+        let lost_to = self
+            .backend
+            .write(move |conn| {
+                let mut claim = conn.prepare_cached(CLAIM).map_err(sqlite_error)?;
+                let won = claim
+                    .query_row((&tenant_id, &event, token.to_string(), until, now_micros), |_| Ok(()))
+                    .optional()
+                    .map_err(sqlite_error)?;
+                match won {
+                    Some(()) => Ok(None),
+                    None => read_state(conn, &tenant_id, &event, now_micros).map(Some),
+                }
+            })
+            .await?;
+        match lost_to {
+            None => Ok(Some(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until }))),
+            Some(state) => Ok(state.map(|s| s.into_state(event_id)).transpose()?.map(ClaimOutcome::from)),
         }
-        Ok(self.state(tenant, event_id, now).await?.map(ClaimOutcome::from))
     }
 
     async fn finish(&self, tenant: &TenantId, event_id: &str, token: Uuid, delivery: &Delivery) -> Result<bool> {
-        let done = sqlx::query(FINISH)
-            .bind(&delivery.result)
-            .bind(to_micros(delivery.completed_at))
-            .bind(to_micros(delivery.expires_at))
-            .bind(tenant.as_str())
-            .bind(event_id)
-            .bind(token.to_string())
-            .execute(self.backend.writer())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        Ok(done.rows_affected() == 1)
+        let args = (
+            delivery.result.clone(),
+            to_micros(delivery.completed_at),
+            to_micros(delivery.expires_at),
+            tenant.as_str().to_owned(),
+            event_id.to_owned(),
+            token.to_string(),
+        );
+        let done =
+            self.backend.write(move |conn| conn.prepare_cached(FINISH).and_then(|mut s| s.execute(args)).map_err(sqlite_error)).await?;
+        Ok(done == 1)
     }
 
     async fn abandon(&self, tenant: &TenantId, event_id: &str, token: Uuid) -> Result<bool> {
-        let done = sqlx::query(ABANDON)
-            .bind(tenant.as_str())
-            .bind(event_id)
-            .bind(token.to_string())
-            .execute(self.backend.writer())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        Ok(done.rows_affected() == 1)
+        let args = (tenant.as_str().to_owned(), event_id.to_owned(), token.to_string());
+        let done =
+            self.backend.write(move |conn| conn.prepare_cached(ABANDON).and_then(|mut s| s.execute(args)).map_err(sqlite_error)).await?;
+        Ok(done == 1)
     }
 
     async fn record(&self, tenant: &TenantId, delivery: &Delivery) -> Result<()> {
-        sqlx::query(RECORD)
-            .bind(tenant.as_str())
-            .bind(&delivery.event_id)
-            .bind(&delivery.result)
-            .bind(to_micros(delivery.completed_at))
-            .bind(to_micros(delivery.expires_at))
-            .execute(self.backend.writer())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
+        let args = (
+            tenant.as_str().to_owned(),
+            delivery.event_id.clone(),
+            delivery.result.clone(),
+            to_micros(delivery.completed_at),
+            to_micros(delivery.expires_at),
+        );
+        self.backend.write(move |conn| conn.prepare_cached(RECORD).and_then(|mut s| s.execute(args)).map_err(sqlite_error)).await?;
         Ok(())
     }
 
     async fn state(&self, tenant: &TenantId, event_id: &str, now: DateTime<Utc>) -> Result<Option<EventState>> {
-        let row = sqlx::query(STATE)
-            .bind(tenant.as_str())
-            .bind(event_id)
-            .bind(to_micros(now))
-            .fetch_optional(self.backend.reader())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        row.map(|row| event_state(event_id, &row)).transpose()
+        let stored = self.backend.read(|conn| read_state(conn, tenant.as_str(), event_id, to_micros(now))).await?;
+        stored.map(|s| s.into_state(event_id)).transpose()
     }
 
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query(PURGE).bind(to_micros(now)).execute(self.backend.writer()).await.map_err(|e| sqlx_error(BACKEND, e))?;
-        Ok(done.rows_affected())
+        let now = to_micros(now);
+        let removed =
+            self.backend.write(move |conn| conn.prepare_cached(PURGE).and_then(|mut s| s.execute([now])).map_err(sqlite_error)).await?;
+        Ok(removed as u64)
     }
 
     async fn count(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(COUNT)
-            .bind(tenant.as_str())
-            .bind(to_micros(now))
-            .fetch_one(self.backend.reader())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        Ok(n as u64)
+        let n: i64 = self
+            .backend
+            .read(|conn| {
+                conn.prepare_cached(COUNT)
+                    .and_then(|mut s| s.query_row((tenant.as_str(), to_micros(now)), |row| row.get(0)))
+                    .map_err(sqlite_error)
+            })
+            .await?;
+        u64::try_from(n).map_err(|_| StorageError::corrupt(crate::BACKEND, format!("count {n}")))
     }
 }
