@@ -1,5 +1,6 @@
-//! The seed's process-wide accessors: `get_X_store()` returns the store the environment selects
-//! (or the one installed with `set_X_store`), `reset_X_store()` forgets the installed one.
+//! Every store, listed once: a `Storage` method and the seed's process-wide accessors for each.
+//! `get_X_store()` returns the store the environment selects (or the one installed with
+//! `set_X_store`), `reset_X_store()` forgets the installed one.
 //!
 //! The default `Storage` is built once, on first use, and only kept if building it succeeded:
 //! a refused configuration (say, no key in production) fails every call, and never leaves a
@@ -7,7 +8,7 @@
 
 use crate::Storage;
 use std::sync::{Arc, PoisonError, RwLock};
-use storage_core::{GmailTokenStore, IntegrationStore, Result, WebhookStore};
+use storage_core::{GmailTokenStore, GmailTokens, IntegrationStore, Integrations, Result, Store, WebhookStore, Webhooks};
 use tokio::sync::Mutex;
 
 static DEFAULT_STORAGE: Mutex<Option<Storage>> = Mutex::const_new(None);
@@ -22,48 +23,48 @@ async fn default_storage() -> Result<Storage> {
     Ok(storage)
 }
 
-macro_rules! accessors {
-    ($slot:ident, $trait:ident, $get:ident, $set:ident, $reset:ident, $from_storage:ident, $what:literal) => {
-        static $slot: RwLock<Option<Arc<dyn $trait>>> = RwLock::new(None);
-
-        #[doc = concat!("The ", $what, " the environment selects, or the one installed with [`", stringify!($set), "`].")]
-        pub async fn $get() -> Result<Arc<dyn $trait>> {
-            if let Some(store) = $slot.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
-                return Ok(Arc::clone(store));
+macro_rules! stores {
+    ($($method:ident: $trait:ident = $store:ident, $get:ident, $set:ident, $reset:ident;)+) => {
+        impl Storage {
+            $(
+                #[doc = concat!("The [`", stringify!($trait), "`] on this backend.")]
+                pub fn $method(&self) -> Arc<dyn $trait> {
+                    Arc::new(<$store>::on(self.engine().as_ref()))
+                }
+            )+
+        }
+        $(
+            mod $method {
+                use super::*;
+                /// The installed (or first configured) store.
+                pub(super) static SLOT: RwLock<Option<Arc<dyn $trait>>> = RwLock::new(None);
             }
-            let store = default_storage().await?.$from_storage();
-            let mut slot = $slot.write().unwrap_or_else(PoisonError::into_inner);
-            Ok(Arc::clone(slot.get_or_insert(store)))
-        }
 
-        #[doc = concat!("Installs `store` as the process-wide ", $what, " (e.g. an in-memory one in tests).")]
-        pub fn $set(store: Arc<dyn $trait>) {
-            *$slot.write().unwrap_or_else(PoisonError::into_inner) = Some(store);
-        }
+            #[doc = concat!("The [`", stringify!($trait), "`] the environment selects, or the one installed with [`", stringify!($set), "`].")]
+            pub async fn $get() -> Result<Arc<dyn $trait>> {
+                if let Some(store) = $method::SLOT.read().unwrap_or_else(PoisonError::into_inner).clone() {
+                    return Ok(store);
+                }
+                let store = default_storage().await?.$method();
+                let mut slot = $method::SLOT.write().unwrap_or_else(PoisonError::into_inner);
+                Ok(Arc::clone(slot.get_or_insert(store)))
+            }
 
-        #[doc = concat!("Forgets the installed ", $what, "; the next [`", stringify!($get), "`] returns the configured one.")]
-        pub fn $reset() {
-            *$slot.write().unwrap_or_else(PoisonError::into_inner) = None;
-        }
+            #[doc = concat!("Installs `store` as the process-wide [`", stringify!($trait), "`] (e.g. an in-memory one in tests).")]
+            pub fn $set(store: Arc<dyn $trait>) {
+                *$method::SLOT.write().unwrap_or_else(PoisonError::into_inner) = Some(store);
+            }
+
+            #[doc = concat!("Forgets the installed [`", stringify!($trait), "`]; the next [`", stringify!($get), "`] returns the configured one.")]
+            pub fn $reset() {
+                *$method::SLOT.write().unwrap_or_else(PoisonError::into_inner) = None;
+            }
+        )+
     };
 }
 
-accessors!(
-    INTEGRATION_STORE,
-    IntegrationStore,
-    get_integration_store,
-    set_integration_store,
-    reset_integration_store,
-    integration_store,
-    "integration store"
-);
-accessors!(WEBHOOK_STORE, WebhookStore, get_webhook_store, set_webhook_store, reset_webhook_store, webhook_store, "webhook store");
-accessors!(
-    GMAIL_TOKEN_STORE,
-    GmailTokenStore,
-    get_gmail_token_store,
-    set_gmail_token_store,
-    reset_gmail_token_store,
-    gmail_token_store,
-    "Gmail token store"
-);
+stores! {
+    integration_store: IntegrationStore = Integrations, get_integration_store, set_integration_store, reset_integration_store;
+    webhook_store: WebhookStore = Webhooks, get_webhook_store, set_webhook_store, reset_webhook_store;
+    gmail_token_store: GmailTokenStore = GmailTokens, get_gmail_token_store, set_gmail_token_store, reset_gmail_token_store;
+}

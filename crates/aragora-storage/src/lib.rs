@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Cargo features: `memory`, `sqlite`, `crypto` (default), `postgres`, `redis`, `router`.
+//! Cargo features: `memory`, `sqlite`, `crypto` (default), `postgres`, `redis`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -33,9 +33,10 @@ pub use storage::Storage;
 /// The store traits, models and engine contract, for backend authors.
 pub use storage_core as core;
 pub use storage_core::{
-    BoxError, ClaimOutcome, Clock, Cursor, DatabaseBackend, Delivery, Environment, GmailTokenStore, GmailUserState, IntegrationConfig,
-    IntegrationStatus, IntegrationStore, Lease, ManualClock, Page, PageRequest, RedisMode, Result, Secret, SharedClock, SqliteSynchronous,
-    StorageConfig, StorageError, SystemClock, TenantId, TokenRefresh, UserIdMapping, WebhookOptions, WebhookStore,
+    BoxError, ClaimOutcome, Clock, Cursor, DatabaseBackend, Delivery, Engine, Environment, GmailSyncJob, GmailTokenStore, GmailTokens,
+    GmailUserState, IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, Lease, ManualClock, Page, PageRequest, RedisMode,
+    Result, Secret, SharedClock, SqliteSynchronous, StorageConfig, StorageError, Store, SyncStatus, SystemClock, TenantId, TokenRefresh,
+    UserIdMapping, WebhookOptions, WebhookStore, Webhooks,
 };
 
 #[cfg(feature = "crypto")]

@@ -1,19 +1,12 @@
-//! The `Storage` handle: one configured backend and the stores on it.
+//! The `Storage` handle: one configured backend, and every store on it.
 
 use std::sync::Arc;
-use storage_core::{
-    DatabaseBackend, GmailTokenStore, IntegrationStore, Result, SharedClock, StorageConfig, StorageError, SystemClock, WebhookStore,
-};
+use storage_core::{DatabaseBackend, Engine, Result, SharedClock, StorageConfig, StorageError, SystemClock};
 
 /// The stores of one configured backend. Cheap to clone; clones share connections and data.
 #[derive(Debug, Clone)]
 pub struct Storage {
-    backend: DatabaseBackend,
-    integrations: Arc<dyn IntegrationStore>,
-    webhooks: Arc<dyn WebhookStore>,
-    gmail_tokens: Arc<dyn GmailTokenStore>,
-    #[cfg(feature = "sqlite")]
-    sqlite: Option<storage_sqlite::SqliteBackend>,
+    engine: Arc<dyn Engine>,
 }
 
 /// The error for a backend this build does not include.
@@ -44,81 +37,49 @@ impl Storage {
         config.validate()?;
         #[cfg(not(any(feature = "memory", feature = "sqlite", feature = "postgres", feature = "redis")))]
         let _ = clock;
-        match config.backend {
+        let engine: Arc<dyn Engine> = match config.backend {
             #[cfg(feature = "memory")]
-            DatabaseBackend::Memory => {
-                let backend = storage_memory::MemoryBackend::with_clock(clock)
-                    .webhook_options(storage_core::WebhookOptions::new(config.webhook_ttl())?);
-                Ok(Self::assemble(config.backend, backend.integration_store(), backend.webhook_store(), backend.gmail_token_store()))
-            }
+            DatabaseBackend::Memory => Arc::new(
+                storage_memory::MemoryBackend::with_clock(clock).webhook_options(storage_core::WebhookOptions::new(config.webhook_ttl()?)?),
+            ),
             #[cfg(feature = "sqlite")]
             DatabaseBackend::Sqlite => {
                 let ring = Arc::new(storage_crypto::load_key_ring(config)?);
-                let backend = storage_sqlite::SqliteBackend::connect(config, ring, clock).await?;
-                let mut storage =
-                    Self::assemble(config.backend, backend.integration_store(), backend.webhook_store(), backend.gmail_token_store());
-                storage.sqlite = Some(backend);
-                Ok(storage)
+                Arc::new(storage_sqlite::SqliteBackend::connect(config, ring, clock).await?)
             }
             #[cfg(feature = "postgres")]
             DatabaseBackend::Postgresql => {
                 let ring = Arc::new(storage_crypto::load_key_ring(config)?);
-                let backend = storage_postgres::PostgresBackend::connect(config, ring, clock).await?;
-                Ok(Self::assemble(config.backend, backend.integration_store(), backend.webhook_store(), backend.gmail_token_store()))
+                Arc::new(storage_postgres::PostgresBackend::connect(config, ring, clock).await?)
             }
             #[cfg(feature = "redis")]
             DatabaseBackend::Redis => {
                 let ring = Arc::new(storage_crypto::load_key_ring(config)?);
-                let backend = storage_redis::RedisBackend::connect(config, ring, clock).await?;
-                Ok(Self::assemble(config.backend, backend.integration_store(), backend.webhook_store(), backend.gmail_token_store()))
+                Arc::new(storage_redis::RedisBackend::connect(config, ring, clock).await?)
             }
             #[allow(unreachable_patterns, reason = "reachable only when a backend feature is off")]
-            other => Err(not_compiled(other)),
-        }
+            other => return Err(not_compiled(other)),
+        };
+        Ok(Self { engine })
     }
 
-    #[cfg(any(feature = "memory", feature = "sqlite", feature = "postgres", feature = "redis"))]
-    fn assemble(
-        backend: DatabaseBackend,
-        integrations: impl IntegrationStore + 'static,
-        webhooks: impl WebhookStore + 'static,
-        gmail_tokens: impl GmailTokenStore + 'static,
-    ) -> Self {
-        Self {
-            backend,
-            integrations: Arc::new(integrations),
-            webhooks: Arc::new(webhooks),
-            gmail_tokens: Arc::new(gmail_tokens),
-            #[cfg(feature = "sqlite")]
-            sqlite: None,
-        }
+    /// Stores on an engine built by hand (a backend with settings of your own).
+    pub fn on(engine: Arc<dyn Engine>) -> Self {
+        Self { engine }
     }
 
     /// Which backend the stores run on.
     pub fn backend(&self) -> DatabaseBackend {
-        self.backend
+        self.engine.backend()
     }
 
-    /// The integration store.
-    pub fn integration_store(&self) -> Arc<dyn IntegrationStore> {
-        Arc::clone(&self.integrations)
+    /// The backend itself.
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
     }
 
-    /// The webhook idempotency store.
-    pub fn webhook_store(&self) -> Arc<dyn WebhookStore> {
-        Arc::clone(&self.webhooks)
-    }
-
-    /// The Gmail token store.
-    pub fn gmail_token_store(&self) -> Arc<dyn GmailTokenStore> {
-        Arc::clone(&self.gmail_tokens)
-    }
-
-    /// Closes connections; SQLite also folds its write-ahead log into the database file.
+    /// Closes the backend's connections; SQLite also folds its write-ahead log into the file.
     pub async fn close(&self) {
-        #[cfg(feature = "sqlite")]
-        if let Some(sqlite) = &self.sqlite {
-            sqlite.close().await;
-        }
+        self.engine.close().await;
     }
 }

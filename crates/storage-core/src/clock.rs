@@ -1,6 +1,6 @@
 //! Injected time, so expiry is testable without sleeping.
 
-use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,8 +16,7 @@ pub type SharedClock = Arc<dyn Clock>;
 
 /// Truncates an instant to the microsecond precision every backend stores.
 pub fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    let nanos = t.nanosecond() / 1_000 * 1_000;
-    t.with_nanosecond(nanos).unwrap_or(t)
+    t.trunc_subsecs(6)
 }
 
 /// The system clock.
@@ -57,7 +56,9 @@ impl ManualClock {
     /// Moves the clock forward (or back, for a negative delta).
     pub fn advance(&self, by: TimeDelta) {
         let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
-        *now = truncate_micros(*now + by);
+        let moved =
+            now.checked_add_signed(by).unwrap_or(if by < TimeDelta::zero() { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC });
+        *now = truncate_micros(moved);
     }
 
     /// Sets the clock to `t`.

@@ -11,6 +11,15 @@ use std::path::PathBuf;
 /// The seed's variable names, read without a prefix. `DATABASE_BACKEND` maps to `backend`.
 const SEED_VARIABLES: [&str; 6] = ["DATABASE_BACKEND", "DATABASE_URL", "SQLITE_PATH", "REDIS_URL", "REDIS_MODE", "ENCRYPTION_KEY"];
 
+/// Settings that hold secrets, by field and variable name. Their variables are read as text, as
+/// written: a key of 64 hex digits that happen to be all decimal digits must not become a number.
+const SECRET_VARIABLES: [(&str, &str, bool); 4] = [
+    ("encryption_key", "ENCRYPTION_KEY", true),
+    ("encryption_previous_keys", "ENCRYPTION_PREVIOUS_KEYS", false),
+    ("database_url", "DATABASE_URL", true),
+    ("redis_url", "REDIS_URL", true),
+];
+
 /// The variable that names another configuration file than `aragora-storage.toml`.
 pub const CONFIG_FILE_VARIABLE: &str = "ARAGORA_STORAGE_CONFIG";
 
@@ -156,7 +165,7 @@ impl StorageConfig {
     /// The layered sources, lowest precedence first. Exposed so applications can add their own.
     pub fn figment() -> Figment {
         let file = std::env::var_os(CONFIG_FILE_VARIABLE).map(PathBuf::from).unwrap_or_else(|| "aragora-storage.toml".into());
-        Figment::from(Serialized::defaults(StorageConfig::default()))
+        let mut figment = Figment::from(Serialized::defaults(StorageConfig::default()))
             .merge(Toml::file(file))
             .merge(Env::raw().only(&SEED_VARIABLES).map(|key| match key.as_str() {
                 k if k.eq_ignore_ascii_case("DATABASE_BACKEND") => "backend".into(),
@@ -166,7 +175,15 @@ impl StorageConfig {
                 k if k.eq_ignore_ascii_case("DATABASE_BACKEND") => "backend".into(),
                 k if k.eq_ignore_ascii_case("ENV") => "environment".into(),
                 k => k.to_ascii_lowercase().into(),
-            }))
+            }));
+        // Secrets again, as raw text (the environment providers above parse values).
+        for (field, variable, seed) in SECRET_VARIABLES {
+            let raw = std::env::var(format!("ARAGORA_{variable}")).ok().or_else(|| if seed { std::env::var(variable).ok() } else { None });
+            if let Some(raw) = raw {
+                figment = figment.merge(Serialized::default(field, raw));
+            }
+        }
+        figment
     }
 
     /// Reads and validates the configuration from the file and the environment.
@@ -188,8 +205,14 @@ impl StorageConfig {
     }
 
     /// How long a delivered webhook is remembered.
-    pub fn webhook_ttl(&self) -> TimeDelta {
-        TimeDelta::seconds(self.webhook_ttl_seconds)
+    pub fn webhook_ttl(&self) -> Result<TimeDelta> {
+        let ttl = crate::limits::seconds("ARAGORA_WEBHOOK_TTL_SECONDS", self.webhook_ttl_seconds)?;
+        crate::WebhookOptions::new(ttl).map(|options| options.ttl()).map_err(|_| {
+            StorageError::invalid(
+                "ARAGORA_WEBHOOK_TTL_SECONDS",
+                format!("`{}` must be a positive number of seconds, at most a century", self.webhook_ttl_seconds),
+            )
+        })
     }
 
     /// Where development mode keeps a generated encryption key.
@@ -203,12 +226,7 @@ impl StorageConfig {
 
     /// Checks values and the production rules; the message names the variable and the value.
     pub fn validate(&self) -> Result<()> {
-        if self.webhook_ttl_seconds <= 0 {
-            return Err(StorageError::invalid(
-                "ARAGORA_WEBHOOK_TTL_SECONDS",
-                format!("`{}` must be a positive number of seconds", self.webhook_ttl_seconds),
-            ));
-        }
+        self.webhook_ttl()?;
         if self.sqlite_readers == 0 {
             return Err(StorageError::invalid("ARAGORA_SQLITE_READERS", "`0`: at least one reader connection is needed"));
         }
@@ -259,12 +277,12 @@ impl StorageConfig {
 
 /// Checks a URL's scheme without echoing credentials: only the part before `://` is quoted.
 fn check_scheme(variable: &str, url: &str, schemes: &[&str]) -> Result<()> {
-    let ok = schemes.iter().any(|s| url.len() > s.len() && url[..s.len()].eq_ignore_ascii_case(s));
+    let ok = schemes.iter().any(|s| url.len() > s.len() && url.get(..s.len()).is_some_and(|head| head.eq_ignore_ascii_case(s)));
     if ok {
         return Ok(());
     }
-    let shown = match url.find("://") {
-        Some(i) => format!("a URL with scheme `{}`", &url[..i]),
+    let shown = match url.split_once("://") {
+        Some((scheme, _)) => format!("a URL with scheme `{scheme}`"),
         None => "a value without a `scheme://` prefix".to_owned(),
     };
     Err(StorageError::invalid(variable, format!("is {shown}; expected it to start with {}", schemes.join(" or "))))
@@ -324,6 +342,22 @@ mod tests {
             let err = StorageConfig::from_env().expect_err("not postgres").to_string();
             assert!(err.contains("DATABASE_URL") && err.contains("mysql"), "{err}");
             assert!(!err.contains("hunter2"), "the password leaked: {err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_from_the_environment_are_text_as_written() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ENCRYPTION_KEY", "0".repeat(64));
+            let config = StorageConfig::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(config.encryption_key.as_ref().map(|k| k.expose().clone()), Some("0".repeat(64)));
+            jail.set_env("ARAGORA_ENCRYPTION_KEY", "1".repeat(64));
+            let config = StorageConfig::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(config.encryption_key.as_ref().map(|k| k.expose().clone()), Some("1".repeat(64)), "the prefixed name wins");
+            jail.set_env("ARAGORA_WEBHOOK_TTL_SECONDS", i64::MAX.to_string());
+            let err = StorageConfig::from_env().expect_err("an absurd ttl").to_string();
+            assert!(err.contains("ARAGORA_WEBHOOK_TTL_SECONDS"), "{err}");
             Ok(())
         });
     }

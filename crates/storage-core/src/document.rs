@@ -1,15 +1,15 @@
 //! The common record shape every backend stores once, generically.
 //!
 //! A [`Document`] is a typed record with a tenant, an id, a few declared secondary indexes, a
-//! version and timestamps. Backends store the identity, indexes and metadata as real columns (or
-//! Redis index keys) and the rest as a JSON body in which secret fields are sealed.
+//! version and timestamps, and optionally an expiry. Its [`TableDef`] declares the table: the
+//! backends keep the identity, the indexes, the metadata and the expiry as real columns (or Redis
+//! index keys) and the rest as a JSON body in which the secrets are sealed together.
 
-use crate::secret::{SealContext, Sealer};
 use crate::{Result, Secret, StorageError, TenantId};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Version and timestamps that the engine, not the caller, maintains.
@@ -31,130 +31,182 @@ impl RecordMeta {
 }
 
 /// The type of a secondary index column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IndexKind {
-    /// Text, matched for equality.
+    /// Text, compared in byte order.
     Text,
-    /// An instant, scanned by range (`<=`).
+    /// An instant, microsecond precision.
     Time,
+    /// A signed integer within ±(2^53 − 1).
+    Int,
+    /// A boolean.
+    Bool,
+}
+
+/// Whether an index's values must be unique, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unique {
+    /// Values may repeat.
+    No,
+    /// At most one live record per value within a tenant.
+    PerTenant,
+    /// At most one live record per value across all tenants: a directory that finds the record
+    /// (and its tenant) without knowing the tenant — token digests, external ids, slugs.
+    Global,
 }
 
 /// A declared secondary index: a real column named `column`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IndexSpec {
     /// The column (and Redis index) name.
     pub column: &'static str,
     /// Its type.
     pub kind: IndexKind,
+    /// Its uniqueness.
+    pub unique: Unique,
+    /// Whether [`crate::Table::increment`] may change it in place. A counter's column is the
+    /// truth: it is written back into the record on every read.
+    pub counter: bool,
 }
 
 impl IndexSpec {
+    const fn of(column: &'static str, kind: IndexKind) -> Self {
+        Self { column, kind, unique: Unique::No, counter: false }
+    }
     /// A text index.
     pub const fn text(column: &'static str) -> Self {
-        Self { column, kind: IndexKind::Text }
+        Self::of(column, IndexKind::Text)
     }
     /// A time index.
     pub const fn time(column: &'static str) -> Self {
-        Self { column, kind: IndexKind::Time }
+        Self::of(column, IndexKind::Time)
+    }
+    /// An integer index.
+    pub const fn int(column: &'static str) -> Self {
+        Self::of(column, IndexKind::Int)
+    }
+    /// A boolean index.
+    pub const fn bool(column: &'static str) -> Self {
+        Self::of(column, IndexKind::Bool)
+    }
+    /// An integer counter: an index that [`crate::Table::increment`] changes atomically.
+    pub const fn counter(column: &'static str) -> Self {
+        Self { counter: true, ..Self::of(column, IndexKind::Int) }
+    }
+    /// The same index, unique within a tenant.
+    pub const fn unique(self) -> Self {
+        Self { unique: Unique::PerTenant, ..self }
+    }
+    /// The same index, unique across tenants and usable as a tenant-less directory.
+    pub const fn global(self) -> Self {
+        Self { unique: Unique::Global, ..self }
     }
 }
 
-/// The value of one secondary index for one record, in [`Document::INDEXES`] order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IndexValue {
-    /// A text index value; `None` is not indexed.
-    Text(Option<String>),
-    /// A time index value; `None` is not indexed.
-    Time(Option<DateTime<Utc>>),
-}
-
-/// Which records of a tenant a list returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Filter {
-    /// Every record of the tenant.
-    All,
-    /// Records whose text index `column` equals `value`.
-    Eq {
-        /// A declared text index.
-        column: &'static str,
-        /// The value to match.
-        value: String,
-    },
-    /// Records whose time index `column` is set and at or before `at`.
-    AtOrBefore {
-        /// A declared time index.
-        column: &'static str,
-        /// The inclusive upper bound.
-        at: DateTime<Utc>,
-    },
-}
-
-/// Seals and opens the secret fields of one record.
-#[derive(Debug, Clone, Copy)]
-pub struct Sealing<'a> {
-    sealer: &'a dyn Sealer,
-    store: &'a str,
-    tenant: &'a str,
-    record_id: &'a str,
-}
-
-impl Sealing<'_> {
-    /// Seals `value` as field `field` of this record.
-    pub fn seal(&self, field: &str, value: &Secret<String>) -> Result<String> {
-        self.sealer.seal(&self.context(field), value.expose())
-    }
-
-    /// Opens field `field` of this record.
-    pub fn open(&self, field: &str, sealed: &str) -> Result<Secret<String>> {
-        self.sealer.open(&self.context(field), sealed)
-    }
-
-    fn context<'f>(&'f self, field: &'f str) -> SealContext<'f> {
-        SealContext { store: self.store, tenant: self.tenant, record_id: self.record_id, field }
-    }
-}
-
-/// What a backend stores for a record: its fields (`r`) and its sealed secrets (`s`). Written and
-/// read in one serde pass each; the metadata inside `r` is ignored on read (the columns win).
-#[derive(Debug, Serialize)]
-pub struct Body<'a, D> {
-    #[serde(rename = "r")]
-    record: &'a D,
-    #[serde(rename = "s", skip_serializing_if = "Map::is_empty")]
-    sealed: Map<String, Value>,
-}
-
-impl<D: Serialize> Body<'_, D> {
-    /// The body as JSON text.
-    pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(|e| StorageError::invalid("record", e))
-    }
-}
-
-/// A [`Body`] as read back.
-#[derive(Debug, Deserialize)]
-#[serde(bound = "D: DeserializeOwned")]
-pub struct StoredBody<D> {
-    #[serde(rename = "r")]
-    record: D,
-    #[serde(rename = "s", default)]
-    sealed: Map<String, Value>,
-}
-
-/// A typed record stored through a backend's shared engine.
-///
-/// Implementors serialize every field except secrets (`#[serde(skip)]`), which they hand over
-/// sealed in [`Document::seal_secrets`]. The metadata fields `version`, `created_at` and
-/// `updated_at` are columns: decoding takes them from there.
-pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static {
+/// The declaration of a document table. Backends build their statements and keys from it, once.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct TableDef {
     /// The table name and Redis key segment, e.g. `integrations`.
-    const STORE: &'static str;
+    pub name: &'static str,
     /// The record kind in messages, e.g. `integration`.
-    const ENTITY: &'static str;
+    pub entity: &'static str,
     /// The argument that names a record, e.g. `key`.
-    const ID_FIELD: &'static str;
+    pub id_field: &'static str,
     /// The secondary indexes, in [`Document::index_values`] order.
-    const INDEXES: &'static [IndexSpec];
+    pub indexes: &'static [IndexSpec],
+    /// Whether records may expire (an `expires_at` column; see [`Document::expires_at`]).
+    pub expires: bool,
+    /// Whether records carry sealed secrets ([`Document::secrets`]); the body must then have its
+    /// sealed part, so one removed from a stored row is noticed.
+    pub sealed: bool,
+}
+
+impl TableDef {
+    /// The position and declaration of the index on `column`.
+    pub fn index(&self, column: &str) -> Option<(usize, &'static IndexSpec)> {
+        self.indexes.iter().enumerate().find(|(_, spec)| spec.column == column)
+    }
+
+    /// The index on `column`, or `InvalidInput` naming the table.
+    pub fn require_index(&self, column: &str) -> Result<(usize, &'static IndexSpec)> {
+        self.index(column).ok_or_else(|| StorageError::invalid("filter", format!("`{column}` is not an index of {}", self.name)))
+    }
+
+    /// The counter columns, in index order.
+    pub fn counters(&self) -> impl Iterator<Item = (usize, &'static IndexSpec)> + '_ {
+        self.indexes.iter().enumerate().filter(|(_, spec)| spec.counter)
+    }
+}
+
+/// The value of one index for one record. `None` in [`Document::index_values`] means "not set"
+/// (SQL `NULL`; absent from the Redis index).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Value {
+    /// For a text index.
+    Text(String),
+    /// For a time index.
+    Time(DateTime<Utc>),
+    /// For an integer index.
+    Int(i64),
+    /// For a boolean index.
+    Bool(bool),
+}
+
+impl Value {
+    /// The kind of index this value belongs to.
+    pub fn kind(&self) -> IndexKind {
+        match self {
+            Self::Text(_) => IndexKind::Text,
+            Self::Time(_) => IndexKind::Time,
+            Self::Int(_) => IndexKind::Int,
+            Self::Bool(_) => IndexKind::Bool,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(value: &str) -> Self {
+        Self::Text(value.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(value: String) -> Self {
+        Self::Text(value)
+    }
+}
+impl From<&String> for Value {
+    fn from(value: &String) -> Self {
+        Self::Text(value.clone())
+    }
+}
+impl From<DateTime<Utc>> for Value {
+    fn from(value: DateTime<Utc>) -> Self {
+        Self::Time(value)
+    }
+}
+impl From<i64> for Value {
+    fn from(value: i64) -> Self {
+        Self::Int(value)
+    }
+}
+impl From<bool> for Value {
+    fn from(value: bool) -> Self {
+        Self::Bool(value)
+    }
+}
+
+/// Secret fields by name, in clear: what [`Document::secrets`] hands over for sealing.
+pub type Secrets = BTreeMap<String, Secret<String>>;
+
+/// A typed record stored through a backend's generic engine.
+///
+/// Implementors serialize every field except secrets (`#[serde(skip)]`), which they hand over in
+/// [`Document::secrets`]; the engine seals them together as one value. The metadata fields
+/// (`version`, `created_at`, `updated_at`) and counters are columns: decoding takes them from
+/// there.
+pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static {
+    /// The table.
+    const TABLE: TableDef;
 
     /// The owning tenant.
     fn tenant(&self) -> &TenantId;
@@ -164,72 +216,45 @@ pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::De
     fn meta(&self) -> RecordMeta;
     /// Replaces the engine-maintained metadata.
     fn set_meta(&mut self, meta: RecordMeta);
-    /// The values of [`Document::INDEXES`], in order.
-    fn index_values(&self) -> Vec<IndexValue>;
+    /// The values of [`TableDef::indexes`], in order.
+    fn index_values(&self) -> Vec<Option<Value>>;
     /// Checks every field; a write of an invalid record is refused before anything is stored.
     fn validate(&self) -> Result<()>;
 
-    /// Seals the secret fields, by field name. Records without secrets keep the default.
-    fn seal_secrets(&self, _sealing: &Sealing<'_>) -> Result<Map<String, Value>> {
-        Ok(Map::new())
+    /// When the record stops existing, for tables that declare [`TableDef::expires`].
+    fn expires_at(&self) -> Option<DateTime<Utc>> {
+        None
     }
-
-    /// Opens the sealed fields back into the record.
-    fn open_secrets(&mut self, _sealed: &Map<String, Value>, _sealing: &Sealing<'_>) -> Result<()> {
+    /// Sets a counter from its column (see [`IndexSpec::counter`]).
+    fn set_counter(&mut self, column: &str, _value: i64) -> Result<()> {
+        Err(StorageError::invalid("counter", format!("`{column}` is not a counter of {}", Self::TABLE.name)))
+    }
+    /// The secret fields, in clear, to be sealed. Records without secrets keep the default.
+    fn secrets(&self) -> Secrets {
+        Secrets::new()
+    }
+    /// Puts the opened secret fields back into the record.
+    fn set_secrets(&mut self, _secrets: Secrets) -> Result<()> {
         Ok(())
-    }
-
-    /// Whether the record passes `filter` (the memory backend's reference semantics).
-    fn matches(&self, filter: &Filter) -> bool {
-        let value_of =
-            |column: &str| Self::INDEXES.iter().position(|spec| spec.column == column).and_then(|i| self.index_values().into_iter().nth(i));
-        match filter {
-            Filter::All => true,
-            Filter::Eq { column, value } => {
-                matches!(value_of(column), Some(IndexValue::Text(Some(v))) if &v == value)
-            }
-            Filter::AtOrBefore { column, at } => {
-                matches!(value_of(column), Some(IndexValue::Time(Some(t))) if t <= *at)
-            }
-        }
-    }
-
-    /// The stored body: the record's serialized fields and its sealed secrets.
-    fn encode(&self, sealer: &dyn Sealer) -> Result<Body<'_, Self>> {
-        let id = self.id();
-        let sealing = Sealing { sealer, store: Self::STORE, tenant: self.tenant().as_str(), record_id: &id };
-        Ok(Body { record: self, sealed: self.seal_secrets(&sealing)? })
-    }
-
-    /// Rebuilds a record from its stored row; the metadata comes from the row's columns. The body
-    /// must belong to the row it was read from: a body copied under another tenant or id is
-    /// refused.
-    fn decode(tenant: &TenantId, id: &str, meta: RecordMeta, stored: StoredBody<Self>, sealer: &dyn Sealer) -> Result<Self> {
-        let StoredBody { mut record, sealed } = stored;
-        record.set_meta(meta);
-        if record.tenant() != tenant || record.id() != id {
-            return Err(StorageError::corrupt(
-                "decode",
-                format!("{} body for `{tenant}`/`{id}` names `{}`/`{}`", Self::ENTITY, record.tenant(), record.id()),
-            ));
-        }
-        let sealing = Sealing { sealer, store: Self::STORE, tenant: tenant.as_str(), record_id: id };
-        record.open_secrets(&sealed, &sealing)?;
-        Ok(record)
-    }
-
-    /// [`Document::decode`] from the body's JSON text.
-    fn decode_json(tenant: &TenantId, id: &str, meta: RecordMeta, json: &str, sealer: &dyn Sealer) -> Result<Self> {
-        let stored = serde_json::from_str(json).map_err(|e| StorageError::corrupt("decode", format!("{} `{id}`: {e}", Self::ENTITY)))?;
-        Self::decode(tenant, id, meta, stored, sealer)
     }
 }
 
-/// Reads a sealed field from the map [`Document::open_secrets`] receives.
-pub fn sealed_str<'a>(sealed: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>> {
-    match sealed.get(field) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(StorageError::crypto(format!("sealed field `{field}` is not a string"))),
-    }
+/// What a backend stores as a record's body: its fields (`r`) and its sealed secrets (`s`, one
+/// sealed value holding every secret field, so none can be removed alone).
+#[derive(Debug, Serialize)]
+pub(crate) struct Body<'a, D> {
+    #[serde(rename = "r")]
+    pub(crate) record: &'a D,
+    #[serde(rename = "s", skip_serializing_if = "Option::is_none")]
+    pub(crate) sealed: Option<String>,
+}
+
+/// A [`Body`] as read back.
+#[derive(Debug, Deserialize)]
+#[serde(bound = "D: DeserializeOwned")]
+pub(crate) struct StoredBody<D> {
+    #[serde(rename = "r")]
+    pub(crate) record: D,
+    #[serde(rename = "s", default)]
+    pub(crate) sealed: Option<String>,
 }

@@ -1,5 +1,6 @@
 //! The one error type of every store and backend.
 
+use crate::DatabaseBackend;
 use std::fmt;
 
 /// A boxed error kept as the `source` of a [`StorageError`].
@@ -57,8 +58,8 @@ pub enum StorageError {
     /// The backend could not be reached or refused the connection. Retryable.
     #[error("{backend} unavailable: {source}")]
     Unavailable {
-        /// `memory`, `sqlite`, `postgresql` or `redis`.
-        backend: &'static str,
+        /// The backend.
+        backend: DatabaseBackend,
         /// The driver error.
         #[source]
         source: BoxError,
@@ -66,8 +67,8 @@ pub enum StorageError {
     /// The backend did not answer in time (pool acquisition, lock wait, response). Retryable.
     #[error("{backend} timed out: {source}")]
     Timeout {
-        /// The backend name.
-        backend: &'static str,
+        /// The backend.
+        backend: DatabaseBackend,
         /// The driver error.
         #[source]
         source: BoxError,
@@ -105,14 +106,14 @@ pub enum StorageError {
     NotSupported {
         /// The operation.
         operation: &'static str,
-        /// The backend name.
-        backend: &'static str,
+        /// The backend.
+        backend: DatabaseBackend,
     },
     /// Any other backend failure (a bug, a corrupt row, an unexpected driver error).
     #[error("{backend}: {source}")]
     Backend {
-        /// The backend name.
-        backend: &'static str,
+        /// The backend.
+        backend: DatabaseBackend,
         /// The driver error.
         #[source]
         source: BoxError,
@@ -155,13 +156,18 @@ impl StorageError {
         Self::Schema { message: message.into(), source: None }
     }
 
+    /// A [`StorageError::Unavailable`]: the backend cannot be reached (or was closed).
+    pub fn unavailable(backend: DatabaseBackend, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable { backend, source: source.into() }
+    }
+
     /// A [`StorageError::Backend`] for an unexpected failure.
-    pub fn backend(backend: &'static str, source: impl Into<BoxError>) -> Self {
+    pub fn backend(backend: DatabaseBackend, source: impl Into<BoxError>) -> Self {
         Self::Backend { backend, source: source.into() }
     }
 
     /// A [`StorageError::Backend`] for a stored record that no longer decodes.
-    pub fn corrupt(backend: &'static str, what: impl fmt::Display) -> Self {
+    pub fn corrupt(backend: DatabaseBackend, what: impl fmt::Display) -> Self {
         Self::backend(backend, format!("stored record does not decode: {what}"))
     }
 }

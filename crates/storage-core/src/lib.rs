@@ -1,20 +1,28 @@
 //! Core types of `aragora-storage`.
 //!
-//! This crate is deliberately small: it holds the store traits and their models, the error type,
-//! the configuration, the injected [`Clock`], [`Secret`], [`TenantId`], keyset pagination and the
-//! [`Document`]/[`Table`] contract that every backend implements once for the common case
-//! ("a typed record under a key, a tenant, a few secondary indexes, timestamps").
+//! This crate is deliberately small: it holds the store traits, their models and their logic
+//! (written once, over any backend), the error type, the configuration, the injected [`Clock`],
+//! [`Secret`], [`TenantId`], keyset pagination, and the engine contract every backend implements
+//! once: [`Engine`] and its generic [`Tables`], typed for stores by [`Table`].
 //!
 //! Backends (`storage-memory`, `storage-sqlite`, `storage-postgres`, `storage-redis`) depend on
 //! this crate only; applications normally use the `aragora-storage` umbrella.
 #![forbid(unsafe_code)]
+// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
+)]
 
 pub mod backend;
 pub mod clock;
 pub mod config;
 pub mod document;
+pub mod engine;
 pub mod error;
+pub mod limits;
 pub mod page;
+pub mod query;
 pub mod secret;
 pub mod stores;
 pub mod table;
@@ -23,12 +31,14 @@ pub mod tenant;
 pub use backend::DatabaseBackend;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{Environment, RedisMode, SqliteSynchronous, StorageConfig};
-pub use document::{Document, Filter, IndexKind, IndexSpec, IndexValue, RecordMeta};
+pub use document::{Document, IndexKind, IndexSpec, RecordMeta, TableDef, Unique, Value};
+pub use engine::{Applied, Change, Engine, Incremented, OpenEngine, Row, RowPage, RowWrite, Step, Store, Tables, WriteMode};
 pub use error::{BoxError, Result, StorageError};
 pub use page::{Cursor, MAX_PAGE_SIZE, Page, PageRequest};
+pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope};
 pub use secret::{SealContext, Sealer, Secret};
-pub use stores::gmail_token::{GmailTokenStore, GmailTokenTables, GmailUserState, TokenRefresh};
-pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, IntegrationTables, UserIdMapping};
-pub use stores::webhook::{ClaimOutcome, Delivery, EventState, Lease, WebhookEvents, WebhookOptions, WebhookStore};
-pub use table::{Table, TableHandle};
+pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};
+pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, UserIdMapping};
+pub use stores::webhook::{ClaimOutcome, Delivery, EventState, Lease, WebhookEvents, WebhookOptions, WebhookStore, Webhooks};
+pub use table::{Table, Unit};
 pub use tenant::{TenantId, validate_id};

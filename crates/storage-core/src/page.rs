@@ -1,8 +1,6 @@
 //! Keyset pagination with opaque cursors.
 
 use crate::{Result, StorageError};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The largest page any list returns; larger requests are capped.
 pub const MAX_PAGE_SIZE: u32 = 1_000;
@@ -14,20 +12,6 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub struct Cursor(String);
 
 impl Cursor {
-    /// The cursor after the record with this sort key (for backends).
-    pub fn after_key(key: &str) -> Self {
-        Self(URL_SAFE_NO_PAD.encode(key))
-    }
-
-    /// The sort key this cursor continues after (for backends).
-    pub fn key(&self) -> Result<String> {
-        URL_SAFE_NO_PAD
-            .decode(&self.0)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| StorageError::invalid("cursor", format!("`{}` is not a cursor this library issued", self.0)))
-    }
-
     /// Rebuilds a cursor from its string form (as sent to and back from a client).
     pub fn from_string(s: impl Into<String>) -> Self {
         Self(s.into())
@@ -77,9 +61,9 @@ impl PageRequest {
         Ok(self.limit.min(MAX_PAGE_SIZE))
     }
 
-    /// The decoded sort key to continue after, if any.
-    pub fn after_key(&self) -> Result<Option<String>> {
-        self.after.as_ref().map(Cursor::key).transpose()
+    /// The cursor to continue after, if any.
+    pub fn cursor(&self) -> Option<&Cursor> {
+        self.after.as_ref()
     }
 }
 
@@ -93,19 +77,6 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// Builds a page from up to `limit + 1` fetched items: the extra one only proves that a next
-    /// page exists.
-    pub fn from_overfetch(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Self {
-        let limit = limit as usize;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|last| Cursor::after_key(&key(last)))
-        } else {
-            None
-        };
-        Self { items, next }
-    }
-
     /// Maps the items, keeping the cursor.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page { items: self.items.into_iter().map(f).collect(), next: self.next }

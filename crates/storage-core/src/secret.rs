@@ -53,21 +53,16 @@ impl<T> Serialize for Secret<T> {
 
 impl<'de> Deserialize<'de> for Secret<String> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        // Configuration sources may hand a digits-only key over as a number.
+        // Secrets are text as written: a number here (say, an unquoted key in a TOML file) would
+        // already have lost its leading zeros, so it is refused rather than guessed back.
         struct Visitor;
         impl serde::de::Visitor<'_> for Visitor {
             type Value = Secret<String>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
+                f.write_str("a string (quote a secret that looks like a number)")
             }
             fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
                 Ok(Secret(v.to_owned()))
-            }
-            fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E> {
-                Ok(Secret(v.to_string()))
             }
         }
         deserializer.deserialize_any(Visitor)

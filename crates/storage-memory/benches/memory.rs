@@ -2,7 +2,7 @@
 //! (`ARAGORA_BENCH_RECORDS` changes the count).
 
 use storage_core::{IntegrationConfig, IntegrationStore};
-use storage_memory::MemoryBackend;
+use storage_memory::InMemoryIntegrationStore;
 use storage_testkit::bench::fixtures::bench_tenant;
 use storage_testkit::bench::{MEMORY_PREFIX, emit, memory_kib};
 
@@ -20,7 +20,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let (baseline, _) = memory_kib();
     runtime.block_on(async {
-        let store = MemoryBackend::new().integration_store();
+        let store = InMemoryIntegrationStore::new();
         for i in 0..records {
             let config = IntegrationConfig::new(bench_tenant(), format!("workspace-{i:07}"), "slack")
                 .with_user(format!("user-{:05}", i % 10_000))

@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use storage_core::Store;
 use storage_core::{GmailTokenStore, GmailUserState, IntegrationConfig, IntegrationStore};
 use storage_memory::MemoryBackend;
+use storage_memory::{InMemoryGmailTokenStore, InMemoryIntegrationStore, InMemoryWebhookStore};
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration};
 use storage_testkit::bench::{Baselines, Op, Reference, Scenario, op};
 
@@ -27,8 +29,11 @@ fn map_set<V: Clone + Send + Sync + 'static>(map: &Arc<RwLock<HashMap<String, V>
 
 async fn scenarios() -> Vec<Scenario> {
     let backend = MemoryBackend::new();
-    let (integrations, webhooks, tokens) =
-        (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
+    let (integrations, webhooks, tokens) = (
+        Arc::new(InMemoryIntegrationStore::on(&backend)),
+        Arc::new(InMemoryWebhookStore::on(&backend)),
+        Arc::new(InMemoryGmailTokenStore::on(&backend)),
+    );
     let raw_integrations: Arc<RwLock<HashMap<String, IntegrationConfig>>> = Arc::default();
     let raw_tokens: Arc<RwLock<HashMap<String, GmailUserState>>> = Arc::default();
     for i in 0..KEYS {

@@ -1,34 +1,68 @@
 //! The in-memory backend of `aragora-storage`: the reference model every other backend is tested
 //! against. It keeps the same rules (validation, versions, `created_at`, tenant isolation,
-//! pagination, expiry by the injected clock); it only forgets everything when the process ends.
+//! pagination, expiry by the injected clock) and stores the same encoded, sealed bodies as the
+//! others, so a record that could not round-trip fails here too; it only forgets everything when
+//! the process ends.
 #![forbid(unsafe_code)]
+// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
+)]
 
 mod stores;
 mod table;
 
-pub use stores::gmail_token::InMemoryGmailTokenStore;
-pub use stores::integration::InMemoryIntegrationStore;
-pub use stores::webhook::InMemoryWebhookStore;
-pub use table::MemoryTable;
+pub use table::MemoryTables;
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use storage_core::document::Document;
-use storage_core::{SharedClock, SystemClock, TableHandle, WebhookOptions};
+use async_trait::async_trait;
+use std::sync::Arc;
+use storage_core::{
+    DatabaseBackend, Engine, GmailTokens, Integrations, Sealer, SharedClock, SystemClock, Tables, WebhookEvents, WebhookOptions, Webhooks,
+};
 
-/// One in-process database: stores handed out by the same backend share their data.
+/// The seed's in-memory integration store: `InMemoryIntegrationStore::new()`.
+pub type InMemoryIntegrationStore = Integrations<MemoryBackend>;
+/// The seed's in-memory webhook store.
+pub type InMemoryWebhookStore = Webhooks<MemoryBackend>;
+/// The seed's in-memory Gmail token store.
+pub type InMemoryGmailTokenStore = GmailTokens<MemoryBackend>;
+
+/// One in-process database: stores built on the same backend share their data. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct MemoryBackend {
     clock: SharedClock,
+    sealer: Arc<dyn Sealer>,
     webhook: WebhookOptions,
-    tables: Arc<Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
+    tables: Arc<MemoryTables>,
     webhook_events: Arc<stores::webhook::Events>,
 }
 
 impl Default for MemoryBackend {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A key ring of one random key: secrets are sealed in memory too, with a key that dies with the
+/// process, exactly as the other backends seal them.
+fn process_key_ring() -> Arc<dyn Sealer> {
+    match storage_crypto::EncryptionKey::generate().and_then(storage_crypto::KeyRing::single) {
+        Ok(ring) => Arc::new(ring),
+        // The system random generator failed: every seal will fail with this error too.
+        Err(e) => Arc::new(Unsealable(e.to_string())),
+    }
+}
+
+#[derive(Debug)]
+struct Unsealable(String);
+
+impl Sealer for Unsealable {
+    fn seal(&self, _: &storage_core::SealContext<'_>, _: &str) -> storage_core::Result<String> {
+        Err(storage_core::StorageError::crypto(self.0.clone()))
+    }
+    fn open(&self, _: &storage_core::SealContext<'_>, _: &str) -> storage_core::Result<storage_core::Secret<String>> {
+        Err(storage_core::StorageError::crypto(self.0.clone()))
     }
 }
 
@@ -40,7 +74,13 @@ impl MemoryBackend {
 
     /// An empty database on `clock`.
     pub fn with_clock(clock: SharedClock) -> Self {
-        Self { clock, webhook: WebhookOptions::default(), tables: Arc::default(), webhook_events: Arc::default() }
+        Self {
+            clock,
+            sealer: process_key_ring(),
+            webhook: WebhookOptions::default(),
+            tables: Arc::default(),
+            webhook_events: Arc::default(),
+        }
     }
 
     /// Sets the webhook retention.
@@ -49,26 +89,32 @@ impl MemoryBackend {
         self
     }
 
-    /// The integration store of this database.
-    pub fn integration_store(&self) -> InMemoryIntegrationStore {
-        InMemoryIntegrationStore::from_backend(self)
+    /// Seals secrets with `sealer` instead of a key of its own.
+    pub fn sealer(mut self, sealer: Arc<dyn Sealer>) -> Self {
+        self.sealer = sealer;
+        self
     }
+}
 
-    /// The webhook store of this database.
-    pub fn webhook_store(&self) -> InMemoryWebhookStore {
-        InMemoryWebhookStore::from_backend(self)
+#[async_trait]
+impl Engine for MemoryBackend {
+    fn backend(&self) -> DatabaseBackend {
+        DatabaseBackend::Memory
     }
-
-    /// The Gmail token store of this database.
-    pub fn gmail_token_store(&self) -> InMemoryGmailTokenStore {
-        InMemoryGmailTokenStore::from_backend(self)
+    fn tables(&self) -> Arc<dyn Tables> {
+        Arc::clone(&self.tables) as Arc<dyn Tables>
     }
-
-    /// The table of `D`, created on first use and shared afterwards.
-    pub(crate) fn table<D: Document>(&self) -> TableHandle<D> {
-        let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = tables.entry(TypeId::of::<D>()).or_insert_with(|| Arc::new(Arc::new(MemoryTable::<D>::default())));
-        let table = entry.downcast_ref::<Arc<MemoryTable<D>>>().map(Arc::clone).unwrap_or_default();
-        TableHandle::new(table, Arc::clone(&self.clock))
+    fn sealer(&self) -> Arc<dyn Sealer> {
+        Arc::clone(&self.sealer)
     }
+    fn clock(&self) -> SharedClock {
+        Arc::clone(&self.clock)
+    }
+    fn webhook_events(&self) -> Arc<dyn WebhookEvents> {
+        Arc::clone(&self.webhook_events) as Arc<dyn WebhookEvents>
+    }
+    fn webhook_options(&self) -> WebhookOptions {
+        self.webhook
+    }
+    async fn close(&self) {}
 }

@@ -7,14 +7,7 @@ use storage_testkit::Subject;
 
 async fn setup() -> Subject {
     let clock = ManualClock::at_system_time();
-    let backend = MemoryBackend::with_clock(clock.shared());
-    Subject {
-        integrations: Arc::new(backend.integration_store()),
-        webhooks: Arc::new(backend.webhook_store()),
-        gmail_tokens: Arc::new(backend.gmail_token_store()),
-        clock,
-        guard: None,
-    }
+    Subject { engine: Arc::new(MemoryBackend::with_clock(clock.shared())), clock, guard: None }
 }
 
 storage_testkit::conformance_tests!(crate::setup);

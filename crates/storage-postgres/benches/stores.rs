@@ -3,15 +3,15 @@
 //! server for reference.
 
 use chrono::{TimeDelta, Utc};
-use serde_json::Value;
 use sqlx::Row;
-use sqlx::types::Json;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use storage_core::document::Document;
+use storage_core::Store;
+use storage_core::{Engine, GmailUserState, IntegrationConfig};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_postgres::PostgresBackend;
+use storage_postgres::{PostgresGmailTokenStore, PostgresIntegrationStore, PostgresWebhookStore};
 use storage_router::PoolSettings;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
 use storage_testkit::bench::{Baselines, Reference, Scenario, number_after, op, tool_output};
@@ -20,9 +20,10 @@ use tokio::sync::OnceCell;
 
 static SERVER: OnceCell<(PgServer, String, String)> = OnceCell::const_new();
 
-const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, version, created_at, updated_at, body) \
-    VALUES ($1, $2, $3, 'slack', 1, $4, $4, $5) ON CONFLICT (tenant, id) DO UPDATE SET user_id = excluded.user_id, \
-    integration_type = excluded.integration_type, version = integrations.version + 1, updated_at = excluded.updated_at, body = excluded.body \
+const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, messages_sent, errors_24h, version, created_at, updated_at, body) \
+    VALUES ($1, $2, $3, 'slack', 0, 0, 1, $4, $4, $5) ON CONFLICT (tenant, id) DO UPDATE SET user_id = excluded.user_id, \
+    integration_type = excluded.integration_type, messages_sent = excluded.messages_sent, errors_24h = excluded.errors_24h, \
+    version = integrations.version + 1, updated_at = excluded.updated_at, body = excluded.body \
     RETURNING version, created_at";
 const UPSERT_GMAIL: &str = "INSERT INTO gmail_tokens (tenant, id, email_address, token_expiry, version, created_at, updated_at, body) \
     VALUES ($1, $2, $3, $4, 1, $5, $5, $6) ON CONFLICT (tenant, id) DO UPDATE SET email_address = excluded.email_address, \
@@ -35,18 +36,23 @@ async fn scenarios() -> Vec<Scenario> {
     let ring = Arc::new(KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring"));
     let pool = PoolSettings { max_connections: 20, ..PoolSettings::default() };
     let backend = PostgresBackend::builder(url.clone()).pool(pool).sealer(ring.clone()).connect().await.expect("connect");
-    let (integrations, webhooks, tokens) =
-        (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
+    let (integrations, webhooks, tokens) = (
+        Arc::new(PostgresIntegrationStore::on(&backend)),
+        Arc::new(PostgresWebhookStore::on(&backend)),
+        Arc::new(PostgresGmailTokenStore::on(&backend)),
+    );
     storage_testkit::bench::preload(integrations.as_ref(), tokens.as_ref()).await;
-    let body: Value = serde_json::to_value(integration(0).encode(ring.as_ref()).expect("encode")).expect("json");
-    let _ = SERVER.set((server, url, body.to_string()));
-    let gmail_body: Value = serde_json::to_value(gmail(0).encode(ring.as_ref()).expect("encode")).expect("json");
+    let engine: &dyn Engine = &backend;
+    let body = engine.table::<IntegrationConfig>().encode_body(&integration(0)).expect("encode");
+    let _ = SERVER.set((server, url, body.clone()));
+    let gmail_body = engine.table::<GmailUserState>().encode_body(&gmail(0)).expect("encode");
     let (pool, tenant) = (backend.router().write_pool().clone(), bench_tenant());
 
-    let get = |table: &'static str, prefix: &'static str| {
+    let get = |table: &'static str, prefix: &'static str, counters: &'static str| {
         let (pool, tenant) = (pool.clone(), tenant.clone());
         let sql: &'static str = Box::leak(
-            format!("SELECT id, version, created_at, updated_at, body FROM {table} WHERE tenant = $1 AND id = $2").into_boxed_str(),
+            format!("SELECT tenant, id, version, created_at, updated_at, {counters}body FROM {table} WHERE tenant = $1 AND id = $2")
+                .into_boxed_str(),
         );
         op(move |i| {
             let (pool, tenant) = (pool.clone(), tenant.clone());
@@ -57,8 +63,10 @@ async fn scenarios() -> Vec<Scenario> {
                     .fetch_one(&pool)
                     .await
                     .expect("raw get");
-                let _: (String, i64, chrono::DateTime<Utc>, chrono::DateTime<Utc>, Json<Value>) =
+                let _: (String, String, i64, chrono::DateTime<Utc>, chrono::DateTime<Utc>) =
                     (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+                let body: String = row.get(row.len() - 1);
+                std::hint::black_box(body);
             }
         })
     };
@@ -72,7 +80,7 @@ async fn scenarios() -> Vec<Scenario> {
                     .bind(format!("key-{:04}", i % KEYS))
                     .bind(owner(i))
                     .bind(Utc::now())
-                    .bind(Json(body))
+                    .bind(body)
                     .fetch_one(&pool)
                     .await
                     .expect("raw upsert");
@@ -90,7 +98,7 @@ async fn scenarios() -> Vec<Scenario> {
                     .bind(format!("user{}@example.com", i % KEYS))
                     .bind(Utc::now() + TimeDelta::hours(1))
                     .bind(Utc::now())
-                    .bind(Json(body))
+                    .bind(body)
                     .fetch_one(&pool)
                     .await
                     .expect("raw upsert");
@@ -139,10 +147,10 @@ async fn scenarios() -> Vec<Scenario> {
         webhooks,
         tokens,
         Baselines {
-            integration_get: get("integrations", "key-"),
+            integration_get: get("integrations", "key-", "coalesce(messages_sent, 0), coalesce(errors_24h, 0), "),
             integration_set: raw_set_integration,
             webhook_claim_complete: raw_claim,
-            gmail_token_get: get("gmail_tokens", "user-"),
+            gmail_token_get: get("gmail_tokens", "user-", ""),
             gmail_token_set: raw_set_gmail,
         },
     )
@@ -168,9 +176,10 @@ async fn references() -> Vec<Reference> {
     let select = number_after(&pgbench(&[&run[..], &["-S"]].concat(), &bench_db), "tps = ");
     let script = std::env::temp_dir().join(format!("aragora-upsert-{}.sql", std::process::id()));
     let upsert = format!(
-        "\\set k random(0, 999)\nINSERT INTO integrations (tenant, id, user_id, integration_type, version, created_at, updated_at, body) \
-         VALUES ('bench', 'key-' || lpad(:k::text, 4, '0'), 'user-001', 'slack', 1, now(), now(), '{}'::jsonb) \
+        "\\set k random(0, 999)\nINSERT INTO integrations (tenant, id, user_id, integration_type, messages_sent, errors_24h, version, created_at, updated_at, body) \
+         VALUES ('bench', 'key-' || lpad(:k::text, 4, '0'), 'user-001', 'slack', 0, 0, 1, now(), now(), '{}') \
          ON CONFLICT (tenant, id) DO UPDATE SET user_id = excluded.user_id, integration_type = excluded.integration_type, \
+         messages_sent = excluded.messages_sent, errors_24h = excluded.errors_24h, \
          version = integrations.version + 1, updated_at = excluded.updated_at, body = excluded.body RETURNING version, created_at;\n",
         body.replace('\'', "''")
     );

@@ -1,32 +1,46 @@
 //! The PostgreSQL backend of `aragora-storage`.
 //!
-//! Documents are rows with real, indexed columns and a `JSONB` body; instants are `TIMESTAMPTZ`
+//! Documents are rows with real, indexed columns and a JSON body; instants are `TIMESTAMPTZ`
 //! written from the injected clock; pools come from `storage-router` with timeouts from the
 //! configuration. Pending migrations are applied on connect under an advisory lock (or only
 //! verified, with [`PostgresBuilder::migrate`]`(false)`).
 #![forbid(unsafe_code)]
+// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
+)]
 
 mod stores;
 mod table;
 
-pub use stores::gmail_token::PostgresGmailTokenStore;
-pub use stores::integration::PostgresIntegrationStore;
-pub use stores::webhook::PostgresWebhookStore;
-pub use table::PostgresTable;
+pub use table::PostgresTables;
 
+use async_trait::async_trait;
 use std::sync::Arc;
-use storage_core::document::Document;
-use storage_core::{Result, Sealer, SharedClock, StorageConfig, SystemClock, TableHandle, WebhookOptions};
+use storage_core::{
+    DatabaseBackend, Engine, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, StorageConfig, StorageError, SystemClock,
+    Tables, WebhookEvents, WebhookOptions, Webhooks,
+};
 use storage_router::{ConnectionRouter, PoolSettings};
 use storage_schema::sqlx_error;
 
-/// The backend name in errors.
-pub(crate) const BACKEND: &str = "postgresql";
+/// The PostgreSQL integration store: `PostgresIntegrationStore::open(url)`.
+pub type PostgresIntegrationStore = Integrations<PostgresBackend>;
+/// The PostgreSQL webhook store.
+pub type PostgresWebhookStore = Webhooks<PostgresBackend>;
+/// The PostgreSQL Gmail token store.
+pub type PostgresGmailTokenStore = GmailTokens<PostgresBackend>;
+
+/// The backend in errors.
+pub(crate) const BACKEND: DatabaseBackend = DatabaseBackend::Postgresql;
 
 /// A PostgreSQL database: its pools, the key ring and the clock its stores share. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     router: ConnectionRouter,
+    tables: Arc<PostgresTables>,
+    webhook_events: Arc<stores::webhook::PostgresWebhookEvents>,
     sealer: Arc<dyn Sealer>,
     clock: SharedClock,
     webhook: WebhookOptions,
@@ -70,21 +84,29 @@ impl PostgresBuilder {
         self
     }
 
-    /// Connects, then migrates or verifies the schema.
+    /// Connects, then migrates or verifies the schema. The sealer must have been given: a
+    /// builder never reads the environment.
     pub async fn connect(self) -> Result<PostgresBackend> {
-        let sealer = match self.sealer {
-            Some(sealer) => sealer,
-            None => Arc::new(storage_crypto::load_key_ring(&StorageConfig::from_env()?)?),
-        };
+        let sealer = self.sealer.ok_or_else(|| {
+            StorageError::config("no sealer for the PostgreSQL backend: pass `.sealer(..)` (or use `PostgresBackend::open`, which reads the key from the environment)")
+        })?;
         let pool = storage_router::connect_pool("DATABASE_URL", &self.url, &self.pool)?;
-        let mut conn = pool.acquire().await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let mut conn = pool.acquire().await.map_err(sqlx_error)?;
         if self.migrate {
             storage_schema::upgrade_schema(&mut *conn).await?;
         } else {
             storage_schema::verify_schema(&mut *conn).await?;
         }
         drop(conn);
-        Ok(PostgresBackend { router: ConnectionRouter::from_pool(pool), sealer, clock: self.clock, webhook: self.webhook })
+        let router = ConnectionRouter::from_pool(pool);
+        Ok(PostgresBackend {
+            tables: Arc::new(PostgresTables::new(router.clone())),
+            webhook_events: Arc::new(stores::webhook::PostgresWebhookEvents::new(router.clone())),
+            router,
+            sealer,
+            clock: self.clock,
+            webhook: self.webhook,
+        })
     }
 }
 
@@ -101,12 +123,19 @@ impl PostgresBackend {
         }
     }
 
+    /// Connects to the database at `url` with default settings and the key ring the environment
+    /// configures (`ENCRYPTION_KEY`).
+    pub async fn open(url: impl Into<String>) -> Result<Self> {
+        let ring = Arc::new(storage_crypto::load_key_ring(&StorageConfig::from_env()?)?);
+        Self::builder(url).sealer(ring).connect().await
+    }
+
     /// Connects to the database the configuration names.
     pub async fn connect(config: &StorageConfig, sealer: Arc<dyn Sealer>, clock: SharedClock) -> Result<Self> {
         let url = config.database_url.as_ref().ok_or_else(|| storage_core::StorageError::config("DATABASE_URL is not set"))?;
         Self::builder(url.expose().clone())
             .pool(PoolSettings::from_config(config))
-            .webhook_options(WebhookOptions::new(config.webhook_ttl())?)
+            .webhook_options(WebhookOptions::new(config.webhook_ttl()?)?)
             .sealer(sealer)
             .clock(clock)
             .connect()
@@ -118,36 +147,41 @@ impl PostgresBackend {
         &self.router
     }
 
-    /// The integration store on this database.
-    pub fn integration_store(&self) -> PostgresIntegrationStore {
-        PostgresIntegrationStore::from_backend(self)
-    }
-
-    /// The webhook store on this database.
-    pub fn webhook_store(&self) -> PostgresWebhookStore {
-        PostgresWebhookStore::from_backend(self)
-    }
-
-    /// The Gmail token store on this database.
-    pub fn gmail_token_store(&self) -> PostgresGmailTokenStore {
-        PostgresGmailTokenStore::from_backend(self)
-    }
-
     /// Closes the pools.
     pub async fn close(&self) {
         self.router.close().await;
     }
+}
 
-    pub(crate) fn table<D: Document>(&self) -> TableHandle<D> {
-        let table = PostgresTable::<D>::new(self.router.clone(), Arc::clone(&self.sealer));
-        TableHandle::new(Arc::new(table), Arc::clone(&self.clock))
+#[async_trait]
+impl Engine for PostgresBackend {
+    fn backend(&self) -> DatabaseBackend {
+        BACKEND
     }
-
-    pub(crate) fn clock(&self) -> &SharedClock {
-        &self.clock
+    fn tables(&self) -> Arc<dyn Tables> {
+        Arc::clone(&self.tables) as Arc<dyn Tables>
     }
+    fn sealer(&self) -> Arc<dyn Sealer> {
+        Arc::clone(&self.sealer)
+    }
+    fn clock(&self) -> SharedClock {
+        Arc::clone(&self.clock)
+    }
+    fn webhook_events(&self) -> Arc<dyn WebhookEvents> {
+        Arc::clone(&self.webhook_events) as Arc<dyn WebhookEvents>
+    }
+    fn webhook_options(&self) -> WebhookOptions {
+        self.webhook
+    }
+    async fn close(&self) {
+        PostgresBackend::close(self).await;
+    }
+}
 
-    pub(crate) fn webhook(&self) -> &WebhookOptions {
-        &self.webhook
+#[async_trait]
+impl OpenEngine for PostgresBackend {
+    type Target = String;
+    async fn open_engine(url: String) -> Result<Self> {
+        Self::open(url).await
     }
 }

@@ -1,181 +1,308 @@
-//! The generic engine: any [`Document`] in a table with real columns for the tenant, id, declared
-//! indexes and metadata, and the rest as a `JSONB` body with sealed secrets.
+//! The generic engine on PostgreSQL: every document table, with the statements `storage-schema`
+//! builds once per table and query shape. A single change is one statement (plus, for expiring
+//! tables, the idempotent removal of the expired rows it collides with); an atomic unit is one
+//! transaction.
 
 use crate::BACKEND;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::types::Json;
-use sqlx::{Arguments, AssertSqlSafe, Row, SqlSafeStr, SqlStr};
-use std::fmt;
-use std::marker::PhantomData;
+use sqlx::{Arguments, AssertSqlSafe, Connection, PgConnection, Row as _, SqlSafeStr};
 use std::sync::Arc;
-use storage_core::document::{Document, Filter, IndexValue, RecordMeta, StoredBody};
-use storage_core::{Result, Sealer, StorageError, Table, TenantId};
+use storage_core::{
+    Applied, Change, Filter, Incremented, IndexKind, Position, Query, RecordMeta, Result, Row, RowPage, RowWrite, Scope, Step,
+    StorageError, TableDef, Tables, TenantId, Value, WriteMode,
+};
 use storage_router::ConnectionRouter;
-use storage_schema::{Placeholder, TableSql, sqlx_error};
+use storage_schema::{Dialect, Param, Statement, Statements, column_of_index, pg_unique_violation, sqlx_error};
 
-/// The PostgreSQL storage of one [`Document`] type.
-pub struct PostgresTable<D> {
+/// Every document table of one PostgreSQL database.
+#[derive(Debug)]
+pub struct PostgresTables {
     router: ConnectionRouter,
-    sealer: Arc<dyn Sealer>,
-    statements: Arc<TableSql>,
-    _document: PhantomData<fn() -> D>,
+    statements: Arc<Statements>,
 }
 
-impl<D> fmt::Debug for PostgresTable<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresTable").field("statements", &self.statements.get).finish_non_exhaustive()
+impl PostgresTables {
+    pub(crate) fn new(router: ConnectionRouter) -> Self {
+        Self { router, statements: Arc::new(Statements::new(Dialect::Postgres)) }
     }
-}
-
-/// A statement built once from the table's declaration (never from input) as sqlx SQL.
-fn sql(statement: &Arc<str>) -> SqlStr {
-    AssertSqlSafe(Arc::clone(statement)).into_sql_str()
 }
 
 fn bind_error(e: impl Into<storage_core::BoxError>) -> StorageError {
     StorageError::backend(BACKEND, e)
 }
 
-impl<D: Document> PostgresTable<D> {
-    /// The table of `D` on the router's pools.
-    pub fn new(router: ConnectionRouter, sealer: Arc<dyn Sealer>) -> Self {
-        Self { router, sealer, statements: Arc::new(TableSql::new::<D>(Placeholder::Dollar)), _document: PhantomData }
-    }
+fn texts(values: Vec<Value>) -> Vec<String> {
+    values.into_iter().filter_map(|v| if let Value::Text(t) = v { Some(t) } else { None }).collect()
+}
 
-    fn bind_indexes(args: &mut PgArguments, doc: &D) -> Result<()> {
-        for value in doc.index_values() {
-            match value {
-                IndexValue::Text(text) => args.add(text),
-                IndexValue::Time(time) => args.add(time),
+/// A statement's parameters as sqlx binds them.
+fn arguments(params: Vec<Param>) -> Result<PgArguments> {
+    let mut args = PgArguments::default();
+    for param in params {
+        match param {
+            Param::Text(text) => args.add(text),
+            Param::Int(n) => args.add(n),
+            Param::Time(at) => args.add(at),
+            Param::Bool(b) => args.add(b),
+            Param::Null(IndexKind::Text) => args.add(None::<String>),
+            Param::Null(IndexKind::Int) => args.add(None::<i64>),
+            Param::Null(IndexKind::Time) => args.add(None::<DateTime<Utc>>),
+            Param::Null(IndexKind::Bool) => args.add(None::<bool>),
+            Param::List(IndexKind::Text, values) => args.add(texts(values)),
+            Param::List(IndexKind::Int, values) => {
+                args.add(values.into_iter().filter_map(|v| if let Value::Int(n) = v { Some(n) } else { None }).collect::<Vec<_>>())
             }
-            .map_err(bind_error)?;
+            Param::List(IndexKind::Time, values) => {
+                args.add(values.into_iter().filter_map(|v| if let Value::Time(t) = v { Some(t) } else { None }).collect::<Vec<_>>())
+            }
+            Param::List(IndexKind::Bool, values) => {
+                args.add(values.into_iter().filter_map(|v| if let Value::Bool(b) = v { Some(b) } else { None }).collect::<Vec<_>>())
+            }
         }
-        Ok(())
+        .map_err(bind_error)?;
     }
+    Ok(args)
+}
 
-    /// The arguments of a new row: identity, indexes, version 1, timestamps, sealed body.
-    fn new_row_args(&self, doc: &D, now: DateTime<Utc>) -> Result<PgArguments> {
-        let body = doc.encode(self.sealer.as_ref())?;
-        let mut args = PgArguments::default();
-        args.add(doc.tenant().as_str()).map_err(bind_error)?;
-        args.add(doc.id()).map_err(bind_error)?;
-        Self::bind_indexes(&mut args, doc)?;
-        args.add(1_i64).map_err(bind_error)?;
-        args.add(now).map_err(bind_error)?;
-        args.add(now).map_err(bind_error)?;
-        args.add(Json(body)).map_err(bind_error)?;
-        Ok(args)
+/// A statement built from a table declaration (never from input), ready for sqlx.
+fn prepared(statement: Statement) -> Result<sqlx::query::Query<'static, sqlx::Postgres, PgArguments>> {
+    Ok(sqlx::query_with(AssertSqlSafe(statement.sql).into_sql_str(), arguments(statement.params)?))
+}
+
+async fn fetch_all(conn: &mut PgConnection, statement: Statement) -> std::result::Result<Vec<PgRow>, sqlx::Error> {
+    let query = prepared(statement).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    query.fetch_all(conn).await
+}
+
+async fn fetch_optional(conn: &mut PgConnection, statement: Statement) -> std::result::Result<Option<PgRow>, sqlx::Error> {
+    let query = prepared(statement).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    query.fetch_optional(conn).await
+}
+
+async fn execute(conn: &mut PgConnection, statement: Statement) -> std::result::Result<u64, sqlx::Error> {
+    let query = prepared(statement).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    Ok(query.execute(conn).await?.rows_affected())
+}
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(row: &'r PgRow, index: usize) -> Result<T> {
+    row.try_get(index).map_err(sqlx_error)
+}
+
+fn version(stored: i64) -> Result<u64> {
+    u64::try_from(stored).map_err(|_| StorageError::corrupt(BACKEND, format!("version {stored}")))
+}
+
+/// A row of [`storage_schema::Statements::get`] / `list`.
+fn decode_row(table: &TableDef, row: &PgRow) -> Result<Row> {
+    let counters = table.counters().count();
+    let mut values = Vec::with_capacity(counters);
+    for i in 0..counters {
+        values.push(get::<i64>(row, 5_usize.saturating_add(i))?);
     }
+    Ok(Row {
+        tenant: get(row, 0)?,
+        id: get(row, 1)?,
+        meta: RecordMeta { version: version(get(row, 2)?)?, created_at: get(row, 3)?, updated_at: get(row, 4)? },
+        counters: values,
+        body: get(row, 5_usize.saturating_add(counters))?,
+    })
+}
 
-    fn row_to_doc(&self, tenant: &TenantId, row: &PgRow) -> Result<D> {
-        let get = |e: sqlx::Error| sqlx_error(BACKEND, e);
-        let id: String = row.try_get(0).map_err(get)?;
-        let meta = RecordMeta {
-            version: row.try_get::<i64, _>(1).map_err(get)? as u64,
-            created_at: row.try_get(2).map_err(get)?,
-            updated_at: row.try_get(3).map_err(get)?,
-        };
-        let Json(body): Json<StoredBody<D>> = row.try_get(4).map_err(get)?;
-        D::decode(tenant, &id, meta, body, self.sealer.as_ref())
+fn decode_key(kind: IndexKind, row: &PgRow, index: usize) -> Result<Value> {
+    Ok(match kind {
+        IndexKind::Text => Value::Text(get(row, index)?),
+        IndexKind::Time => Value::Time(get(row, index)?),
+        IndexKind::Int => Value::Int(get(row, index)?),
+        IndexKind::Bool => Value::Bool(get(row, index)?),
+    })
+}
+
+fn written(row: &PgRow, now: DateTime<Utc>) -> Result<RecordMeta> {
+    Ok(RecordMeta { version: version(get(row, 0)?)?, created_at: get(row, 1)?, updated_at: now })
+}
+
+/// One write of a unit.
+async fn write_row(
+    conn: &mut PgConnection,
+    statements: &Statements,
+    row: RowWrite,
+    mode: WriteMode,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    let table = row.table;
+    let unique = |e: sqlx::Error| match pg_unique_violation(&e).and_then(|index| column_of_index(table, &index)) {
+        Some(column) => StorageError::conflict(table.entity, row.id.clone(), format!("`{column}` is already used")),
+        None => sqlx_error(e),
+    };
+    if let Some(drop) = statements.drop_expired(&row, now) {
+        execute(conn, drop).await.map_err(sqlx_error)?;
     }
+    let meta = match mode {
+        WriteMode::Insert => {
+            if execute(conn, statements.insert(&row, now)).await.map_err(unique)? == 0 {
+                return Err(StorageError::conflict(table.entity, row.id, "already exists"));
+            }
+            RecordMeta::new_at(now)
+        }
+        WriteMode::Upsert => {
+            let stored = fetch_optional(conn, statements.upsert(&row, now)).await.map_err(unique)?;
+            written(&stored.ok_or_else(|| StorageError::backend(BACKEND, "an upsert returned nothing"))?, now)?
+        }
+        WriteMode::Update { expected } => {
+            let expected_stored =
+                i64::try_from(expected).map_err(|_| StorageError::invalid("version", format!("{expected} is out of range")))?;
+            match fetch_optional(conn, statements.update(&row, expected_stored, now)).await.map_err(unique)? {
+                Some(stored) => written(&stored, now)?,
+                None => {
+                    let actual = fetch_optional(conn, statements.version(table, row.tenant.as_str(), &row.id)).await.map_err(sqlx_error)?;
+                    return Err(match actual {
+                        None => StorageError::not_found(table.entity, row.id),
+                        Some(actual) => {
+                            StorageError::VersionMismatch { entity: table.entity, id: row.id, expected, actual: version(get(&actual, 0)?)? }
+                        }
+                    });
+                }
+            }
+        }
+    };
+    Ok(Applied::Written(meta))
+}
 
-    fn with_meta(doc: &D, row: &PgRow, now: DateTime<Utc>) -> Result<D> {
-        let get = |e: sqlx::Error| sqlx_error(BACKEND, e);
-        let mut stored = doc.clone();
-        stored.set_meta(RecordMeta {
-            version: row.try_get::<i64, _>(0).map_err(get)? as u64,
-            created_at: row.try_get(1).map_err(get)?,
-            updated_at: now,
-        });
-        Ok(stored)
+async fn apply_change(
+    conn: &mut PgConnection,
+    statements: &Statements,
+    tenant: &TenantId,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    match change {
+        Change::Write { row, mode } => write_row(conn, statements, row, mode, now).await,
+        Change::Delete { table, id } => {
+            let deleted = fetch_optional(conn, statements.delete(table, tenant.as_str(), &id, now)).await.map_err(sqlx_error)?;
+            Ok(Applied::Deleted(deleted.map(|row| get::<bool>(&row, 0)).transpose()?.unwrap_or(false)))
+        }
     }
 }
 
 #[async_trait]
-impl<D: Document> Table<D> for PostgresTable<D> {
-    async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<D>> {
-        let row = sqlx::query(sql(&self.statements.get))
-            .bind(tenant.as_str())
-            .bind(id)
-            .fetch_optional(self.router.read_pool())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        row.map(|row| self.row_to_doc(tenant, &row)).transpose()
+impl Tables for PostgresTables {
+    async fn get(&self, table: &'static TableDef, tenant: &TenantId, ids: &[String], now: DateTime<Utc>) -> Result<Vec<Row>> {
+        let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
+        let rows = fetch_all(&mut conn, self.statements.get(table, tenant.as_str(), ids, now)).await.map_err(sqlx_error)?;
+        rows.iter().map(|row| decode_row(table, row)).collect()
     }
 
-    async fn insert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
-        let args = self.new_row_args(doc, now)?;
-        let done = sqlx::query_with(sql(&self.statements.insert), args)
-            .execute(self.router.write_pool())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        if done.rows_affected() == 0 {
-            return Err(StorageError::conflict(D::ENTITY, doc.id(), "already exists"));
+    async fn apply(&self, tenant: &TenantId, changes: Vec<Change>, now: DateTime<Utc>) -> Result<Vec<Applied>> {
+        let mut conn = self.router.write_pool().acquire().await.map_err(sqlx_error)?;
+        if changes.len() == 1 {
+            let mut applied = Vec::with_capacity(1);
+            for change in changes {
+                applied.push(apply_change(&mut conn, &self.statements, tenant, change, now).await?);
+            }
+            return Ok(applied);
         }
-        let mut stored = doc.clone();
-        stored.set_meta(RecordMeta::new_at(now));
-        Ok(stored)
-    }
-
-    async fn upsert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
-        let args = self.new_row_args(doc, now)?;
-        let row = sqlx::query_with(sql(&self.statements.upsert), args)
-            .fetch_one(self.router.write_pool())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        Self::with_meta(doc, &row, now)
-    }
-
-    async fn update(&self, doc: &D, expected: u64, now: DateTime<Utc>) -> Result<D> {
-        let body = doc.encode(self.sealer.as_ref())?;
-        let mut args = PgArguments::default();
-        Self::bind_indexes(&mut args, doc)?;
-        args.add(now).map_err(bind_error)?;
-        args.add(Json(body)).map_err(bind_error)?;
-        args.add(doc.tenant().as_str()).map_err(bind_error)?;
-        args.add(doc.id()).map_err(bind_error)?;
-        args.add(expected as i64).map_err(bind_error)?;
-        let pool = self.router.write_pool();
-        let row = sqlx::query_with(sql(&self.statements.update), args).fetch_optional(pool).await.map_err(|e| sqlx_error(BACKEND, e))?;
-        if let Some(row) = row {
-            return Self::with_meta(doc, &row, now);
+        // Dropped without commit (an error below), the transaction rolls back.
+        let mut tx = conn.begin().await.map_err(sqlx_error)?;
+        let mut applied = Vec::with_capacity(changes.len());
+        for change in changes {
+            applied.push(apply_change(&mut tx, &self.statements, tenant, change, now).await?);
         }
-        let actual: Option<i64> = sqlx::query_scalar(sql(&self.statements.version))
-            .bind(doc.tenant().as_str())
-            .bind(doc.id())
-            .fetch_optional(pool)
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        Err(match actual {
-            None => StorageError::not_found(D::ENTITY, doc.id()),
-            Some(actual) => StorageError::VersionMismatch { entity: D::ENTITY, id: doc.id(), expected, actual: actual as u64 },
+        tx.commit().await.map_err(sqlx_error)?;
+        Ok(applied)
+    }
+
+    async fn list(
+        &self,
+        table: &'static TableDef,
+        scope: Scope<'_>,
+        query: &Query,
+        after: Option<&Position>,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<RowPage> {
+        let statement = self.statements.list(table, scope, query, after, limit.saturating_add(1), now);
+        let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
+        let rows = fetch_all(&mut conn, statement).await.map_err(sqlx_error)?;
+        let key_at = 6_usize.saturating_add(table.counters().count());
+        let all_tenants = matches!(scope, Scope::AllTenants);
+        let order = query.order.column.and_then(|column| table.index(column));
+        let positioned = rows
+            .iter()
+            .map(|row| {
+                let decoded = decode_row(table, row)?;
+                let key = order.map(|(_, spec)| decode_key(spec.kind, row, key_at)).transpose()?;
+                let tenant = if all_tenants {
+                    Some(TenantId::new(decoded.tenant.clone()).map_err(|e| StorageError::corrupt(BACKEND, e))?)
+                } else {
+                    None
+                };
+                let position = Position { tenant, key, id: decoded.id.clone() };
+                Ok((decoded, position))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RowPage::from_overfetch(positioned, limit))
+    }
+
+    async fn count(&self, table: &'static TableDef, scope: Scope<'_>, filter: &Filter, now: DateTime<Utc>) -> Result<u64> {
+        let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
+        let row = fetch_optional(&mut conn, self.statements.count(table, scope, filter, now)).await.map_err(sqlx_error)?;
+        let n: i64 = row.map(|row| get(&row, 0)).transpose()?.unwrap_or(0);
+        u64::try_from(n).map_err(|e| StorageError::corrupt(BACKEND, e))
+    }
+
+    async fn delete_where(&self, table: &'static TableDef, scope: Scope<'_>, filter: &Filter, now: DateTime<Utc>) -> Result<u64> {
+        let mut conn = self.router.write_pool().acquire().await.map_err(sqlx_error)?;
+        execute(&mut conn, self.statements.delete_where(table, scope, filter, now)).await.map_err(sqlx_error)
+    }
+
+    async fn purge_expired(&self, table: &'static TableDef, now: DateTime<Utc>) -> Result<u64> {
+        let mut conn = self.router.write_pool().acquire().await.map_err(sqlx_error)?;
+        execute(&mut conn, self.statements.purge(table, now)).await.map_err(sqlx_error)
+    }
+
+    async fn increment(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        id: &str,
+        step: Step,
+        now: DateTime<Utc>,
+    ) -> Result<Incremented> {
+        let mut conn = self.router.write_pool().acquire().await.map_err(sqlx_error)?;
+        let stepped =
+            fetch_optional(&mut conn, self.statements.increment(table, tenant.as_str(), id, step, now)).await.map_err(sqlx_error)?;
+        if let Some(row) = stepped {
+            let meta = RecordMeta { version: version(get(&row, 1)?)?, created_at: get(&row, 2)?, updated_at: now };
+            return Ok(Incremented::To(get(&row, 0)?, meta));
+        }
+        let current =
+            fetch_optional(&mut conn, self.statements.counter(table, tenant.as_str(), id, step.column, now)).await.map_err(sqlx_error)?;
+        Ok(match current {
+            None => Incremented::Missing,
+            Some(row) => Incremented::Capped(get(&row, 0)?),
         })
     }
 
-    async fn delete(&self, tenant: &TenantId, id: &str) -> Result<bool> {
-        let done = sqlx::query(sql(&self.statements.delete))
-            .bind(tenant.as_str())
-            .bind(id)
-            .execute(self.router.write_pool())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn list(&self, tenant: &TenantId, filter: &Filter, after: Option<&str>, limit: u32) -> Result<Vec<D>> {
-        let statement = self.statements.list(filter, D::STORE)?;
-        let mut args = PgArguments::default();
-        args.add(tenant.as_str()).map_err(bind_error)?;
-        match filter {
-            Filter::All => {}
-            Filter::Eq { value, .. } => args.add(value.as_str()).map_err(bind_error)?,
-            Filter::AtOrBefore { at, .. } => args.add(*at).map_err(bind_error)?,
-        }
-        args.add(after.unwrap_or("")).map_err(bind_error)?;
-        args.add(i64::from(limit)).map_err(bind_error)?;
-        let rows = sqlx::query_with(sql(&statement), args).fetch_all(self.router.read_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
-        rows.iter().map(|row| self.row_to_doc(tenant, row)).collect()
+    async fn find_unique(
+        &self,
+        table: &'static TableDef,
+        scope: Scope<'_>,
+        column: usize,
+        value: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(TenantId, String)>> {
+        let tenant = match scope {
+            Scope::Tenant(tenant) => Some(tenant.as_str()),
+            Scope::AllTenants => None,
+        };
+        let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
+        let found = fetch_optional(&mut conn, self.statements.find_unique(table, tenant, column, value, now)).await.map_err(sqlx_error)?;
+        found
+            .map(|row| {
+                Ok((TenantId::new(get::<String>(&row, 0)?).map_err(|e| StorageError::corrupt(BACKEND, e))?, get::<String>(&row, 1)?))
+            })
+            .transpose()
     }
 }

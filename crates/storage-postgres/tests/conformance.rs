@@ -13,13 +13,7 @@ async fn setup() -> Subject {
     let clock = ManualClock::at_system_time();
     let ring = KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring");
     let backend = PostgresBackend::builder(url).clock(clock.shared()).sealer(Arc::new(ring)).connect().await.expect("connect postgres");
-    Subject {
-        integrations: Arc::new(backend.integration_store()),
-        webhooks: Arc::new(backend.webhook_store()),
-        gmail_tokens: Arc::new(backend.gmail_token_store()),
-        clock,
-        guard: Some(Box::new(backend)),
-    }
+    Subject { engine: Arc::new(backend), clock, guard: None }
 }
 
 storage_testkit::conformance_tests!(crate::setup);

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use storage_core::Store;
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_postgres::PostgresBackend;
+use storage_postgres::PostgresIntegrationStore;
 use storage_router::PoolSettings;
 use storage_testkit::faults::writes_survive_a_server_fault;
 use storage_testkit::server::{PgServer, create_database};
@@ -18,7 +20,7 @@ async fn backend(server: &PgServer) -> PostgresBackend {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integration_writes_survive_a_postgres_restart() {
     let server = Arc::new(PgServer::start());
-    let store = Arc::new(backend(&server).await.integration_store());
+    let store = Arc::new(PostgresIntegrationStore::on(&backend(&server).await));
     let target = Arc::clone(&server);
     let report = writes_survive_a_server_fault(store, move || target.restart()).await;
     println!("postgres restart: {report:?}");
@@ -27,7 +29,7 @@ async fn integration_writes_survive_a_postgres_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integration_writes_survive_a_postgres_kill_9() {
     let server = Arc::new(PgServer::start());
-    let store = Arc::new(backend(&server).await.integration_store());
+    let store = Arc::new(PostgresIntegrationStore::on(&backend(&server).await));
     let target = Arc::clone(&server);
     let report = writes_survive_a_server_fault(store, move || {
         target.kill9();

@@ -5,10 +5,12 @@
 use chrono::{TimeDelta, Utc};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
+use storage_core::Store;
 use storage_core::clock::to_micros;
-use storage_core::document::Document;
+use storage_core::{Change, Document, Engine, GmailUserState, IntegrationConfig, RowWrite, TableDef, Value, WriteMode};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_redis::RedisBackend;
+use storage_redis::{RedisGmailTokenStore, RedisIntegrationStore, RedisWebhookStore};
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
 use storage_testkit::bench::{Baselines, Reference, Scenario, number_after, op, tool_output};
 use storage_testkit::server::RedisServer;
@@ -19,50 +21,52 @@ async fn scenarios() -> Vec<Scenario> {
     let server = SERVER.get_or_init(RedisServer::start);
     let ring = Arc::new(KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring"));
     let backend = RedisBackend::builder(server.url()).sealer(ring.clone()).connect().await.expect("connect");
-    let (integrations, webhooks, tokens) =
-        (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
+    let (integrations, webhooks, tokens) = (
+        Arc::new(RedisIntegrationStore::on(&backend)),
+        Arc::new(RedisWebhookStore::on(&backend)),
+        Arc::new(RedisGmailTokenStore::on(&backend)),
+    );
     storage_testkit::bench::preload(integrations.as_ref(), tokens.as_ref()).await;
     let tenant = bench_tenant();
     let keys = backend.keys().clone();
 
-    let get = |store: &'static str, prefix: &'static str| {
+    let get = |store: &'static str, prefix: &'static str, fields: &'static [&'static str]| {
         let (conn, keys, tenant) = (backend.conn(), keys.clone(), tenant.clone());
         op(move |i| {
             let (mut conn, key) = (conn.clone(), keys.record(&tenant, store, &format!("{prefix}{:04}", i % KEYS)));
             async move {
-                let fields: Vec<Option<String>> =
-                    redis::cmd("HMGET").arg(key).arg(&["v", "c", "u", "b"][..]).query_async(&mut conn).await.expect("raw get");
-                assert!(fields[3].is_some());
+                let got: Vec<Option<String>> = redis::cmd("HMGET").arg(key).arg(fields).query_async(&mut conn).await.expect("raw get");
+                assert!(got[4].is_some());
             }
         })
     };
-    // The same scripts the stores run, with the same KEYS and ARGV, straight through redis-rs.
-    let write = Arc::new(redis::Script::new(storage_redis::scripts::WRITE_RECORD));
-    type Entries = fn(&storage_redis::Keys, &storage_core::TenantId, u64) -> Vec<(String, i64)>;
-    let set = |store: &'static str, prefix: &'static str, entries: Entries, body: String| {
-        let (conn, keys, tenant, write) = (backend.conn(), keys.clone(), tenant.clone(), Arc::clone(&write));
+    // The same script the stores run, with the same KEYS and ARGV, straight through redis-rs: the
+    // request is built by the engine itself, once per call, without validation, sealing or
+    // reply decoding.
+    let apply = Arc::new(redis::Script::new(&format!("{}{}", storage_redis::scripts::PRELUDE, storage_redis::scripts::APPLY)));
+    let set = |table: &'static TableDef, prefix: &'static str, indexes: fn(u64) -> Vec<Option<Value>>, body: String| {
+        let (conn, tables, tenant, apply) = (backend.conn(), backend.clone(), tenant.clone(), Arc::clone(&apply));
         op(move |i| {
             let mut conn = conn.clone();
-            let id = format!("{prefix}{:04}", i % KEYS);
-            let now = to_micros(Utc::now());
-            let entries = entries(&keys, &tenant, i);
-            let list = serde_json::to_string(&entries.iter().map(|(key, _)| key).collect::<Vec<_>>()).expect("json");
-            let (record, all, write, body) = (keys.record(&tenant, store, &id), keys.all(&tenant, store), Arc::clone(&write), body.clone());
+            let row = RowWrite {
+                table,
+                tenant: tenant.clone(),
+                id: format!("{prefix}{:04}", i % KEYS),
+                indexes: indexes(i),
+                expires_at: None,
+                body: body.clone(),
+            };
+            let (keys, argument) =
+                tables.redis_tables().apply_request(&tenant, &[Change::Write { row, mode: WriteMode::Upsert }], Utc::now());
+            let apply = Arc::clone(&apply);
             async move {
-                let mut call = write.prepare_invoke();
-                call.key(record).key(all);
-                for _side in ["old", "new"] {
-                    for (key, _) in &entries {
-                        call.key(key);
-                    }
+                let mut call = apply.prepare_invoke();
+                for key in &keys {
+                    call.key(key);
                 }
-                call.arg("upsert").arg(&list).arg("0").arg(now).arg(body).arg(&id).arg(entries.len()).arg(entries.len());
-                for (_, score) in &entries {
-                    call.arg(*score);
-                }
-                call.arg(&list);
-                let reply: Vec<String> = call.invoke_async(&mut conn).await.expect("raw set");
-                assert_eq!(reply[0], "ok", "{reply:?}");
+                call.arg(argument);
+                let reply: redis::Value = call.invoke_async(&mut conn).await.expect("raw set");
+                std::hint::black_box(reply);
             }
         })
     };
@@ -75,8 +79,7 @@ async fn scenarios() -> Vec<Scenario> {
         op(move |i| {
             let mut conn = conn.clone();
             let (event, token, now) = (format!("raw-{i}"), uuid::Uuid::new_v4().to_string(), Utc::now());
-            let (key, expiries) =
-                (keys.record(&tenant, "webhook_events", &event), keys.time_index(&tenant, "webhook_events", "expires_at"));
+            let (key, expiries) = (keys.record(&tenant, "webhook_events", &event), keys.expiries(&tenant, "webhook_events"));
             let (lease_until, done_until) = (to_micros(now + TimeDelta::seconds(30)), to_micros(now + TimeDelta::hours(24)));
             let (claim, finish) = (Arc::clone(&claim), Arc::clone(&finish));
             async move {
@@ -91,8 +94,9 @@ async fn scenarios() -> Vec<Scenario> {
             }
         })
     };
-    let integration_body = integration(0).encode(ring.as_ref()).expect("encode").to_json().expect("json");
-    let gmail_body = gmail(0).encode(ring.as_ref()).expect("encode").to_json().expect("json");
+    let engine: &dyn Engine = &backend;
+    let integration_body = engine.table::<IntegrationConfig>().encode_body(&integration(0)).expect("encode");
+    let gmail_body = engine.table::<GmailUserState>().encode_body(&gmail(0)).expect("encode");
 
     storage_testkit::bench::scenarios(
         "redis",
@@ -100,28 +104,21 @@ async fn scenarios() -> Vec<Scenario> {
         webhooks,
         tokens,
         Baselines {
-            integration_get: get("integrations", "key-"),
+            integration_get: get("integrations", "key-", &["v", "c", "u", "e", "b", "i3", "i4"]),
             integration_set: set(
-                "integrations",
+                &IntegrationConfig::TABLE,
                 "key-",
-                |keys, t, i| {
-                    vec![
-                        (keys.text_index(t, "integrations", "user_id", &owner(i)), 0),
-                        (keys.text_index(t, "integrations", "integration_type", "slack"), 0),
-                    ]
-                },
+                |i| vec![Some(Value::Text(owner(i))), Some(Value::from("slack")), Some(Value::Int(0)), Some(Value::Int(0))],
                 integration_body,
             ),
             webhook_claim_complete: raw_claim,
-            gmail_token_get: get("gmail_tokens", "user-"),
+            gmail_token_get: get("gmail_tokens", "user-", &["v", "c", "u", "e", "b"]),
             gmail_token_set: set(
-                "gmail_tokens",
+                &GmailUserState::TABLE,
                 "user-",
-                |keys, t, i| {
-                    vec![
-                        (keys.text_index(t, "gmail_tokens", "email_address", &format!("user{}@example.com", i % KEYS)), 0),
-                        (keys.time_index(t, "gmail_tokens", "token_expiry"), to_micros(Utc::now() + TimeDelta::hours(1))),
-                    ]
+                |i| {
+                    let expiry = storage_core::clock::truncate_micros(Utc::now() + TimeDelta::hours(1));
+                    vec![Some(Value::Text(format!("user{}@example.com", i % KEYS))), Some(Value::Time(expiry))]
                 },
                 gmail_body,
             ),

@@ -20,6 +20,11 @@ impl Keys {
         Ok(Self { namespace: namespace.to_owned() })
     }
 
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     /// `<ns>:{<tenant>}:<store>`, the prefix of a store's keys in a tenant.
     fn store(&self, tenant: &TenantId, store: &str) -> String {
         format!("{}:{{{}}}:{store}", self.namespace, tenant.as_str())
@@ -27,7 +32,12 @@ impl Keys {
 
     /// A record: `<ns>:{<tenant>}:<store>:<id>`.
     pub fn record(&self, tenant: &TenantId, store: &str, id: &str) -> String {
-        format!("{}:{id}", self.store(tenant, store))
+        format!("{}{id}", self.record_prefix(tenant, store))
+    }
+
+    /// What every record key of a store in a tenant starts with.
+    pub fn record_prefix(&self, tenant: &TenantId, store: &str) -> String {
+        format!("{}:", self.store(tenant, store))
     }
 
     /// The sorted set of every record id of a store in a tenant (lexicographic).
@@ -35,17 +45,30 @@ impl Keys {
         format!("{}#", self.store(tenant, store))
     }
 
-    /// The sorted set of ids whose text index `column` equals `value` (lexicographic).
-    pub fn text_index(&self, tenant: &TenantId, store: &str, column: &str, value: &str) -> String {
-        format!("{}#{column}:{value}", self.store(tenant, store))
-    }
-
-    /// The sorted set of ids scored by the time index `column` (microseconds).
-    pub fn time_index(&self, tenant: &TenantId, store: &str, column: &str) -> String {
+    /// The sorted set of an index: members `<encoded value>\0<id>`, all of score 0, so that
+    /// lexicographic order is (value, id) order.
+    pub fn index(&self, tenant: &TenantId, store: &str, column: &str) -> String {
         format!("{}#{column}", self.store(tenant, store))
     }
 
-    /// The set of tenants that have entries of `store` (for cross-tenant maintenance sweeps).
+    /// The expiry index of a store in a tenant (members `<encoded instant>\0<id>`).
+    pub fn expiries(&self, tenant: &TenantId, store: &str) -> String {
+        format!("{}#@expires", self.store(tenant, store))
+    }
+
+    /// The index values of every record of an expiring store, kept after the record's own key
+    /// has been collected by its `PEXPIREAT`, so a sweep can remove its index entries.
+    pub fn saved(&self, tenant: &TenantId, store: &str) -> String {
+        format!("{}#@saved", self.store(tenant, store))
+    }
+
+    /// The directory of a globally unique index: encoded value → `<tenant>\0<id>`. It has no
+    /// tenant hash tag (it spans tenants).
+    pub fn directory(&self, store: &str, column: &str) -> String {
+        format!("{}:{store}#{column}@global", self.namespace)
+    }
+
+    /// The set of tenants that have records of `store` (for cross-tenant scans and sweeps).
     pub fn tenants(&self, store: &str) -> String {
         format!("{}:{store}:tenants", self.namespace)
     }
@@ -62,8 +85,9 @@ mod tests {
         assert_eq!(keys.record(&t, "integrations", "ws-1"), "aragora:{acme}:integrations:ws-1");
         for key in [
             keys.all(&t, "integrations"),
-            keys.text_index(&t, "integrations", "user_id", "u"),
-            keys.time_index(&t, "gmail_tokens", "token_expiry"),
+            keys.index(&t, "integrations", "user_id"),
+            keys.expiries(&t, "webhook_events"),
+            keys.saved(&t, "engine_probe"),
         ] {
             assert!(key.starts_with("aragora:{acme}:"), "{key}");
             assert!(key.contains('#'), "index keys are outside the record key space: {key}");

@@ -1,16 +1,22 @@
 //! The Redis backend of `aragora-storage`.
 //!
 //! Key schema: `<namespace>:{<tenant>}:<store>:<id>` for records and
-//! `<namespace>:{<tenant>}:<store>#<index>...` for their indexes. The braces make the tenant a
+//! `<namespace>:{<tenant>}:<store>#<index>` for their indexes. The braces make the tenant a
 //! Cluster hash tag, so every key of one tenant lives in one slot and every multi-key change is
-//! one Lua script with all its keys passed as `KEYS`. Secondary indexes change in the same script
-//! as the record, so they never go stale. Expiry is decided by the injected clock; server-side
-//! TTLs only collect garbage. Secrets are stored sealed.
+//! one Lua script. Secondary indexes change in the same script as the record, so they never go
+//! stale. Expiry is decided by the injected clock; server-side TTLs only collect garbage. Secrets
+//! are stored sealed. Two kinds of key span tenants: the tenant registry of a store (for scans
+//! across tenants) and the directory of a globally unique index.
 //!
 //! This version connects to a standalone server through a `ConnectionManager` (reconnects with
 //! backoff) with explicit connect and response timeouts; the key schema already suits Sentinel
 //! and Cluster.
 #![forbid(unsafe_code)]
+// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
+)]
 
 mod keys;
 pub mod scripts;
@@ -18,34 +24,48 @@ mod stores;
 mod table;
 
 pub use keys::Keys;
-pub use stores::gmail_token::RedisGmailTokenStore;
-pub use stores::integration::RedisIntegrationStore;
-pub use stores::webhook::RedisWebhookStore;
-pub use table::RedisTable;
+pub use table::{RedisTables, decode, encode};
 
+use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
-use storage_core::document::Document;
-use storage_core::{Result, Sealer, SharedClock, StorageConfig, StorageError, SystemClock, TableHandle, WebhookOptions};
+use storage_core::{
+    DatabaseBackend, Engine, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, StorageConfig, StorageError, SystemClock,
+    Tables, WebhookEvents, WebhookOptions, Webhooks,
+};
 
-/// The backend name in errors.
-pub(crate) const BACKEND: &str = "redis";
+/// The Redis integration store: `RedisIntegrationStore::open(url)`.
+pub type RedisIntegrationStore = Integrations<RedisBackend>;
+/// The Redis webhook store.
+pub type RedisWebhookStore = Webhooks<RedisBackend>;
+/// The Redis Gmail token store.
+pub type RedisGmailTokenStore = GmailTokens<RedisBackend>;
 
-/// Maps a Redis error to the semantic error, keeping it as the source.
+/// The backend in errors.
+pub(crate) const BACKEND: DatabaseBackend = DatabaseBackend::Redis;
+
+/// Maps a Redis error to the semantic error by its kind, keeping it as the source.
 pub(crate) fn redis_error(error: redis::RedisError) -> StorageError {
-    use redis::ErrorKind;
+    use redis::{ErrorKind, ServerErrorKind};
     if error.is_timeout() {
         return StorageError::Timeout { backend: BACKEND, source: Box::new(error) };
     }
     let transient = error.is_io_error()
         || error.is_connection_refusal()
         || error.is_connection_dropped()
-        || matches!(error.kind(), ErrorKind::Io | ErrorKind::ClusterConnectionNotFound)
-        || error.to_string().contains("LOADING")
-        || error.to_string().contains("READONLY")
-        || error.to_string().contains("MASTERDOWN")
-        || error.to_string().contains("TRYAGAIN");
+        || matches!(
+            error.kind(),
+            ErrorKind::Io
+                | ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::ReadOnly
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                )
+        );
     if transient {
         StorageError::Unavailable { backend: BACKEND, source: Box::new(error) }
     } else {
@@ -59,6 +79,8 @@ pub(crate) fn redis_error(error: redis::RedisError) -> StorageError {
 pub struct RedisBackend {
     conn: ConnectionManager,
     keys: Keys,
+    tables: Arc<RedisTables>,
+    webhook_events: Arc<stores::webhook::RedisWebhookEvents>,
     sealer: Arc<dyn Sealer>,
     clock: SharedClock,
     webhook: WebhookOptions,
@@ -114,13 +136,12 @@ impl RedisBuilder {
         self
     }
 
-    /// Connects.
+    /// Connects. The sealer must have been given: a builder never reads the environment.
     pub async fn connect(self) -> Result<RedisBackend> {
         let keys = Keys::new(&self.namespace)?;
-        let sealer = match self.sealer {
-            Some(sealer) => sealer,
-            None => Arc::new(storage_crypto::load_key_ring(&StorageConfig::from_env()?)?),
-        };
+        let sealer = self.sealer.ok_or_else(|| {
+            StorageError::config("no sealer for the Redis backend: pass `.sealer(..)` (or use `RedisBackend::open`, which reads the key from the environment)")
+        })?;
         let client = redis::Client::open(self.url.as_str()).map_err(|e| {
             StorageError::invalid("REDIS_URL", format!("is not a valid Redis URL: {}", e.to_string().replace(&self.url, "<url>")))
         })?;
@@ -130,7 +151,15 @@ impl RedisBuilder {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client, config).await.map_err(redis_error)?;
-        Ok(RedisBackend { conn, keys, sealer, clock: self.clock, webhook: self.webhook })
+        Ok(RedisBackend {
+            tables: Arc::new(RedisTables::new(conn.clone(), keys.clone())),
+            webhook_events: Arc::new(stores::webhook::RedisWebhookEvents::new(conn.clone(), keys.clone())),
+            conn,
+            keys,
+            sealer,
+            clock: self.clock,
+            webhook: self.webhook,
+        })
     }
 }
 
@@ -149,6 +178,13 @@ impl RedisBackend {
         }
     }
 
+    /// Connects to the server at `url` with default settings and the key ring the environment
+    /// configures (`ENCRYPTION_KEY`).
+    pub async fn open(url: impl Into<String>) -> Result<Self> {
+        let ring = Arc::new(storage_crypto::load_key_ring(&StorageConfig::from_env()?)?);
+        Self::builder(url).sealer(ring).connect().await
+    }
+
     /// Connects to the server the configuration names.
     pub async fn connect(config: &StorageConfig, sealer: Arc<dyn Sealer>, clock: SharedClock) -> Result<Self> {
         if config.redis_mode != storage_core::RedisMode::Standalone {
@@ -158,34 +194,21 @@ impl RedisBackend {
         Self::builder(url.expose().clone())
             .connect_timeout(Duration::from_millis(config.redis_connect_timeout_ms))
             .response_timeout(Duration::from_millis(config.redis_response_timeout_ms))
-            .webhook_options(WebhookOptions::new(config.webhook_ttl())?)
+            .webhook_options(WebhookOptions::new(config.webhook_ttl()?)?)
             .sealer(sealer)
             .clock(clock)
             .connect()
             .await
     }
 
-    /// The integration store on this server.
-    pub fn integration_store(&self) -> RedisIntegrationStore {
-        RedisIntegrationStore::from_backend(self)
+    /// The generic tables (for the benchmarks' raw-driver baseline).
+    #[doc(hidden)]
+    pub fn redis_tables(&self) -> &RedisTables {
+        &self.tables
     }
 
-    /// The webhook store on this server.
-    pub fn webhook_store(&self) -> RedisWebhookStore {
-        RedisWebhookStore::from_backend(self)
-    }
-
-    /// The Gmail token store on this server.
-    pub fn gmail_token_store(&self) -> RedisGmailTokenStore {
-        RedisGmailTokenStore::from_backend(self)
-    }
-
-    pub(crate) fn table<D: Document>(&self) -> TableHandle<D> {
-        let table = RedisTable::<D>::new(self.conn.clone(), self.keys.clone(), Arc::clone(&self.sealer));
-        TableHandle::new(Arc::new(table), Arc::clone(&self.clock))
-    }
-
-    /// The connection, for raw commands beside the stores (and benchmarks).
+    /// The connection, for raw commands beside the stores.
+    #[doc(hidden)]
     pub fn conn(&self) -> ConnectionManager {
         self.conn.clone()
     }
@@ -194,12 +217,36 @@ impl RedisBackend {
     pub fn keys(&self) -> &Keys {
         &self.keys
     }
+}
 
-    pub(crate) fn clock(&self) -> &SharedClock {
-        &self.clock
+#[async_trait]
+impl Engine for RedisBackend {
+    fn backend(&self) -> DatabaseBackend {
+        BACKEND
     }
+    fn tables(&self) -> Arc<dyn Tables> {
+        Arc::clone(&self.tables) as Arc<dyn Tables>
+    }
+    fn sealer(&self) -> Arc<dyn Sealer> {
+        Arc::clone(&self.sealer)
+    }
+    fn clock(&self) -> SharedClock {
+        Arc::clone(&self.clock)
+    }
+    fn webhook_events(&self) -> Arc<dyn WebhookEvents> {
+        Arc::clone(&self.webhook_events) as Arc<dyn WebhookEvents>
+    }
+    fn webhook_options(&self) -> WebhookOptions {
+        self.webhook
+    }
+    /// Redis connections close when the last handle is dropped; there is nothing to flush.
+    async fn close(&self) {}
+}
 
-    pub(crate) fn webhook(&self) -> &WebhookOptions {
-        &self.webhook
+#[async_trait]
+impl OpenEngine for RedisBackend {
+    type Target = String;
+    async fn open_engine(url: String) -> Result<Self> {
+        Self::open(url).await
     }
 }

@@ -1,38 +1,304 @@
 //! The Lua scripts, public so that tools (and the benchmarks' raw-driver baselines) can send
-//! exactly the commands the stores send. Their `KEYS` and `ARGV` are documented where the stores
-//! call them (`table.rs`, `stores/webhook.rs`).
+//! exactly the commands the stores send. The engine's scripts (`APPLY`, `QUERY`, `PURGE`,
+//! `INCREMENT`) run after [`PRELUDE`]; their arguments are documented in `table.rs`, the webhook
+//! scripts' in `stores/webhook.rs`.
 
-/// Writes a record and moves it between its index sets (generic engine).
-pub const WRITE_RECORD: &str = r"
-local x = redis.call('HGET', KEYS[1], 'x')
-if (x or '') ~= ARGV[2] then return {'retry', x or ''} end
-local cur = redis.call('HGET', KEYS[1], 'v')
-if ARGV[1] == 'insert' and cur then return {'conflict'} end
-if ARGV[1] == 'update' then
-  if not cur then return {'missing'} end
-  if cur ~= ARGV[3] then return {'mismatch', cur} end
+/// Helpers every engine script starts with. Encoded values compare in byte order (`before`,
+/// never Lua's locale-dependent `<` on strings); integers are encoded as a sign digit and 19
+/// digits, complemented when negative, so byte order is numeric order.
+pub const PRELUDE: &str = r"
+local function before(a, b)
+  if a == b then return false end
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
 end
-local id, nold, nnew = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
-for i = 1, nold do redis.call('ZREM', KEYS[2 + i], id) end
-for i = 1, nnew do redis.call('ZADD', KEYS[2 + nold + i], ARGV[8 + i], id) end
-redis.call('ZADD', KEYS[2], 0, id)
-local version, created = 1, ARGV[4]
-if cur then
-  version = tonumber(cur) + 1
-  created = redis.call('HGET', KEYS[1], 'c')
+local function live(e, now)
+  return (not e) or (not now) or before(now, e)
 end
-redis.call('HSET', KEYS[1], 'v', version, 'c', created, 'u', ARGV[4], 'b', ARGV[5], 'x', ARGV[9 + nnew])
-return {'ok', tostring(version), created}
+local function complement(digits)
+  return (string.gsub(digits, '%d', function(c) return string.format('%d', 9 - tonumber(c)) end))
+end
+local function enc_int(n)
+  if n >= 0 then return '1' .. string.format('%019d', n) end
+  return '0' .. complement(string.format('%019d', -n))
+end
+local function dec_int(s)
+  local digits = string.sub(s, 2)
+  if string.sub(s, 1, 1) == '1' then return tonumber(digits) end
+  return -tonumber(complement(digits))
+end
+local function int_text(n)
+  return string.format('%d', n)
+end
+local function nullable(v)
+  if v == cjson.null then return false end
+  return v
+end
+-- The index values and expiry of a record, from its hash or, once the hash was collected, from
+-- the table's saved entry (expiring tables).
+local function current(t, key, id)
+  local fields = {'v', 'c', 'e'}
+  for _, x in ipairs(t.idx) do table.insert(fields, x.f) end
+  local got = redis.call('HMGET', key, unpack(fields))
+  local vals = {}
+  if got[1] then
+    for k = 1, #t.idx do vals[k] = got[3 + k] end
+    return got, vals, got[3]
+  end
+  if t.x then
+    local saved = redis.call('HGET', t.x, id)
+    if saved then
+      local s = cjson.decode(saved)
+      for k = 1, #t.idx do vals[k] = nullable(s.v[k]) end
+      return false, vals, nullable(s.e)
+    end
+  end
+  return false, vals, false
+end
+local function unindex(t, id, owner, vals, e)
+  for k, x in ipairs(t.idx) do
+    local v = vals[k]
+    if v then
+      redis.call('ZREM', x.z, v .. '\0' .. id)
+      if x.u == 2 and redis.call('HGET', x.g, v) == owner then redis.call('HDEL', x.g, v) end
+    end
+  end
+  if e and t.exp then redis.call('ZREM', t.exp, e .. '\0' .. id) end
+end
+local function remove(t, prefix, owner, id)
+  local key = prefix .. id
+  local got, vals, e = current(t, key, id)
+  unindex(t, id, owner, vals, e)
+  redis.call('ZREM', t.all, id)
+  if t.x then redis.call('HDEL', t.x, id) end
+  redis.call('DEL', key)
+  return got, e
+end
 ";
 
-/// Deletes a record and its index entries (generic engine).
-pub const DELETE_RECORD: &str = r"
-local x = redis.call('HGET', KEYS[1], 'x')
-if not x then return {'absent'} end
-if x ~= ARGV[1] then return {'retry', x} end
-for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[2]) end
-redis.call('DEL', KEYS[1])
-return {'deleted'}
+/// Applies a unit of changes to one tenant, all or none: every condition (existence, version,
+/// unique values) is checked before anything is written, since a script cannot roll back.
+/// ARGV[1]: JSON `{now, nowu, changes: [...]}`; each change names its keys, which the caller also
+/// passes as `KEYS`. Replies `{'ok', {results}}` or `{'conflict'|'missing'|'unique', i[, detail]}`.
+pub const APPLY: &str = r"
+local spec = cjson.decode(ARGV[1])
+local now, nowu = spec.now, spec.nowu
+local gone, claimed = {}, {}
+local function live_record(key)
+  if gone[key] then return false end
+  local f = redis.call('HMGET', key, 'v', 'e')
+  if f[1] and live(f[2], now) then return f end
+  return false
+end
+for i, c in ipairs(spec.changes) do
+  local t = c.t
+  local cur = live_record(c.key)
+  if c.op == 'd' then
+    gone[c.key] = true
+  else
+    if c.mode == 'insert' and cur then return {'conflict', i} end
+    if c.mode == 'update' then
+      if not cur then return {'missing', i} end
+      if cur[1] ~= c.expect then return {'mismatch', i, cur[1]} end
+    end
+    for k, x in ipairs(t.idx) do
+      local v = nullable(c.vals[k])
+      if x.u > 0 and v then
+        local claim = x.u == 2 and (x.f .. '\0' .. v) or (c.owner .. '\0' .. x.f .. '\0' .. v)
+        if claimed[claim] and claimed[claim] ~= c.key then return {'unique', i, x.col} end
+        claimed[claim] = c.key
+        if x.u == 1 then
+          local hits = redis.call('ZRANGEBYLEX', x.z, '[' .. v .. '\0', '(' .. v .. '\1')
+          for _, m in ipairs(hits) do
+            local other = string.sub(m, #v + 2)
+            if other ~= c.id and live_record(c.prefix .. other) then return {'unique', i, x.col} end
+          end
+        else
+          local owner = redis.call('HGET', x.g, v)
+          if owner and owner ~= c.owner then
+            local sep = string.find(owner, '\0', 1, true)
+            local key = c.ns .. ':{' .. string.sub(owner, 1, sep - 1) .. '}:' .. t.name .. ':' .. string.sub(owner, sep + 1)
+            if live_record(key) then return {'unique', i, x.col} end
+          end
+        end
+      end
+    end
+  end
+end
+local results = {}
+for i, c in ipairs(spec.changes) do
+  local t = c.t
+  if c.op == 'd' then
+    local got, e = remove(t, c.prefix, c.owner, c.id)
+    table.insert(results, (got and live(e, now)) and '1' or '0')
+  else
+    local got, vals, e = current(t, c.key, c.id)
+    unindex(t, c.id, c.owner, vals, e)
+    local version, created = 1, nowu
+    if got and live(e, now) then
+      version = tonumber(got[1]) + 1
+      created = got[2]
+    end
+    redis.call('DEL', c.key)
+    local fields = {'v', int_text(version), 'c', created, 'u', nowu, 'b', c.body}
+    local expires = nullable(c.e)
+    if expires then
+      table.insert(fields, 'e')
+      table.insert(fields, expires)
+    end
+    for k, x in ipairs(t.idx) do
+      local v = nullable(c.vals[k])
+      if v then
+        table.insert(fields, x.f)
+        table.insert(fields, v)
+        redis.call('ZADD', x.z, 0, v .. '\0' .. c.id)
+        if x.u == 2 then redis.call('HSET', x.g, v, c.owner) end
+      end
+    end
+    redis.call('HSET', c.key, unpack(fields))
+    redis.call('ZADD', t.all, 0, c.id)
+    if t.x then
+      redis.call('HSET', t.x, c.id, cjson.encode({e = c.e, v = c.vals}))
+      if expires then
+        redis.call('ZADD', t.exp, 0, expires .. '\0' .. c.id)
+        redis.call('PEXPIREAT', c.key, c.gcat)
+      end
+    end
+    table.insert(results, int_text(version) .. ' ' .. created)
+  end
+end
+return {'ok', results}
+";
+
+/// Scans one tenant's records in the order of a driving index (`ZRANGEBYLEX`), filters them by
+/// the residual predicates and liveness, and lists, counts or deletes the ones that pass, within
+/// a budget of examined entries. ARGV[1]: JSON (see `table.rs`). Replies
+/// `{rows, count, more, last}`: `last` is the member a next call continues after.
+pub const QUERY: &str = r"
+local q = cjson.decode(ARGV[1])
+local t, now = q.t, nullable(q.now)
+local preds = q.preds
+for _, p in ipairs(preds) do
+  if p.op == 'in' then
+    local set = {}
+    for _, v in ipairs(p.set) do set[v] = true end
+    p.lookup = set
+  end
+end
+local function pass(p, v)
+  local op = p.op
+  if op == 'null' then return not v end
+  if op == 'notnull' then return v and true or false end
+  if not v then return false end
+  if op == 'eq' then return v == p.a end
+  if op == 'in' then return p.lookup[v] == true end
+  if op == 'lt' then return before(v, p.a) end
+  if op == 'le' then return not before(p.a, v) end
+  if op == 'gt' then return before(p.a, v) end
+  if op == 'ge' then return not before(v, p.a) end
+  if op == 'between' then return (not before(v, p.a)) and (not before(p.b, v)) end
+  return false
+end
+local fields = {'v', 'e', 'c', 'u', 'b'}
+for _, f in ipairs(q.fetch) do table.insert(fields, f) end
+local rows, count, examined = {}, 0, 0
+local min, max = q.min, q.max
+local chunk = 128
+while true do
+  local batch
+  if q.rev then
+    batch = redis.call('ZREVRANGEBYLEX', q.z, max, min, 'LIMIT', 0, chunk)
+  else
+    batch = redis.call('ZRANGEBYLEX', q.z, min, max, 'LIMIT', 0, chunk)
+  end
+  for _, m in ipairs(batch) do
+    examined = examined + 1
+    local id = m
+    if q.keyed then id = string.sub(m, string.find(m, '\0', 1, true) + 1) end
+    local got = redis.call('HMGET', q.prefix .. id, unpack(fields))
+    if got[1] and live(got[2], now) then
+      local ok = true
+      for _, p in ipairs(preds) do
+        if not pass(p, got[5 + p.at]) then
+          ok = false
+          break
+        end
+      end
+      if ok then
+        if q.mode == 'list' then
+          if #rows >= q.limit then return {rows, count, 1, rows[#rows][1]} end
+          local row = {m, id, got[1], got[3], got[4], got[5]}
+          for k = 1, #q.fetch do row[6 + k] = got[5 + k] or '' end
+          table.insert(rows, row)
+        elseif q.mode == 'delete' then
+          remove(t, q.prefix, q.tenant .. '\0' .. id, id)
+          count = count + 1
+        else
+          count = count + 1
+        end
+      end
+    end
+    if examined >= q.budget then return {rows, count, 1, m} end
+  end
+  if #batch < chunk then return {rows, count, 0, ''} end
+  local last = batch[#batch]
+  if q.rev then max = '(' .. last else min = '(' .. last end
+end
+";
+
+/// Deletes one tenant's expired records, within a budget: the entries of the expiry index at or
+/// before now whose record still expires then (or was already collected by its `PEXPIREAT`).
+/// ARGV[1]: JSON. Replies `{removed, more}`.
+pub const PURGE: &str = r"
+local q = cjson.decode(ARGV[1])
+local t = q.t
+local expired = redis.call('ZRANGEBYLEX', t.exp, '-', '(' .. q.now .. '\1', 'LIMIT', 0, q.budget)
+local removed = 0
+for _, m in ipairs(expired) do
+  local sep = string.find(m, '\0', 1, true)
+  local e, id = string.sub(m, 1, sep - 1), string.sub(m, sep + 1)
+  local got, vals, current_e = current(t, q.prefix .. id, id)
+  if current_e == e then
+    remove(t, q.prefix, q.tenant .. '\0' .. id, id)
+    removed = removed + 1
+  else
+    redis.call('ZREM', t.exp, m)
+  end
+end
+return {removed, (#expired >= q.budget) and 1 or 0}
+";
+
+/// Adds to a counter of a live record, within its limit, in place. ARGV[1]: JSON. Replies
+/// `{'ok', value, version, created}`, `{'missing'}` or `{'capped', value}`.
+pub const INCREMENT: &str = r"
+local q = cjson.decode(ARGV[1])
+local t = q.t
+local x = t.idx[q.column]
+local got = redis.call('HMGET', q.key, 'v', 'c', 'e', x.f)
+if not got[1] or not live(got[3], q.now) then return {'missing'} end
+local cur = 0
+if got[4] then cur = dec_int(got[4]) end
+local by, limit = tonumber(q.by), tonumber(q.limit)
+if (by >= 0 and cur > limit) or (by < 0 and cur < limit) then return {'capped', int_text(cur)} end
+local value = cur + by
+local encoded = enc_int(value)
+if got[4] then redis.call('ZREM', x.z, got[4] .. '\0' .. q.id) end
+redis.call('ZADD', x.z, 0, encoded .. '\0' .. q.id)
+local version = tonumber(got[1]) + 1
+redis.call('HSET', q.key, x.f, encoded, 'v', int_text(version), 'u', q.nowu)
+if t.x then
+  local saved = redis.call('HGET', t.x, q.id)
+  if saved then
+    local s = cjson.decode(saved)
+    s.v[q.column] = encoded
+    redis.call('HSET', t.x, q.id, cjson.encode(s))
+  end
+end
+return {'ok', int_text(value), int_text(version), got[2]}
 ";
 
 /// Claims a webhook event if absent or expired, else reports its live state.

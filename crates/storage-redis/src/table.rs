@@ -1,244 +1,755 @@
-//! The generic engine: any [`Document`] as a hash (`v` version, `c` created, `u` updated, `b`
-//! sealed JSON body, `x` the index keys it is in), plus sorted-set indexes. A write is one script
-//! that moves the record between index sets and writes it. Every key it touches is passed in
-//! `KEYS`, so the caller names the index sets the record is in now: its guess (unchanged for an
-//! update, none for an insert) is checked inside the script, and a wrong guess costs one more
-//! round trip with the actual list. One round trip in the common case, never a stale index.
+//! The generic engine on Redis. A record is a hash (`v` version, `c` created, `u` updated, `b`
+//! body, `e` expiry, `i<k>` its index values, encoded); each index is one sorted set of members
+//! `<encoded value>\0<id>` with score 0, so lexicographic order is (value, id) order and one
+//! `ZRANGEBYLEX` serves equality, ranges, ordering and keyset cursors alike. Every key of a tenant
+//! carries its hash tag, so a unit of changes is one script (`APPLY`): it checks every condition
+//! before it writes. Lists, counts and sweeps run one script (`QUERY`) per tenant and page: it
+//! walks a driving index, checks the other predicates on each record, and returns the page with
+//! the records' bodies, so a page is decided by what the index held at that moment.
 
+use crate::scripts::{APPLY, INCREMENT, PRELUDE, PURGE, QUERY};
 use crate::{BACKEND, Keys, redis_error};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use redis::Script;
 use redis::aio::ConnectionManager;
-use std::fmt;
-use std::marker::PhantomData;
-use std::sync::{Arc, LazyLock};
-use storage_core::clock::{from_micros, to_micros};
-use storage_core::document::{Document, Filter, IndexKind, IndexValue, RecordMeta};
-use storage_core::{Result, Sealer, StorageError, Table, TenantId};
+use serde_json::{Value as Json, json};
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex, PoisonError};
+use storage_core::{
+    Applied, Change, Direction, Filter, Incremented, IndexKind, Op, Position, Query, RecordMeta, Result, Row, RowPage, Scope, Step,
+    StorageError, TableDef, Tables, TenantId, Unique, Value, WriteMode,
+};
 
-/// KEYS: record, all-ids set, old index sets..., new index sets...
-/// ARGV: mode, the caller's belief of the record's index list (`x`, empty when absent), expected
-/// version, now, body, id, #old, #new, new scores..., new index list.
-/// The belief is checked first: if the record is in other index sets than the caller passed,
-/// nothing changes and the actual list comes back for a second, exact attempt.
-static WRITE: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::WRITE_RECORD));
+static APPLY_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{PRELUDE}{APPLY}")));
+static QUERY_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{PRELUDE}{QUERY}")));
+static PURGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{PRELUDE}{PURGE}")));
+static INCREMENT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{PRELUDE}{INCREMENT}")));
 
-/// KEYS: record, all-ids set, index sets... ARGV: the caller's belief of the index list, id.
-static DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::DELETE_RECORD));
+/// Index entries one `QUERY` call examines at most, so no script blocks the server for long; a
+/// list that has not filled its page by then returns it short, with a cursor.
+const BUDGET: u32 = 2_000;
+/// Expired records one `PURGE` call removes at most.
+const PURGE_BUDGET: u32 = 500;
+/// How long after its expiry a record's key lingers before Redis collects it (`PEXPIREAT`), so a
+/// sweep usually finds it whole.
+const GC_GRACE: TimeDelta = TimeDelta::hours(1);
 
-/// How often a write tries again after finding the record in other index sets than it assumed.
-const WRITE_ATTEMPTS: usize = 64;
+/// An index value as stored: text as is; integers and instants (microseconds) as a sign digit and
+/// 19 digits, complemented when negative, so byte order is numeric order; booleans as `0`/`1`.
+pub fn encode(value: &Value) -> String {
+    match value {
+        Value::Text(text) => text.clone(),
+        Value::Int(n) => encode_int(*n),
+        Value::Time(at) => encode_int(at.timestamp_micros()),
+        Value::Bool(b) => if *b { "1" } else { "0" }.to_owned(),
+    }
+}
 
-/// The Redis storage of one [`Document`] type.
-pub struct RedisTable<D> {
+fn encode_int(n: i64) -> String {
+    if n >= 0 {
+        format!("1{n:019}")
+    } else {
+        let digits = format!("{:019}", n.unsigned_abs());
+        let complement: String = digits.chars().map(|c| char::from(b'9'.saturating_sub(c as u8).saturating_add(b'0'))).collect();
+        format!("0{complement}")
+    }
+}
+
+fn decode_int(text: &str) -> Result<i64> {
+    let corrupt = || StorageError::corrupt(BACKEND, format!("encoded integer `{text}`"));
+    let mut chars = text.chars();
+    let sign = chars.next().ok_or_else(corrupt)?;
+    let digits: String = chars.collect();
+    match sign {
+        '1' => digits.parse::<i64>().map_err(|_| corrupt()),
+        '0' => {
+            let plain: String = digits.chars().map(|c| char::from(b'9'.saturating_sub(c as u8).saturating_add(b'0'))).collect();
+            let magnitude: u64 = plain.parse().map_err(|_| corrupt())?;
+            0i64.checked_sub_unsigned(magnitude).ok_or_else(corrupt)
+        }
+        _ => Err(corrupt()),
+    }
+}
+
+/// An encoded index value back as the index's kind.
+pub fn decode(kind: IndexKind, text: &str) -> Result<Value> {
+    Ok(match kind {
+        IndexKind::Text => Value::Text(text.to_owned()),
+        IndexKind::Int => Value::Int(decode_int(text)?),
+        IndexKind::Time => {
+            Value::Time(DateTime::<Utc>::from_timestamp_micros(decode_int(text)?).ok_or_else(|| StorageError::corrupt(BACKEND, "instant"))?)
+        }
+        IndexKind::Bool => Value::Bool(text == "1"),
+    })
+}
+
+fn encode_time(at: DateTime<Utc>) -> String {
+    encode_int(at.timestamp_micros())
+}
+
+/// The field of the index at `position` in a record hash.
+fn field(position: usize) -> String {
+    format!("i{}", position.saturating_add(1))
+}
+
+/// Every document table of one Redis namespace.
+pub struct RedisTables {
     conn: ConnectionManager,
     keys: Keys,
-    sealer: Arc<dyn Sealer>,
-    _document: PhantomData<fn() -> D>,
+    registered: Mutex<HashSet<(&'static str, TenantId)>>,
 }
 
-impl<D> fmt::Debug for RedisTable<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisTable").field("keys", &self.keys).finish_non_exhaustive()
+impl std::fmt::Debug for RedisTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTables").field("keys", &self.keys).finish_non_exhaustive()
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Insert,
-    Upsert,
-    Update(u64),
+/// Sets `key` of a JSON object (the specs built here are always objects).
+fn set(object: &mut Json, key: &str, value: impl Into<Json>) {
+    if let Some(map) = object.as_object_mut() {
+        map.insert(key.to_owned(), value.into());
+    }
 }
 
-fn instant(text: &str) -> Result<DateTime<Utc>> {
-    text.parse::<i64>().ok().and_then(from_micros).ok_or_else(|| StorageError::corrupt(BACKEND, format!("instant `{text}`")))
+/// A piece of a script's reply.
+fn parse<T: redis::FromRedisValue>(value: &redis::Value) -> Result<T> {
+    redis::from_redis_value_ref(value).map_err(|e| StorageError::backend(BACKEND, e))
 }
 
-impl<D: Document> RedisTable<D> {
-    /// The table of `D` under `keys`.
-    pub fn new(conn: ConnectionManager, keys: Keys, sealer: Arc<dyn Sealer>) -> Self {
-        Self { conn, keys, sealer, _document: PhantomData }
+fn text(value: &redis::Value) -> Result<String> {
+    parse(value)
+}
+
+fn unexpected(what: impl std::fmt::Debug) -> StorageError {
+    StorageError::backend(BACKEND, format!("unexpected script reply {what:?}"))
+}
+
+impl RedisTables {
+    pub(crate) fn new(conn: ConnectionManager, keys: Keys) -> Self {
+        Self { conn, keys, registered: Mutex::new(HashSet::new()) }
     }
 
-    /// The index sets `doc` belongs in, with its score in each.
-    fn index_entries(&self, doc: &D) -> Vec<(String, i64)> {
-        D::INDEXES
+    /// What the scripts need to know of a table in a tenant: its keys and indexes.
+    fn spec(&self, table: &'static TableDef, tenant: &TenantId) -> Json {
+        let idx: Vec<Json> = table
+            .indexes
             .iter()
-            .zip(doc.index_values())
-            .filter_map(|(spec, value)| match value {
-                IndexValue::Text(Some(text)) => Some((self.keys.text_index(doc.tenant(), D::STORE, spec.column, &text), 0)),
-                IndexValue::Time(Some(at)) => Some((self.keys.time_index(doc.tenant(), D::STORE, spec.column), to_micros(at))),
-                _ => None,
+            .enumerate()
+            .map(|(k, spec)| {
+                let unique = match spec.unique {
+                    Unique::No => 0,
+                    Unique::PerTenant => 1,
+                    Unique::Global => 2,
+                };
+                json!({
+                    "f": field(k),
+                    "col": spec.column,
+                    "z": self.keys.index(tenant, table.name, spec.column),
+                    "u": unique,
+                    "g": self.keys.directory(table.name, spec.column),
+                })
             })
-            .collect()
+            .collect();
+        let mut spec = json!({ "name": table.name, "idx": idx, "all": self.keys.all(tenant, table.name) });
+        if table.expires {
+            set(&mut spec, "x", Json::from(self.keys.saved(tenant, table.name)));
+            set(&mut spec, "exp", Json::from(self.keys.expiries(tenant, table.name)));
+        }
+        spec
     }
 
-    /// The index keys of a stored index list (`x`); empty when the record is absent.
-    fn parse_index_list(list: &str) -> Result<Vec<String>> {
-        if list.is_empty() {
-            return Ok(Vec::new());
+    /// The fixed keys of a table in a tenant, for `KEYS`.
+    fn table_keys(&self, table: &'static TableDef, tenant: &TenantId) -> Vec<String> {
+        let mut keys = vec![self.keys.all(tenant, table.name)];
+        keys.extend(table.indexes.iter().map(|spec| self.keys.index(tenant, table.name, spec.column)));
+        keys.extend(
+            table.indexes.iter().filter(|spec| spec.unique == Unique::Global).map(|spec| self.keys.directory(table.name, spec.column)),
+        );
+        if table.expires {
+            keys.push(self.keys.saved(tenant, table.name));
+            keys.push(self.keys.expiries(tenant, table.name));
         }
-        serde_json::from_str(list).map_err(|e| StorageError::corrupt(BACKEND, e))
+        keys
     }
 
-    fn decode(&self, tenant: &TenantId, id: &str, fields: [Option<String>; 4]) -> Result<Option<D>> {
-        let [Some(version), Some(created), Some(updated), Some(body)] = fields else {
-            return Ok(None);
-        };
-        let meta = RecordMeta {
-            version: version.parse().map_err(|_| StorageError::corrupt(BACKEND, format!("version `{version}`")))?,
-            created_at: instant(&created)?,
-            updated_at: instant(&updated)?,
-        };
-        D::decode_json(tenant, id, meta, &body, self.sealer.as_ref()).map(Some)
-    }
-
-    async fn fetch(&self, tenant: &TenantId, ids: &[String]) -> Result<Vec<D>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in ids {
-            pipe.cmd("HMGET").arg(self.keys.record(tenant, D::STORE, id)).arg(&["v", "c", "u", "b"][..]);
-        }
-        let rows: Vec<[Option<String>; 4]> = pipe.query_async(&mut self.conn.clone()).await.map_err(redis_error)?;
-        let mut docs = Vec::with_capacity(ids.len());
-        for (id, fields) in ids.iter().zip(rows) {
-            // A record deleted between the index read and this read is simply gone.
-            if let Some(doc) = self.decode(tenant, id, fields)? {
-                docs.push(doc);
+    /// The `KEYS` and argument of the `APPLY` call for `changes` (public for the benchmarks'
+    /// raw-driver baseline, which sends exactly this).
+    #[doc(hidden)]
+    pub fn apply_request(&self, tenant: &TenantId, changes: &[Change], now: DateTime<Utc>) -> (Vec<String>, String) {
+        let mut keys: Vec<String> = Vec::new();
+        let mut specs = Vec::with_capacity(changes.len());
+        let mut tables: Vec<&TableDef> = Vec::new();
+        for change in changes {
+            let (table, id) = change.target();
+            if !tables.iter().any(|t| t.name == table.name) {
+                tables.push(table);
+                keys.extend(self.table_keys(table, tenant));
             }
-        }
-        Ok(docs)
-    }
-
-    async fn write(&self, doc: &D, mode: Mode, now: DateTime<Utc>) -> Result<D> {
-        let id = doc.id();
-        let record = self.keys.record(doc.tenant(), D::STORE, &id);
-        let body = doc.encode(self.sealer.as_ref())?.to_json()?;
-        let new_entries = self.index_entries(doc);
-        let new_keys: Vec<&String> = new_entries.iter().map(|(key, _)| key).collect();
-        let new_list = serde_json::to_string(&new_keys).map_err(|e| StorageError::backend(BACKEND, e))?;
-        // The guess: a new record is in no index; an existing one is usually where it stays.
-        let mut believed = if mode == Mode::Insert { String::new() } else { new_list.clone() };
-        for _ in 0..WRITE_ATTEMPTS {
-            let old_keys = Self::parse_index_list(&believed)?;
-            let mut call = WRITE.prepare_invoke();
-            call.key(&record).key(self.keys.all(doc.tenant(), D::STORE));
-            for key in &old_keys {
-                call.key(key);
-            }
-            for (key, _) in &new_entries {
-                call.key(key);
-            }
-            let (mode_name, expected) = match mode {
-                Mode::Insert => ("insert", 0),
-                Mode::Upsert => ("upsert", 0),
-                Mode::Update(expected) => ("update", expected),
-            };
-            call.arg(mode_name).arg(&believed).arg(expected.to_string()).arg(to_micros(now)).arg(&body).arg(&id);
-            call.arg(old_keys.len()).arg(new_entries.len());
-            for (_, score) in &new_entries {
-                call.arg(*score);
-            }
-            call.arg(&new_list);
-            let reply: Vec<String> = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
-            match reply.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-                ["retry", actual] => believed = (*actual).to_owned(),
-                ["conflict"] => return Err(StorageError::conflict(D::ENTITY, id, "already exists")),
-                ["missing"] => return Err(StorageError::not_found(D::ENTITY, id)),
-                ["mismatch", actual] => {
-                    let actual = actual.parse().unwrap_or_default();
-                    return Err(StorageError::VersionMismatch { entity: D::ENTITY, id, expected, actual });
+            let key = self.keys.record(tenant, table.name, id);
+            keys.push(key.clone());
+            let mut spec = json!({
+                "t": self.spec(table, tenant),
+                "key": key,
+                "id": id,
+                "owner": format!("{}\0{id}", tenant.as_str()),
+                "prefix": self.keys.record_prefix(tenant, table.name),
+                "ns": self.keys.namespace(),
+            });
+            match change {
+                Change::Delete { .. } => set(&mut spec, "op", "d"),
+                Change::Write { row, mode } => {
+                    let (mode, expect) = match mode {
+                        WriteMode::Insert => ("insert", String::new()),
+                        WriteMode::Upsert => ("upsert", String::new()),
+                        WriteMode::Update { expected } => ("update", expected.to_string()),
+                    };
+                    set(&mut spec, "op", Json::from("w"));
+                    set(&mut spec, "mode", Json::from(mode));
+                    set(&mut spec, "expect", Json::from(expect));
+                    set(&mut spec, "body", Json::from(row.body.clone()));
+                    set(&mut spec, "vals", Json::from(row.indexes.iter().map(|v| v.as_ref().map(encode)).collect::<Vec<_>>()));
+                    set(&mut spec, "e", row.expires_at.map_or(Json::Null, |at| Json::from(encode_time(at))));
+                    let gc = row.expires_at.map(|at| at.checked_add_signed(GC_GRACE).unwrap_or(at).timestamp_millis());
+                    set(&mut spec, "gcat", gc.map_or(Json::Null, |ms| Json::from(ms.to_string())));
                 }
-                ["ok", version, created] => {
-                    let mut stored = doc.clone();
-                    let version = version.parse().map_err(|_| StorageError::corrupt(BACKEND, "version"))?;
-                    stored.set_meta(RecordMeta { version, created_at: instant(created)?, updated_at: now });
-                    return Ok(stored);
-                }
-                other => return Err(StorageError::backend(BACKEND, format!("unexpected script reply {other:?}"))),
             }
+            specs.push(spec);
         }
-        Err(StorageError::conflict(D::ENTITY, id, format!("still contended after {WRITE_ATTEMPTS} attempts")))
+        keys.sort();
+        keys.dedup();
+        let argument = json!({ "now": encode_time(now), "nowu": now.timestamp_micros().to_string(), "changes": specs }).to_string();
+        (keys, argument)
     }
-}
 
-#[async_trait]
-impl<D: Document> Table<D> for RedisTable<D> {
-    async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<D>> {
-        let fields: [Option<String>; 4] = redis::cmd("HMGET")
-            .arg(self.keys.record(tenant, D::STORE, id))
-            .arg(&["v", "c", "u", "b"][..])
+    /// Remembers that `tenant` has records of `table`, for scans across tenants: once per table,
+    /// tenant and process.
+    async fn register(&self, table: &'static TableDef, tenant: &TenantId) -> Result<()> {
+        let key = (table.name, tenant.clone());
+        if self.registered.lock().unwrap_or_else(PoisonError::into_inner).contains(&key) {
+            return Ok(());
+        }
+        redis::cmd("ZADD")
+            .arg(self.keys.tenants(table.name))
+            .arg(0)
+            .arg(tenant.as_str())
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        self.registered.lock().unwrap_or_else(PoisonError::into_inner).insert(key);
+        Ok(())
+    }
+
+    /// The tenants of `table`, in order (reversed for a descending list), after `after`.
+    async fn tenants(&self, table: &'static TableDef, after: Option<&TenantId>, desc: bool) -> Result<Vec<TenantId>> {
+        let (from, to) = match (after, desc) {
+            (Some(t), false) => (format!("({}", t.as_str()), "+".to_owned()),
+            (None, false) => ("-".to_owned(), "+".to_owned()),
+            (Some(t), true) => (format!("({}", t.as_str()), "-".to_owned()),
+            (None, true) => ("+".to_owned(), "-".to_owned()),
+        };
+        let command = if desc { "ZREVRANGEBYLEX" } else { "ZRANGEBYLEX" };
+        let names: Vec<String> = redis::cmd(command)
+            .arg(self.keys.tenants(table.name))
+            .arg(from)
+            .arg(to)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(redis_error)?;
-        self.decode(tenant, id, fields)
+        names.into_iter().map(|t| TenantId::new(t).map_err(|e| StorageError::corrupt(BACKEND, e))).collect()
     }
 
-    async fn insert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
-        self.write(doc, Mode::Insert, now).await
-    }
-
-    async fn upsert(&self, doc: &D, now: DateTime<Utc>) -> Result<D> {
-        self.write(doc, Mode::Upsert, now).await
-    }
-
-    async fn update(&self, doc: &D, expected: u64, now: DateTime<Utc>) -> Result<D> {
-        self.write(doc, Mode::Update(expected), now).await
-    }
-
-    async fn delete(&self, tenant: &TenantId, id: &str) -> Result<bool> {
-        let record = self.keys.record(tenant, D::STORE, id);
-        let mut believed = String::from("[]");
-        for _ in 0..WRITE_ATTEMPTS {
-            let mut call = DELETE.prepare_invoke();
-            call.key(&record).key(self.keys.all(tenant, D::STORE));
-            for key in Self::parse_index_list(&believed)? {
-                call.key(key);
+    /// How one tenant's part of a list, count or sweep walks its indexes.
+    fn plan(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        filter: &Filter,
+        order: Option<&'static str>,
+        desc: bool,
+        after: Option<&Position>,
+    ) -> Json {
+        let eq_on = |column: &str| {
+            filter.predicates().iter().find_map(|p| match &p.op {
+                Op::Eq(v) if p.column == column => Some(encode(v)),
+                _ => None,
+            })
+        };
+        let (z, keyed, mut min, mut max) = match order {
+            Some(column) => {
+                // The bounds of the first predicate on the order column; every predicate is also
+                // checked on each record, so these only narrow the walk.
+                let (mut low, mut high) = ("-".to_owned(), "+".to_owned());
+                if let Some(p) =
+                    filter.predicates().iter().find(|p| p.column == column && !matches!(p.op, Op::In(_) | Op::IsNull | Op::NotNull))
+                {
+                    match &p.op {
+                        Op::Eq(v) => (low, high) = (format!("[{}\0", encode(v)), format!("({}\u{1}", encode(v))),
+                        Op::Ge(v) => low = format!("[{}\0", encode(v)),
+                        Op::Gt(v) => low = format!("[{}\u{1}", encode(v)),
+                        Op::Le(v) => high = format!("({}\u{1}", encode(v)),
+                        Op::Lt(v) => high = format!("({}\0", encode(v)),
+                        Op::Between(a, b) => (low, high) = (format!("[{}\0", encode(a)), format!("({}\u{1}", encode(b))),
+                        _ => {}
+                    }
+                }
+                (self.keys.index(tenant, table.name, column), true, low, high)
             }
-            call.arg(&believed).arg(id);
-            let reply: Vec<String> = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
-            match reply.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-                ["retry", actual] => believed = (*actual).to_owned(),
-                ["deleted"] => return Ok(true),
-                ["absent"] => return Ok(false),
-                other => return Err(StorageError::backend(BACKEND, format!("unexpected script reply {other:?}"))),
+            None => match filter.predicates().iter().find_map(|p| eq_on(p.column).map(|v| (p.column, v))) {
+                Some((column, v)) => (self.keys.index(tenant, table.name, column), true, format!("[{v}\0"), format!("({v}\u{1}")),
+                None => (self.keys.all(tenant, table.name), false, "-".to_owned(), "+".to_owned()),
+            },
+        };
+        if let Some(position) = after {
+            let member = match (order, keyed) {
+                (Some(_), _) => format!("{}\0{}", position.key.as_ref().map(encode).unwrap_or_default(), position.id),
+                (None, true) => {
+                    let v = filter.predicates().iter().find_map(|p| eq_on(p.column)).unwrap_or_default();
+                    format!("{v}\0{}", position.id)
+                }
+                (None, false) => position.id.clone(),
+            };
+            if desc {
+                max = format!("({member}");
+            } else {
+                min = format!("({member}");
             }
         }
-        Err(StorageError::conflict(D::ENTITY, id, format!("still contended after {WRITE_ATTEMPTS} attempts")))
+        let mut fetch: Vec<String> = table.counters().map(|(k, _)| field(k)).collect();
+        if let Some((k, _)) = order.and_then(|column| table.index(column)) {
+            fetch.push(field(k));
+        }
+        let mut preds = Vec::new();
+        for p in filter.predicates() {
+            let Some((k, _)) = table.index(p.column) else { continue };
+            let f = field(k);
+            let at = match fetch.iter().position(|x| *x == f) {
+                Some(i) => i,
+                None => {
+                    fetch.push(f);
+                    fetch.len().saturating_sub(1)
+                }
+            };
+            let mut pred = json!({ "at": at.saturating_add(1) });
+            let (op, a, b) = match &p.op {
+                Op::Eq(v) => ("eq", Some(encode(v)), None),
+                Op::In(values) => {
+                    set(&mut pred, "set", Json::from(values.iter().map(encode).collect::<Vec<_>>()));
+                    ("in", None, None)
+                }
+                Op::IsNull => ("null", None, None),
+                Op::NotNull => ("notnull", None, None),
+                Op::Lt(v) => ("lt", Some(encode(v)), None),
+                Op::Le(v) => ("le", Some(encode(v)), None),
+                Op::Gt(v) => ("gt", Some(encode(v)), None),
+                Op::Ge(v) => ("ge", Some(encode(v)), None),
+                Op::Between(low, high) => ("between", Some(encode(low)), Some(encode(high))),
+            };
+            set(&mut pred, "op", Json::from(op));
+            if let Some(a) = a {
+                set(&mut pred, "a", Json::from(a));
+            }
+            if let Some(b) = b {
+                set(&mut pred, "b", Json::from(b));
+            }
+            preds.push(pred);
+        }
+        json!({
+            "t": self.spec(table, tenant),
+            "tenant": tenant.as_str(),
+            "prefix": self.keys.record_prefix(tenant, table.name),
+            "z": z, "keyed": keyed, "min": min, "max": max, "rev": desc,
+            "preds": preds, "fetch": fetch, "budget": BUDGET,
+        })
     }
 
-    async fn list(&self, tenant: &TenantId, filter: &Filter, after: Option<&str>, limit: u32) -> Result<Vec<D>> {
-        let start = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
-        let by_lex = |key: String| {
-            let mut cmd = redis::cmd("ZRANGEBYLEX");
-            cmd.arg(key).arg(&start).arg("+").arg("LIMIT").arg(0).arg(limit);
-            cmd
+    /// Runs `QUERY` once: `(rows, count, more, last member)`.
+    async fn query(&self, table: &'static TableDef, tenant: &TenantId, plan: &Json) -> Result<(Vec<Vec<String>>, u64, bool, String)> {
+        let mut call = QUERY_SCRIPT.prepare_invoke();
+        call.key(plan.get("z").and_then(Json::as_str).unwrap_or_default());
+        for key in self.table_keys(table, tenant) {
+            call.key(key);
+        }
+        call.arg(plan.to_string());
+        let reply: (Vec<Vec<String>>, u64, u8, String) = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+        Ok((reply.0, reply.1, reply.2 == 1, reply.3))
+    }
+
+    /// A position from a member of the driving index.
+    fn position(
+        &self,
+        table: &TableDef,
+        order: Option<&'static str>,
+        keyed: bool,
+        member: &str,
+        tenant: Option<&TenantId>,
+    ) -> Result<Position> {
+        let (head, id) = match (keyed, member.split_once('\0')) {
+            (true, Some((head, id))) => (Some(head), id),
+            (false, _) => (None, member),
+            (true, None) => return Err(StorageError::corrupt(BACKEND, format!("index member `{}`", member.escape_debug()))),
         };
-        let ids: Vec<String> = match filter {
-            Filter::All => by_lex(self.keys.all(tenant, D::STORE)).query_async(&mut self.conn.clone()).await.map_err(redis_error)?,
-            Filter::Eq { column, value } => by_lex(self.keys.text_index(tenant, D::STORE, column, value))
-                .query_async(&mut self.conn.clone())
-                .await
-                .map_err(redis_error)?,
-            Filter::AtOrBefore { column, at } => {
-                if !D::INDEXES.iter().any(|spec| spec.column == *column && spec.kind == IndexKind::Time) {
-                    return Err(StorageError::invalid("filter", format!("`{column}` is not a time index of {}", D::STORE)));
+        let key = match (order.and_then(|c| table.index(c)), head) {
+            (Some((_, spec)), Some(head)) => Some(decode(spec.kind, head)?),
+            _ => None,
+        };
+        Ok(Position { tenant: tenant.cloned(), key, id: id.to_owned() })
+    }
+
+    fn row(&self, table: &TableDef, tenant: &TenantId, raw: &[String]) -> Result<Row> {
+        let corrupt = || StorageError::corrupt(BACKEND, format!("a {} row of {} fields", table.name, raw.len()));
+        let [_, id, v, c, u, b, fetched @ ..] = raw else { return Err(corrupt()) };
+        let counters = table.counters().count();
+        let counters = fetched.get(..counters).ok_or_else(corrupt)?.iter().map(|n| decode_int(n)).collect::<Result<Vec<_>>>()?;
+        Ok(Row { tenant: tenant.as_str().to_owned(), id: id.clone(), meta: meta(v, c, u)?, counters, body: b.clone() })
+    }
+
+    /// One tenant's part of a list: up to `limit` rows and whether more follow. Positions carry
+    /// the tenant when `all_tenants`.
+    async fn list_tenant(
+        &self,
+        table: &'static TableDef,
+        (tenant, all_tenants): (&TenantId, bool),
+        query: &Query,
+        after: Option<&Position>,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<(Row, Position)>, Option<Position>)> {
+        let desc = query.order.direction == Direction::Desc;
+        let mut plan = self.plan(table, tenant, &query.filter, query.order.column, desc, after);
+        set(&mut plan, "mode", Json::from("list"));
+        set(&mut plan, "limit", Json::from(limit));
+        if table.expires {
+            set(&mut plan, "now", Json::from(encode_time(now)));
+        }
+        let keyed = plan.get("keyed").and_then(Json::as_bool).unwrap_or(false);
+        let (raws, _, more, last) = self.query(table, tenant, &plan).await?;
+        let scope_tenant = all_tenants.then_some(tenant);
+        let mut rows = Vec::with_capacity(raws.len());
+        for raw in &raws {
+            let member = raw.first().ok_or_else(|| unexpected(raw))?;
+            rows.push((self.row(table, tenant, raw)?, self.position(table, query.order.column, keyed, member, scope_tenant)?));
+        }
+        let next = if more { Some(self.position(table, query.order.column, keyed, &last, scope_tenant)?) } else { None };
+        Ok((rows, next))
+    }
+
+    /// Counts or deletes what passes `filter` in one tenant.
+    async fn sweep(&self, table: &'static TableDef, tenant: &TenantId, filter: &Filter, now: DateTime<Utc>, mode: &str) -> Result<u64> {
+        let mut plan = self.plan(table, tenant, filter, None, false, None);
+        set(&mut plan, "mode", Json::from(mode));
+        if table.expires {
+            set(&mut plan, "now", Json::from(encode_time(now)));
+        }
+        let keyed = plan.get("keyed").and_then(Json::as_bool).unwrap_or(false);
+        let mut total = 0u64;
+        loop {
+            let (_, count, more, last) = self.query(table, tenant, &plan).await?;
+            total = total.saturating_add(count);
+            if !more {
+                return Ok(total);
+            }
+            // Continue after the last entry examined (in a sweep, deleted entries are gone).
+            let position = self.position(table, None, keyed, &last, None)?;
+            set(&mut plan, "min", Json::from(format!("({}", if keyed { last.clone() } else { position.id })));
+        }
+    }
+
+    async fn scoped(&self, table: &'static TableDef, scope: Scope<'_>) -> Result<Vec<TenantId>> {
+        match scope {
+            Scope::Tenant(tenant) => Ok(vec![tenant.clone()]),
+            Scope::AllTenants => self.tenants(table, None, false).await,
+        }
+    }
+
+    fn live(&self, e: Option<&str>, now: DateTime<Utc>) -> bool {
+        e.is_none_or(|e| encode_time(now).as_str() < e)
+    }
+}
+
+fn meta(version: &str, created: &str, updated: &str) -> Result<RecordMeta> {
+    let micros = |text: &str| {
+        text.parse::<i64>()
+            .ok()
+            .and_then(DateTime::<Utc>::from_timestamp_micros)
+            .ok_or_else(|| StorageError::corrupt(BACKEND, format!("instant `{text}`")))
+    };
+    Ok(RecordMeta {
+        version: version.parse().map_err(|_| StorageError::corrupt(BACKEND, format!("version `{version}`")))?,
+        created_at: micros(created)?,
+        updated_at: micros(updated)?,
+    })
+}
+
+#[async_trait]
+impl Tables for RedisTables {
+    async fn get(&self, table: &'static TableDef, tenant: &TenantId, ids: &[String], now: DateTime<Utc>) -> Result<Vec<Row>> {
+        let mut fields = vec!["v".to_owned(), "c".to_owned(), "u".to_owned(), "e".to_owned(), "b".to_owned()];
+        fields.extend(table.counters().map(|(k, _)| field(k)));
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HMGET").arg(self.keys.record(tenant, table.name, id)).arg(&fields);
+        }
+        let replies: Vec<Vec<Option<String>>> = pipe.query_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+        let mut rows = Vec::new();
+        for (id, got) in ids.iter().zip(replies) {
+            let [Some(v), Some(c), Some(u), e, Some(b), counters @ ..] = got.as_slice() else { continue };
+            if !self.live(e.as_deref(), now) {
+                continue;
+            }
+            let counters = counters.iter().map(|n| n.as_deref().map_or(Ok(0), decode_int)).collect::<Result<Vec<_>>>()?;
+            rows.push(Row { tenant: tenant.as_str().to_owned(), id: id.clone(), meta: meta(v, c, u)?, counters, body: b.clone() });
+        }
+        Ok(rows)
+    }
+
+    async fn apply(&self, tenant: &TenantId, changes: Vec<Change>, now: DateTime<Utc>) -> Result<Vec<Applied>> {
+        for change in &changes {
+            self.register(change.target().0, tenant).await?;
+        }
+        let (keys, argument) = self.apply_request(tenant, &changes, now);
+        let mut call = APPLY_SCRIPT.prepare_invoke();
+        for key in &keys {
+            call.key(key);
+        }
+        call.arg(argument);
+        let reply: redis::Value = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+        let redis::Value::Array(parts) = &reply else { return Err(unexpected(&reply)) };
+        let status = parts.first().map(text).transpose()?.unwrap_or_default();
+        let failed = |parts: &[redis::Value]| -> Result<(&'static TableDef, String)> {
+            let index: usize = parts.get(1).map(parse::<usize>).transpose()?.unwrap_or(0);
+            let change = index.checked_sub(1).and_then(|i| changes.get(i)).ok_or_else(|| unexpected(&reply))?;
+            let (table, id) = change.target();
+            Ok((table, id.to_owned()))
+        };
+        match status.as_str() {
+            "ok" => {
+                let results: Vec<String> = parts.get(1).map(parse).transpose()?.unwrap_or_default();
+                changes
+                    .iter()
+                    .zip(results)
+                    .map(|(change, result)| match change {
+                        Change::Delete { .. } => Ok(Applied::Deleted(result == "1")),
+                        Change::Write { .. } => {
+                            let (version, created) = result.split_once(' ').ok_or_else(|| unexpected(&result))?;
+                            Ok(Applied::Written(meta(version, created, &now.timestamp_micros().to_string())?))
+                        }
+                    })
+                    .collect()
+            }
+            "conflict" => {
+                let (table, id) = failed(parts)?;
+                Err(StorageError::conflict(table.entity, id, "already exists"))
+            }
+            "missing" => {
+                let (table, id) = failed(parts)?;
+                Err(StorageError::not_found(table.entity, id))
+            }
+            "mismatch" => {
+                let (table, id) = failed(parts)?;
+                let expected = match changes.iter().find(|c| c.target().1 == id) {
+                    Some(Change::Write { mode: WriteMode::Update { expected }, .. }) => *expected,
+                    _ => 0,
+                };
+                let actual = parts.get(2).map(text).transpose()?.and_then(|v| v.parse().ok()).unwrap_or(0);
+                Err(StorageError::VersionMismatch { entity: table.entity, id, expected, actual })
+            }
+            "unique" => {
+                let (table, id) = failed(parts)?;
+                let column = parts.get(2).map(text).transpose()?.unwrap_or_default();
+                Err(StorageError::conflict(table.entity, id, format!("`{column}` is already used")))
+            }
+            _ => Err(unexpected(&reply)),
+        }
+    }
+
+    async fn list(
+        &self,
+        table: &'static TableDef,
+        scope: Scope<'_>,
+        query: &Query,
+        after: Option<&Position>,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<RowPage> {
+        let Scope::AllTenants = scope else {
+            let Scope::Tenant(tenant) = scope else { return Ok(RowPage::default()) };
+            let (rows, next) = self.list_tenant(table, (tenant, false), query, after, limit, now).await?;
+            return Ok(RowPage { rows: rows.into_iter().map(|(row, _)| row).collect(), next });
+        };
+        // Across tenants: tenant by tenant, in order, each from where the cursor stands.
+        let desc = query.order.direction == Direction::Desc;
+        let mut tenants = Vec::new();
+        let mut resume = None;
+        if let Some(position) = after
+            && let Some(tenant) = &position.tenant
+        {
+            tenants.push(tenant.clone());
+            resume = Some(position);
+        }
+        tenants.extend(self.tenants(table, after.and_then(|p| p.tenant.as_ref()), desc).await?);
+        let mut rows: Vec<Row> = Vec::new();
+        for tenant in tenants {
+            let room = limit.saturating_sub(u32::try_from(rows.len()).unwrap_or(u32::MAX));
+            let start = resume.take().filter(|p| p.tenant.as_ref() == Some(&tenant));
+            let (found, next) = self.list_tenant(table, (&tenant, true), query, start, room, now).await?;
+            let last = found.last().map(|(_, position)| position.clone());
+            rows.extend(found.into_iter().map(|(row, _)| row));
+            if next.is_some() {
+                return Ok(RowPage { rows, next });
+            }
+            if rows.len() >= limit as usize {
+                // The page is full at a tenant's end: the next page starts after its last row.
+                return Ok(RowPage { rows, next: last });
+            }
+        }
+        Ok(RowPage { rows, next: None })
+    }
+
+    async fn count(&self, table: &'static TableDef, scope: Scope<'_>, filter: &Filter, now: DateTime<Utc>) -> Result<u64> {
+        let mut total = 0u64;
+        for tenant in self.scoped(table, scope).await? {
+            total = total.saturating_add(self.sweep(table, &tenant, filter, now, "count").await?);
+        }
+        Ok(total)
+    }
+
+    async fn delete_where(&self, table: &'static TableDef, scope: Scope<'_>, filter: &Filter, now: DateTime<Utc>) -> Result<u64> {
+        let mut total = 0u64;
+        for tenant in self.scoped(table, scope).await? {
+            total = total.saturating_add(self.sweep(table, &tenant, filter, now, "delete").await?);
+        }
+        Ok(total)
+    }
+
+    async fn purge_expired(&self, table: &'static TableDef, now: DateTime<Utc>) -> Result<u64> {
+        let mut removed = 0u64;
+        for tenant in self.tenants(table, None, false).await? {
+            let plan = json!({
+                "t": self.spec(table, &tenant),
+                "tenant": tenant.as_str(),
+                "prefix": self.keys.record_prefix(&tenant, table.name),
+                "now": encode_time(now),
+                "budget": PURGE_BUDGET,
+            });
+            loop {
+                let mut call = PURGE_SCRIPT.prepare_invoke();
+                for key in self.table_keys(table, &tenant) {
+                    call.key(key);
                 }
-                // Due entries are few; order them by id like every other list.
-                let mut due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-                    .arg(self.keys.time_index(tenant, D::STORE, column))
-                    .arg("-inf")
-                    .arg(to_micros(*at))
+                call.arg(plan.to_string());
+                let (n, more): (u64, u8) = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+                removed = removed.saturating_add(n);
+                if more == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn increment(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        id: &str,
+        step: Step,
+        now: DateTime<Utc>,
+    ) -> Result<Incremented> {
+        let key = self.keys.record(tenant, table.name, id);
+        let mut call = INCREMENT_SCRIPT.prepare_invoke();
+        call.key(&key);
+        for k in self.table_keys(table, tenant) {
+            call.key(k);
+        }
+        let spec = json!({
+            "t": self.spec(table, tenant),
+            "key": key,
+            "id": id,
+            "column": step.column.saturating_add(1),
+            "by": step.by.to_string(),
+            "limit": step.limit.to_string(),
+            "now": if table.expires { Json::from(encode_time(now)) } else { Json::Null },
+            "nowu": now.timestamp_micros().to_string(),
+        });
+        call.arg(spec.to_string());
+        let reply: Vec<String> = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+        match reply.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["ok", value, version, created] => {
+                let value = value.parse().map_err(|_| unexpected(&reply))?;
+                Ok(Incremented::To(value, meta(version, created, &now.timestamp_micros().to_string())?))
+            }
+            ["missing"] => Ok(Incremented::Missing),
+            ["capped", value] => Ok(Incremented::Capped(value.parse().map_err(|_| unexpected(&reply))?)),
+            _ => Err(unexpected(&reply)),
+        }
+    }
+
+    async fn find_unique(
+        &self,
+        table: &'static TableDef,
+        scope: Scope<'_>,
+        column: usize,
+        value: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(TenantId, String)>> {
+        let spec = table.indexes.get(column).ok_or_else(|| StorageError::backend(BACKEND, "no such index"))?;
+        let encoded = encode(value);
+        let candidates: Vec<(TenantId, String)> = match scope {
+            Scope::Tenant(tenant) => {
+                let members: Vec<String> = redis::cmd("ZRANGEBYLEX")
+                    .arg(self.keys.index(tenant, table.name, spec.column))
+                    .arg(format!("[{encoded}\0"))
+                    .arg(format!("({encoded}\u{1}"))
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(16)
                     .query_async(&mut self.conn.clone())
                     .await
                     .map_err(redis_error)?;
-                due.sort();
-                due.into_iter().filter(|id| after.is_none_or(|a| id.as_str() > a)).take(limit as usize).collect()
+                members.iter().filter_map(|m| m.split_once('\0')).map(|(_, id)| (tenant.clone(), id.to_owned())).collect()
+            }
+            Scope::AllTenants => {
+                let owner: Option<String> = redis::cmd("HGET")
+                    .arg(self.keys.directory(table.name, spec.column))
+                    .arg(&encoded)
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(redis_error)?;
+                match owner.as_deref().and_then(|o| o.split_once('\0')) {
+                    Some((t, id)) => vec![(TenantId::new(t).map_err(|e| StorageError::corrupt(BACKEND, e))?, id.to_owned())],
+                    None => Vec::new(),
+                }
             }
         };
-        self.fetch(tenant, &ids).await
+        for (tenant, id) in candidates {
+            let got: (Option<String>, Option<String>) = redis::cmd("HMGET")
+                .arg(self.keys.record(&tenant, table.name, &id))
+                .arg("v")
+                .arg("e")
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            if got.0.is_some() && self.live(got.1.as_deref(), now) {
+                return Ok(Some((tenant, id)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_integers_sort_as_numbers_and_decode_back() {
+        let values = [i64::MIN + 1, -9_007_199_254_740_991, -10, -9, -1, 0, 1, 9, 10, 9_007_199_254_740_991, i64::MAX];
+        let encoded: Vec<String> = values.iter().map(|n| encode_int(*n)).collect();
+        assert!(encoded.windows(2).all(|w| w[0] < w[1]), "{encoded:?}");
+        for (n, e) in values.iter().zip(&encoded) {
+            assert_eq!(decode_int(e).ok(), Some(*n));
+        }
     }
 }

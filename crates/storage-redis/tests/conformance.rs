@@ -18,13 +18,7 @@ async fn setup() -> Subject {
         .connect()
         .await
         .expect("connect redis");
-    Subject {
-        integrations: Arc::new(backend.integration_store()),
-        webhooks: Arc::new(backend.webhook_store()),
-        gmail_tokens: Arc::new(backend.gmail_token_store()),
-        clock,
-        guard: None,
-    }
+    Subject { engine: Arc::new(backend), clock, guard: None }
 }
 
 storage_testkit::conformance_tests!(crate::setup);

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use storage_core::Store;
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_redis::RedisBackend;
+use storage_redis::RedisIntegrationStore;
 use storage_testkit::faults::writes_survive_a_server_fault;
 use storage_testkit::server::RedisServer;
 
@@ -22,7 +24,7 @@ async fn backend(server: &RedisServer) -> RedisBackend {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integration_writes_survive_a_redis_restart() {
     let server = Arc::new(RedisServer::start_durable());
-    let store = Arc::new(backend(&server).await.integration_store());
+    let store = Arc::new(RedisIntegrationStore::on(&backend(&server).await));
     let target = Arc::clone(&server);
     let report = writes_survive_a_server_fault(store, move || target.restart()).await;
     println!("redis restart: {report:?}");
@@ -31,7 +33,7 @@ async fn integration_writes_survive_a_redis_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integration_writes_survive_a_redis_kill_9() {
     let server = Arc::new(RedisServer::start_durable());
-    let store = Arc::new(backend(&server).await.integration_store());
+    let store = Arc::new(RedisIntegrationStore::on(&backend(&server).await));
     let target = Arc::clone(&server);
     let report = writes_survive_a_server_fault(store, move || {
         target.kill9();

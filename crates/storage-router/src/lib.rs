@@ -12,8 +12,6 @@ use std::time::Duration;
 use storage_core::{Result, Secret, StorageConfig, StorageError};
 use storage_schema::sqlx_error;
 
-const BACKEND: &str = "postgresql";
-
 /// A read replica.
 #[derive(Debug, Clone)]
 pub struct ReplicaConfig {
@@ -144,7 +142,7 @@ impl ConnectionRouter {
 
     /// Checks that the primary answers.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.primary).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        sqlx::query("SELECT 1").execute(&self.primary).await.map_err(sqlx_error)?;
         Ok(())
     }
 

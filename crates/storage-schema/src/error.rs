@@ -1,7 +1,7 @@
 //! How driver errors map onto [`StorageError`], by the driver's error kind (SQLSTATE, SQLite result
 //! code), never by message text.
 
-use storage_core::StorageError;
+use storage_core::{DatabaseBackend, StorageError};
 
 /// PostgreSQL SQLSTATEs that mean "try again" (server shutting down or starting, too many
 /// connections, serialization failure, deadlock, lock not available) and the ones that mean
@@ -13,7 +13,8 @@ const PG_TIMEOUT: [&str; 2] = ["57014", "55P03"];
 
 /// Maps a sqlx (PostgreSQL) error to the semantic error, keeping it as the source.
 #[cfg(feature = "postgres")]
-pub fn sqlx_error(backend: &'static str, error: sqlx::Error) -> StorageError {
+pub fn sqlx_error(error: sqlx::Error) -> StorageError {
+    let backend = DatabaseBackend::Postgresql;
     match &error {
         sqlx::Error::PoolTimedOut => StorageError::Timeout { backend, source: Box::new(error) },
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => {
@@ -39,7 +40,7 @@ pub fn sqlx_error(backend: &'static str, error: sqlx::Error) -> StorageError {
 #[cfg(feature = "sqlite")]
 pub fn sqlite_error(error: rusqlite::Error) -> StorageError {
     use rusqlite::ErrorCode;
-    const BACKEND: &str = "sqlite";
+    const BACKEND: DatabaseBackend = DatabaseBackend::Sqlite;
     match error.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageError::Timeout { backend: BACKEND, source: Box::new(error) },
         Some(
@@ -51,4 +52,23 @@ pub fn sqlite_error(error: rusqlite::Error) -> StorageError {
         ) => StorageError::Unavailable { backend: BACKEND, source: Box::new(error) },
         _ => StorageError::Backend { backend: BACKEND, source: Box::new(error) },
     }
+}
+
+/// The index a PostgreSQL unique violation names, if the error is one.
+#[cfg(feature = "postgres")]
+pub fn pg_unique_violation(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            Some(db.constraint().unwrap_or_default().to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Whether a SQLite error is a unique (or primary key) violation.
+#[cfg(feature = "sqlite")]
+pub fn sqlite_unique_violation(error: &rusqlite::Error) -> bool {
+    const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+    const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+    matches!(error.sqlite_error(), Some(e) if e.extended_code == SQLITE_CONSTRAINT_UNIQUE || e.extended_code == SQLITE_CONSTRAINT_PRIMARYKEY)
 }

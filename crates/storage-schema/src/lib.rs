@@ -9,7 +9,13 @@
 //! - an applied migration whose file was edited is refused, naming the file;
 //! - a database newer than this build is refused rather than silently used.
 #![forbid(unsafe_code)]
+// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
+)]
 
+pub mod ddl;
 mod error;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -17,11 +23,11 @@ mod postgres;
 mod sqlite;
 mod statements;
 
-#[cfg(feature = "sqlite")]
-pub use error::sqlite_error;
 #[cfg(feature = "postgres")]
-pub use error::sqlx_error;
-pub use statements::{Placeholder, TableSql};
+pub use error::{pg_unique_violation, sqlx_error};
+#[cfg(feature = "sqlite")]
+pub use error::{sqlite_error, sqlite_unique_violation};
+pub use statements::{Dialect, Param, Statement, Statements, bind, column_of_index, index_name};
 
 use ring::digest;
 use std::future::Future;
@@ -98,6 +104,11 @@ pub trait SchemaConnection: Send {
     fn read_applied(&mut self) -> impl Future<Output = Result<Vec<AppliedMigration>>> + Send;
 }
 
+/// The first characters of a checksum, for messages (the stored one may be anything).
+fn short(checksum: &str) -> String {
+    checksum.chars().take(12).collect()
+}
+
 /// Compares what the database applied with what this build embeds.
 fn plan(known: &'static [Migration], applied: &[AppliedMigration]) -> Result<SchemaStatus> {
     let latest = known.last().map_or(0, |m| m.version);
@@ -112,8 +123,8 @@ fn plan(known: &'static [Migration], applied: &[AppliedMigration]) -> Result<Sch
             return Err(StorageError::schema(format!(
                 "migration `{}` was edited after it was applied (checksum {} in the database, {} in this build); restore the original file and add a new migration instead",
                 migration.name,
-                &record.checksum[..record.checksum.len().min(12)],
-                &migration.checksum()[..12]
+                short(&record.checksum),
+                short(&migration.checksum())
             )));
         }
     }
@@ -200,6 +211,9 @@ mod tests {
         let edited = AppliedMigration { version: m.version, name: m.name.into(), checksum: "0".repeat(64) };
         let err = plan(embedded::SQLITE, &[edited]).expect_err("edited").to_string();
         assert!(err.contains(m.name) && err.contains("edited"), "{err}");
+        let garbled = AppliedMigration { version: m.version, name: m.name.into(), checksum: "é".repeat(20) };
+        let err = plan(embedded::SQLITE, &[garbled]).expect_err("a non-ASCII checksum is a mismatch, not a panic").to_string();
+        assert!(err.contains(m.name), "{err}");
         let future = AppliedMigration { version: 9_999, name: "9999_future".into(), checksum: String::new() };
         let err = plan(embedded::SQLITE, &[future]).expect_err("future").to_string();
         assert!(err.contains("9999_future") && err.contains("newer"), "{err}");

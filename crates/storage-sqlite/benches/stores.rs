@@ -12,18 +12,21 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use storage_core::Store;
 use storage_core::clock::to_micros;
-use storage_core::document::Document;
+use storage_core::{Engine, GmailUserState, IntegrationConfig};
 use storage_core::{IntegrationStore, SqliteSynchronous};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_sqlite::SqliteBackend;
+use storage_sqlite::{SQLiteGmailTokenStore, SQLiteIntegrationStore, SQLiteWebhookStore};
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
 use storage_testkit::bench::{Baselines, Op, Reference, Scenario, op};
 
-const GET: &str = "SELECT id, version, created_at, updated_at, body FROM {t} WHERE tenant = ?1 AND id = ?2";
-const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, version, created_at, updated_at, body) \
-    VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7) ON CONFLICT (tenant, id) DO UPDATE SET user_id = excluded.user_id, \
-    integration_type = excluded.integration_type, version = integrations.version + 1, updated_at = excluded.updated_at, body = excluded.body \
+const GET: &str = "SELECT tenant, id, version, created_at, updated_at, {c}body FROM {t} WHERE tenant = ?1 AND id = ?2";
+const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, messages_sent, errors_24h, version, created_at, updated_at, body) \
+    VALUES (?1, ?2, ?3, ?4, 0, 0, 1, ?5, ?6, ?7) ON CONFLICT (tenant, id) DO UPDATE SET user_id = excluded.user_id, \
+    integration_type = excluded.integration_type, messages_sent = excluded.messages_sent, errors_24h = excluded.errors_24h, \
+    version = integrations.version + 1, updated_at = excluded.updated_at, body = excluded.body \
     RETURNING version, created_at";
 const UPSERT_GMAIL: &str = "INSERT INTO gmail_tokens (tenant, id, email_address, token_expiry, version, created_at, updated_at, body) \
     VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7) ON CONFLICT (tenant, id) DO UPDATE SET email_address = excluded.email_address, \
@@ -65,17 +68,17 @@ impl Floor {
     }
 }
 
-fn get(floor: &Arc<Floor>, table: &str, prefix: &'static str) -> Op {
-    let sql: &'static str = Box::leak(GET.replace("{t}", table).into_boxed_str());
+fn get(floor: &Arc<Floor>, table: &str, prefix: &'static str, counters: &str) -> Op {
+    let sql: &'static str = Box::leak(GET.replace("{t}", table).replace("{c}", counters).into_boxed_str());
     let (floor, tenant) = (Arc::clone(floor), bench_tenant());
     op(move |i| {
         let (floor, tenant) = (Arc::clone(&floor), tenant.clone());
         async move {
             floor.read(|conn| {
                 let mut statement = conn.prepare_cached(sql).expect("prepare");
-                let row: (String, i64, i64, i64, String) = statement
+                let row: (String, String, i64, i64, i64, String) = statement
                     .query_row((tenant.as_str(), format!("{prefix}{:04}", i % KEYS)), |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(r.as_ref().column_count() - 1)?))
                     })
                     .expect("floor get");
                 std::hint::black_box(row);
@@ -134,19 +137,23 @@ async fn scenarios() -> Vec<Scenario> {
     let ring = Arc::new(KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring"));
     let path = dir.path().join("bench.db");
     let backend = open(&path, SqliteSynchronous::Normal, &ring).await;
-    let (integrations, webhooks, tokens) =
-        (Arc::new(backend.integration_store()), Arc::new(backend.webhook_store()), Arc::new(backend.gmail_token_store()));
+    let (integrations, webhooks, tokens) = (
+        Arc::new(SQLiteIntegrationStore::on(&backend)),
+        Arc::new(SQLiteWebhookStore::on(&backend)),
+        Arc::new(SQLiteGmailTokenStore::on(&backend)),
+    );
     storage_testkit::bench::preload(integrations.as_ref(), tokens.as_ref()).await;
     let floor = Floor::open(&path, "NORMAL", 4);
-    let integration_body = integration(0).encode(ring.as_ref()).expect("encode").to_json().expect("json");
-    let gmail_body = gmail(0).encode(ring.as_ref()).expect("encode").to_json().expect("json");
+    let engine: &dyn Engine = &backend;
+    let integration_body = engine.table::<IntegrationConfig>().encode_body(&integration(0)).expect("encode");
+    let gmail_body = engine.table::<GmailUserState>().encode_body(&gmail(0)).expect("encode");
     let mut scenarios = storage_testkit::bench::scenarios(
         "sqlite",
         integrations,
         webhooks,
         tokens,
         Baselines {
-            integration_get: get(&floor, "integrations", "key-"),
+            integration_get: get(&floor, "integrations", "key-", "coalesce(messages_sent, 0), coalesce(errors_24h, 0), "),
             integration_set: upsert(
                 &floor,
                 UPSERT_INTEGRATION,
@@ -155,7 +162,7 @@ async fn scenarios() -> Vec<Scenario> {
                 integration_body.clone(),
             ),
             webhook_claim_complete: claim_complete(&floor),
-            gmail_token_get: get(&floor, "gmail_tokens", "user-"),
+            gmail_token_get: get(&floor, "gmail_tokens", "user-", ""),
             gmail_token_set: upsert(
                 &floor,
                 UPSERT_GMAIL,
@@ -168,8 +175,8 @@ async fn scenarios() -> Vec<Scenario> {
     // The same write with synchronous=FULL: every commit is durable across power loss.
     let full_path = dir.path().join("bench-full.db");
     let full = open(&full_path, SqliteSynchronous::Full, &ring).await;
-    let full_store: Arc<dyn IntegrationStore> = Arc::new(full.integration_store());
-    storage_testkit::bench::preload(full_store.as_ref(), &full.gmail_token_store()).await;
+    let full_store: Arc<dyn IntegrationStore> = Arc::new(SQLiteIntegrationStore::on(&full));
+    storage_testkit::bench::preload(full_store.as_ref(), &SQLiteGmailTokenStore::on(&full)).await;
     let full_floor = Floor::open(&full_path, "FULL", 1);
     scenarios.push(Scenario {
         operation: "integration.set",

@@ -3,8 +3,10 @@
 
 use chrono::TimeDelta;
 use std::sync::Arc;
+use storage_core::Store;
 use storage_core::{ClaimOutcome, WebhookStore};
 use storage_crypto::{EncryptionKey, KeyRing};
+use storage_sqlite::SQLiteWebhookStore;
 use storage_sqlite::SqliteBackend;
 use storage_testkit::bench::{MEMORY_PREFIX, emit, fixtures::bench_tenant, memory_kib};
 
@@ -25,7 +27,7 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ring = Arc::new(KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring"));
         let backend = SqliteBackend::builder(dir.path().join("stream.db")).sealer(ring).connect().await.expect("open");
-        let store = backend.webhook_store();
+        let store = SQLiteWebhookStore::on(&backend);
         let tenant = bench_tenant();
         let start = std::time::Instant::now();
         let mut samples = Vec::new();

@@ -11,9 +11,12 @@
 //!
 //! ```no_run
 //! # async fn demo() -> storage_core::Result<()> {
-//! use storage_sqlite::SqliteBackend;
+//! use storage_core::{Integrations, Store};
+//! use storage_sqlite::{SQLiteIntegrationStore, SqliteBackend};
 //! let backend = SqliteBackend::open("aragora.db").await?;
-//! let integrations = backend.integration_store();
+//! let integrations = Integrations::<SqliteBackend>::on(&backend);
+//! // or, as the seed writes it:
+//! let same_file = SQLiteIntegrationStore::open("aragora.db").await?;
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
@@ -22,22 +25,29 @@ mod connection;
 mod stores;
 mod table;
 
-pub use stores::gmail_token::SQLiteGmailTokenStore;
-pub use stores::integration::SQLiteIntegrationStore;
-pub use stores::webhook::SQLiteWebhookStore;
-pub use table::SqliteTable;
+pub use table::SqliteTables;
 
+use async_trait::async_trait;
 use connection::{Checkpointer, Readers, Writer};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use storage_core::document::Document;
-use storage_core::{Result, Sealer, SharedClock, SqliteSynchronous, StorageConfig, StorageError, SystemClock, TableHandle, WebhookOptions};
+use storage_core::{
+    DatabaseBackend, Engine, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, SqliteSynchronous, StorageConfig,
+    StorageError, SystemClock, Tables, WebhookEvents, WebhookOptions, Webhooks,
+};
 use storage_schema::sqlite_error;
 
-/// The backend name in errors.
-pub(crate) const BACKEND: &str = "sqlite";
+/// The seed's SQLite integration store: `SQLiteIntegrationStore::open(path)`.
+pub type SQLiteIntegrationStore = Integrations<SqliteBackend>;
+/// The seed's SQLite webhook store.
+pub type SQLiteWebhookStore = Webhooks<SqliteBackend>;
+/// The seed's SQLite Gmail token store.
+pub type SQLiteGmailTokenStore = GmailTokens<SqliteBackend>;
+
+/// The backend in errors.
+pub(crate) const BACKEND: DatabaseBackend = DatabaseBackend::Sqlite;
 
 /// Prepared statements kept per connection (rusqlite's LRU); enough for every statement of every
 /// store, so none is prepared twice in steady state.
@@ -52,8 +62,10 @@ pub struct SqliteBackend {
 
 #[derive(Debug)]
 struct Inner {
-    writer: Writer,
-    readers: Readers,
+    writer: Arc<Writer>,
+    readers: Arc<Readers>,
+    tables: Arc<SqliteTables>,
+    webhook_events: Arc<stores::webhook::SqliteWebhookEvents>,
     sealer: Arc<dyn Sealer>,
     clock: SharedClock,
     webhook: WebhookOptions,
@@ -111,14 +123,11 @@ impl SqliteBuilder {
     }
 
     /// Opens (creating if needed) the database. Opening and migrating run on a blocking thread.
+    /// The sealer must have been given: a builder never reads the environment.
     pub async fn connect(self) -> Result<SqliteBackend> {
-        let sealer = match self.sealer {
-            Some(sealer) => sealer,
-            None => {
-                let config = StorageConfig { sqlite_path: self.path.clone(), ..StorageConfig::from_env()? };
-                Arc::new(storage_crypto::load_key_ring(&config)?)
-            }
-        };
+        let sealer = self.sealer.ok_or_else(|| {
+            StorageError::config("no sealer for the SQLite backend: pass `.sealer(..)` (or open it with `SqliteBackend::open`, which reads the key from the environment)")
+        })?;
         let (path, synchronous, readers, busy_timeout, migrate) =
             (self.path.clone(), self.synchronous, self.readers, self.busy_timeout, self.migrate);
         let (writer, checkpointer, readers) =
@@ -126,10 +135,14 @@ impl SqliteBuilder {
                 .await
                 .map_err(|e| StorageError::backend(BACKEND, e))??;
         let durable = matches!(self.synchronous, SqliteSynchronous::Full | SqliteSynchronous::Extra);
+        let writer = Arc::new(Writer::new(writer, durable, Checkpointer::start(checkpointer)?));
+        let readers = Arc::new(Readers::new(readers));
         Ok(SqliteBackend {
             inner: Arc::new(Inner {
-                writer: Writer::new(writer, durable, Checkpointer::start(checkpointer)?),
-                readers: Readers::new(readers),
+                tables: Arc::new(SqliteTables::new(Arc::clone(&writer), Arc::clone(&readers))),
+                webhook_events: Arc::new(stores::webhook::SqliteWebhookEvents::new(Arc::clone(&writer), Arc::clone(&readers))),
+                writer,
+                readers,
                 sealer,
                 clock: self.clock,
                 webhook: self.webhook,
@@ -206,9 +219,12 @@ impl SqliteBackend {
         }
     }
 
-    /// Opens the database at `path` with default settings and the key ring from the environment.
+    /// Opens the database at `path` with default settings and the key ring the environment
+    /// configures (`ENCRYPTION_KEY`, or the development key file beside the database).
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::builder(path).connect().await
+        let config = StorageConfig { sqlite_path: path.as_ref().to_path_buf(), ..StorageConfig::from_env()? };
+        let ring = Arc::new(storage_crypto::load_key_ring(&config)?);
+        Self::builder(path).sealer(ring).connect().await
     }
 
     /// Opens the database the configuration names.
@@ -217,7 +233,7 @@ impl SqliteBackend {
             .synchronous(config.sqlite_synchronous)
             .readers(config.sqlite_readers)
             .busy_timeout(Duration::from_millis(config.sqlite_busy_timeout_ms))
-            .webhook_options(WebhookOptions::new(config.webhook_ttl())?)
+            .webhook_options(WebhookOptions::new(config.webhook_ttl()?)?)
             .sealer(sealer)
             .clock(clock)
             .connect()
@@ -229,21 +245,6 @@ impl SqliteBackend {
         &self.inner.path
     }
 
-    /// The integration store on this database.
-    pub fn integration_store(&self) -> SQLiteIntegrationStore {
-        SQLiteIntegrationStore::from_backend(self)
-    }
-
-    /// The webhook store on this database.
-    pub fn webhook_store(&self) -> SQLiteWebhookStore {
-        SQLiteWebhookStore::from_backend(self)
-    }
-
-    /// The Gmail token store on this database.
-    pub fn gmail_token_store(&self) -> SQLiteGmailTokenStore {
-        SQLiteGmailTokenStore::from_backend(self)
-    }
-
     /// Checkpoints the WAL into the database file and closes every connection; later calls
     /// fail with `Unavailable`.
     pub async fn close(&self) {
@@ -251,12 +252,6 @@ impl SqliteBackend {
         if let Some(writer) = self.inner.writer.close().await {
             let _ = writer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
         }
-    }
-
-    /// The generic table of `D` on this database.
-    pub(crate) fn table<D: Document>(&self) -> TableHandle<D> {
-        let table = SqliteTable::<D>::new(self.clone());
-        TableHandle::new(Arc::new(table), Arc::clone(&self.inner.clock))
     }
 
     /// Runs `write` as one atomic unit on the writer connection, in the next group commit: it
@@ -272,21 +267,37 @@ impl SqliteBackend {
     pub async fn read<R>(&self, read: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
         self.inner.readers.read(read).await
     }
+}
 
-    /// As [`SqliteBackend::read`], off the async worker, for reads that may take long.
-    pub(crate) async fn scan<R>(&self, read: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-        self.inner.readers.scan(read).await
+#[async_trait]
+impl Engine for SqliteBackend {
+    fn backend(&self) -> DatabaseBackend {
+        BACKEND
     }
-
-    pub(crate) fn sealer(&self) -> &Arc<dyn Sealer> {
-        &self.inner.sealer
+    fn tables(&self) -> Arc<dyn Tables> {
+        Arc::clone(&self.inner.tables) as Arc<dyn Tables>
     }
-
-    pub(crate) fn clock(&self) -> &SharedClock {
-        &self.inner.clock
+    fn sealer(&self) -> Arc<dyn Sealer> {
+        Arc::clone(&self.inner.sealer)
     }
+    fn clock(&self) -> SharedClock {
+        Arc::clone(&self.inner.clock)
+    }
+    fn webhook_events(&self) -> Arc<dyn WebhookEvents> {
+        Arc::clone(&self.inner.webhook_events) as Arc<dyn WebhookEvents>
+    }
+    fn webhook_options(&self) -> WebhookOptions {
+        self.inner.webhook
+    }
+    async fn close(&self) {
+        SqliteBackend::close(self).await;
+    }
+}
 
-    pub(crate) fn webhook(&self) -> &WebhookOptions {
-        &self.inner.webhook
+#[async_trait]
+impl OpenEngine for SqliteBackend {
+    type Target = PathBuf;
+    async fn open_engine(path: PathBuf) -> Result<Self> {
+        Self::open(path).await
     }
 }

@@ -16,13 +16,7 @@ async fn setup() -> Subject {
         .connect()
         .await
         .expect("open sqlite");
-    Subject {
-        integrations: Arc::new(backend.integration_store()),
-        webhooks: Arc::new(backend.webhook_store()),
-        gmail_tokens: Arc::new(backend.gmail_token_store()),
-        clock,
-        guard: Some(Box::new(dir)),
-    }
+    Subject { engine: Arc::new(backend), clock, guard: Some(Box::new(dir)) }
 }
 
 storage_testkit::conformance_tests!(crate::setup);

@@ -8,8 +8,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use storage_core::Store;
 use storage_core::{IntegrationConfig, IntegrationStore, SqliteSynchronous, TenantId};
 use storage_crypto::{EncryptionKey, KeyRing};
+use storage_sqlite::SQLiteIntegrationStore;
 use storage_sqlite::SqliteBackend;
 
 const CHILD: &str = "ARAGORA_CRASH_CHILD";
@@ -83,7 +85,7 @@ async fn survives(mode: &str) {
         .await
         .expect("integrity check");
     assert_eq!(integrity, "ok");
-    let store = backend.integration_store();
+    let store = SQLiteIntegrationStore::on(&backend);
     let tenant = TenantId::new("crash").expect("tenant");
     for (id, value) in &acknowledged {
         let read = store.get(&tenant, id).await.expect("read").unwrap_or_else(|| panic!("acknowledged write {id} was lost"));
@@ -114,7 +116,7 @@ async fn child_writes_until_killed() {
     let round = std::env::var("ARAGORA_CRASH_ROUND").expect("round");
     let ring = key(&std::env::var("ARAGORA_CRASH_KEY").expect("key"));
     let backend = SqliteBackend::builder(&path).sealer(ring).synchronous(synchronous(&mode)).connect().await.expect("open");
-    let store = Arc::new(backend.integration_store());
+    let store = Arc::new(SQLiteIntegrationStore::on(&backend));
     let tenant = TenantId::new("crash").expect("tenant");
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {

@@ -2,8 +2,10 @@
 
 use rusqlite::Connection;
 use std::sync::Arc;
+use storage_core::Store;
 use storage_core::{IntegrationConfig, IntegrationStore, StorageError, TenantId};
 use storage_crypto::{EncryptionKey, KeyRing};
+use storage_sqlite::SQLiteIntegrationStore;
 use storage_sqlite::SqliteBackend;
 
 fn ring(key: &EncryptionKey) -> Arc<KeyRing> {
@@ -24,7 +26,7 @@ async fn secrets_never_reach_the_file_or_the_wal_in_clear() {
     let backend = SqliteBackend::builder(&path).sealer(ring(&key)).connect().await.expect("open");
     let tenant = TenantId::new("acme").expect("tenant");
     let config = IntegrationConfig::new(tenant.clone(), "ws", "slack").with_credential("token", "xoxb-at-rest-canary-token");
-    backend.integration_store().set(&config).await.expect("set");
+    SQLiteIntegrationStore::on(&backend).set(&config).await.expect("set");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir.path()).expect("dir") {
         let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
@@ -33,11 +35,11 @@ async fn secrets_never_reach_the_file_or_the_wal_in_clear() {
         }
     }
     assert!(found.is_empty(), "the token is in clear in a database file");
-    let read = backend.integration_store().get(&tenant, "ws").await.expect("get").expect("present");
+    let read = SQLiteIntegrationStore::on(&backend).get(&tenant, "ws").await.expect("get").expect("present");
     assert_eq!(read.credentials["token"].expose(), "xoxb-at-rest-canary-token");
     backend.close().await;
     let reopened = SqliteBackend::builder(&path).sealer(ring(&key)).connect().await.expect("reopen");
-    let read = reopened.integration_store().get(&tenant, "ws").await.expect("get").expect("persisted");
+    let read = SQLiteIntegrationStore::on(&reopened).get(&tenant, "ws").await.expect("get").expect("persisted");
     assert_eq!(read.credentials["token"].expose(), "xoxb-at-rest-canary-token", "readable after a restart");
 }
 
@@ -46,7 +48,7 @@ async fn a_body_copied_to_another_row_or_tenant_is_refused_not_leaked() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("moved.db");
     let backend = SqliteBackend::builder(&path).sealer(ring(&EncryptionKey::generate().expect("key"))).connect().await.expect("open");
-    let store = backend.integration_store();
+    let store = SQLiteIntegrationStore::on(&backend);
     let (a, b) = (TenantId::new("tenant-a").expect("t"), TenantId::new("tenant-b").expect("t"));
     store.set(&IntegrationConfig::new(a.clone(), "victim", "slack").with_credential("token", "secret-of-a")).await.expect("set");
     store.set(&IntegrationConfig::new(b.clone(), "attacker", "slack").with_credential("token", "secret-of-b")).await.expect("set");
@@ -73,14 +75,13 @@ async fn a_wrong_key_is_a_crypto_error() {
     let path = dir.path().join("wrong-key.db");
     let tenant = TenantId::new("acme").expect("tenant");
     let writer = SqliteBackend::builder(&path).sealer(ring(&EncryptionKey::generate().expect("key"))).connect().await.expect("open");
-    writer
-        .integration_store()
+    SQLiteIntegrationStore::on(&writer)
         .set(&IntegrationConfig::new(tenant.clone(), "ws", "slack").with_credential("token", "t"))
         .await
         .expect("set");
     writer.close().await;
     let reader = SqliteBackend::builder(&path).sealer(ring(&EncryptionKey::generate().expect("key"))).connect().await.expect("open");
-    assert!(matches!(reader.integration_store().get(&tenant, "ws").await, Err(StorageError::Crypto { .. })));
+    assert!(matches!(SQLiteIntegrationStore::on(&reader).get(&tenant, "ws").await, Err(StorageError::Crypto { .. })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2,7 +2,8 @@
 
 use crate::{Subject, assert_invalid, collect_all, tenant};
 use chrono::TimeDelta;
-use storage_core::{Clock, IntegrationConfig, PageRequest, StorageError, UserIdMapping};
+use std::sync::Arc;
+use storage_core::{Clock, IntegrationConfig, IntegrationStore, Integrations, PageRequest, StorageError, UserIdMapping};
 
 fn slack(t: &str, key: &str) -> IntegrationConfig {
     IntegrationConfig::new(tenant(t), key, "slack")
@@ -12,7 +13,7 @@ fn slack(t: &str, key: &str) -> IntegrationConfig {
 }
 
 pub async fn set_then_get_round_trips(s: &Subject) {
-    let store = &s.integrations;
+    let store = &s.store::<Integrations>();
     let now = s.clock.now();
     let stored = store.set(&slack("acme", "workspace-123")).await.expect("set");
     assert_eq!((stored.version, stored.created_at, stored.updated_at), (1, now, now));
@@ -24,7 +25,7 @@ pub async fn set_then_get_round_trips(s: &Subject) {
 }
 
 pub async fn set_keeps_created_at_and_bumps_the_version(s: &Subject) {
-    let store = &s.integrations;
+    let store = &s.store::<Integrations>();
     let first = store.set(&slack("acme", "k")).await.expect("set");
     s.clock.advance(TimeDelta::seconds(90));
     let mut changed = first.clone();
@@ -39,7 +40,7 @@ pub async fn set_keeps_created_at_and_bumps_the_version(s: &Subject) {
 }
 
 pub async fn create_never_overwrites(s: &Subject) {
-    let store = &s.integrations;
+    let store = &s.store::<Integrations>();
     store.create(&slack("acme", "k")).await.expect("create");
     let other = IntegrationConfig::new(tenant("acme"), "k", "discord");
     assert!(matches!(store.create(&other).await, Err(StorageError::Conflict { .. })));
@@ -48,7 +49,7 @@ pub async fn create_never_overwrites(s: &Subject) {
 }
 
 pub async fn update_checks_the_version(s: &Subject) {
-    let store = &s.integrations;
+    let store = &s.store::<Integrations>();
     let v1 = store.create(&slack("acme", "k")).await.expect("create");
     let mut a = v1.clone();
     a.messages_sent = 10;
@@ -66,7 +67,7 @@ pub async fn update_checks_the_version(s: &Subject) {
 }
 
 pub async fn delete_reports_whether_it_existed(s: &Subject) {
-    let store = &s.integrations;
+    let store = &s.store::<Integrations>();
     store.set(&slack("acme", "k")).await.expect("set");
     assert!(store.delete(&tenant("acme"), "k").await.expect("delete"));
     assert!(!store.delete(&tenant("acme"), "k").await.expect("delete again"));
@@ -74,7 +75,7 @@ pub async fn delete_reports_whether_it_existed(s: &Subject) {
 }
 
 pub async fn lists_paginate_in_key_order(s: &Subject) {
-    let store = &s.integrations;
+    let store = &s.store::<Integrations>();
     let t = &tenant("acme");
     for i in (0..25).rev() {
         let kind = if i % 2 == 0 { "slack" } else { "discord" };
@@ -95,7 +96,7 @@ pub async fn lists_paginate_in_key_order(s: &Subject) {
 }
 
 pub async fn index_changes_move_records_between_lists(s: &Subject) {
-    let store = &s.integrations;
+    let store = &s.store::<Integrations>();
     let t = tenant("acme");
     let stored = store.set(&slack("acme", "k")).await.expect("set");
     let mut moved = stored.with_user("user-2");
@@ -111,7 +112,7 @@ pub async fn index_changes_move_records_between_lists(s: &Subject) {
 }
 
 pub async fn tenants_are_isolated(s: &Subject) {
-    let store = &s.integrations;
+    let store = &s.store::<Integrations>();
     let (a, b) = (tenant("tenant-a"), tenant("tenant-b"));
     store.set(&slack("tenant-a", "shared-key")).await.expect("set a");
     assert!(store.get(&b, "shared-key").await.expect("get").is_none());
@@ -126,7 +127,7 @@ pub async fn tenants_are_isolated(s: &Subject) {
 }
 
 pub async fn user_mappings_round_trip(s: &Subject) {
-    let store = &s.integrations;
+    let store = &s.store::<Integrations>();
     let t = &tenant("acme");
     let mut m = UserIdMapping::new(t.clone(), "slack", "U:123", "user-1");
     m.email = Some("a@example.com".into());
@@ -147,7 +148,7 @@ pub async fn user_mappings_round_trip(s: &Subject) {
 }
 
 pub async fn bad_input_is_refused_and_nothing_is_written(s: &Subject) {
-    let store = &s.integrations;
+    let store = &s.store::<Integrations>();
     let t = tenant("acme");
     assert_invalid(store.set(&slack("acme", "")).await, "key");
     assert_invalid(store.set(&slack("acme", &"k".repeat(256))).await, "key");
@@ -172,7 +173,7 @@ fn tenant_ids_refuse_bad_input() -> bool {
 }
 
 pub async fn concurrent_updates_lose_nothing(s: &Subject) {
-    let store = s.integrations.clone();
+    let store = Arc::new(s.store::<Integrations>());
     store.set(&slack("acme", "counter")).await.expect("set");
     let tasks: Vec<_> = (0..8)
         .map(|_| {

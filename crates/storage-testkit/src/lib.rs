@@ -20,20 +20,23 @@ pub mod webhook;
 
 use std::any::Any;
 use std::sync::Arc;
-use storage_core::{GmailTokenStore, IntegrationStore, ManualClock, Page, PageRequest, Result, StorageError, TenantId, WebhookStore};
+use storage_core::{Engine, ManualClock, Page, PageRequest, Result, StorageError, Store, TenantId};
 
-/// Fresh, empty stores of one backend, all on one manual clock.
+/// A fresh, empty backend on a manual clock (webhook TTL: the default 24 h).
 pub struct Subject {
     /// The clock every store reads; tests move it instead of sleeping.
     pub clock: ManualClock,
-    /// The integration store.
-    pub integrations: Arc<dyn IntegrationStore>,
-    /// The webhook store, with the default 24 h TTL.
-    pub webhooks: Arc<dyn WebhookStore>,
-    /// The Gmail token store.
-    pub gmail_tokens: Arc<dyn GmailTokenStore>,
-    /// Whatever must live as long as the stores (a temp dir, a database).
+    /// The backend.
+    pub engine: Arc<dyn Engine>,
+    /// Whatever must live as long as the backend (a temp dir).
     pub guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl Subject {
+    /// Store `S` on this backend.
+    pub fn store<S: Store>(&self) -> S {
+        S::on(self.engine.as_ref())
+    }
 }
 
 impl std::fmt::Debug for Subject {

@@ -1,8 +1,10 @@
 //! Integration configurations (Slack, Discord, Teams, email, ...) and the cross-platform identity
 //! map.
 
-use crate::document::{Document, Filter, IndexSpec, IndexValue, RecordMeta, Sealing, sealed_str};
-use crate::table::TableHandle;
+use crate::document::{Document, IndexSpec, RecordMeta, Secrets, TableDef, Value as IndexValue};
+use crate::engine::Engine;
+use crate::query::{Filter, Query, Scope};
+use crate::table::{Table, int_value};
 use crate::{Page, PageRequest, Result, Secret, StorageError, TenantId, validate_id};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 /// Setting names that hold secrets. They belong in [`IntegrationConfig::credentials`], which is
 /// sealed; putting them in the plain `settings` is refused.
@@ -156,11 +159,40 @@ fn validate_name(field: &str, value: &str) -> Result<()> {
     if ok { Ok(()) } else { Err(StorageError::invalid(field, format!("`{}` must be 1 to 64 of a-z, 0-9, `_`, `-`", value.escape_debug()))) }
 }
 
+/// The path of the first secret-looking name in `settings`, at any depth.
+fn secret_setting(settings: &Map<String, Value>) -> Option<String> {
+    fn walk(value: &Value, path: &str) -> Option<String> {
+        match value {
+            Value::Object(map) => map.iter().find_map(|(name, inner)| {
+                let here = format!("{path}.{name}");
+                if SENSITIVE_SETTING_KEYS.iter().any(|s| s.eq_ignore_ascii_case(name)) { Some(here) } else { walk(inner, &here) }
+            }),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, inner)| walk(inner, &format!("{path}[{i}]"))),
+            _ => None,
+        }
+    }
+    walk(&Value::Object(settings.clone()), "settings")
+}
+
+/// A counter column read back into a `u64` field.
+fn counter(column: &str, value: i64) -> Result<u64> {
+    u64::try_from(value).map_err(|_| StorageError::invalid(column, format!("the stored counter {value} is negative")))
+}
+
 impl Document for IntegrationConfig {
-    const STORE: &'static str = "integrations";
-    const ENTITY: &'static str = "integration";
-    const ID_FIELD: &'static str = "key";
-    const INDEXES: &'static [IndexSpec] = &[IndexSpec::text("user_id"), IndexSpec::text("integration_type")];
+    const TABLE: TableDef = TableDef {
+        name: "integrations",
+        entity: "integration",
+        id_field: "key",
+        indexes: &[
+            IndexSpec::text("user_id"),
+            IndexSpec::text("integration_type"),
+            IndexSpec::counter("messages_sent"),
+            IndexSpec::counter("errors_24h"),
+        ],
+        expires: false,
+        sealed: true,
+    };
 
     fn tenant(&self) -> &TenantId {
         &self.tenant
@@ -174,8 +206,21 @@ impl Document for IntegrationConfig {
     fn set_meta(&mut self, meta: RecordMeta) {
         (self.version, self.created_at, self.updated_at) = (meta.version, meta.created_at, meta.updated_at);
     }
-    fn index_values(&self) -> Vec<IndexValue> {
-        vec![IndexValue::Text(Some(self.user_id.clone())), IndexValue::Text(Some(self.integration_type.clone()))]
+    fn index_values(&self) -> Vec<Option<IndexValue>> {
+        vec![
+            Some(IndexValue::from(&self.user_id)),
+            Some(IndexValue::from(&self.integration_type)),
+            Some(int_value(self.messages_sent)),
+            Some(int_value(self.errors_24h)),
+        ]
+    }
+    fn set_counter(&mut self, column: &str, value: i64) -> Result<()> {
+        match column {
+            "messages_sent" => self.messages_sent = counter(column, value)?,
+            "errors_24h" => self.errors_24h = counter(column, value)?,
+            other => return Err(StorageError::invalid("counter", format!("`{other}` is not a counter of integrations"))),
+        }
+        Ok(())
     }
     fn validate(&self) -> Result<()> {
         validate_id("key", &self.key)?;
@@ -187,26 +232,16 @@ impl Document for IntegrationConfig {
         for name in self.credentials.keys() {
             validate_id("credential name", name)?;
         }
-        if let Some(name) = self.settings.keys().find(|k| SENSITIVE_SETTING_KEYS.iter().any(|s| s.eq_ignore_ascii_case(k))) {
-            return Err(StorageError::invalid(
-                format!("settings.{name}"),
-                "is a secret; put it in `credentials`, which are encrypted at rest",
-            ));
+        if let Some(path) = secret_setting(&self.settings) {
+            return Err(StorageError::invalid(path, "is a secret; put it in `credentials`, which are encrypted at rest"));
         }
         Ok(())
     }
-    fn seal_secrets(&self, sealing: &Sealing<'_>) -> Result<Map<String, Value>> {
-        self.credentials
-            .iter()
-            .map(|(name, value)| Ok((name.clone(), Value::String(sealing.seal(&format!("credentials.{name}"), value)?))))
-            .collect()
+    fn secrets(&self) -> Secrets {
+        self.credentials.clone()
     }
-    fn open_secrets(&mut self, sealed: &Map<String, Value>, sealing: &Sealing<'_>) -> Result<()> {
-        for name in sealed.keys() {
-            if let Some(value) = sealed_str(sealed, name)? {
-                self.credentials.insert(name.clone(), sealing.open(&format!("credentials.{name}"), value)?);
-            }
-        }
+    fn set_secrets(&mut self, secrets: Secrets) -> Result<()> {
+        self.credentials = secrets;
         Ok(())
     }
 }
@@ -260,10 +295,14 @@ impl UserIdMapping {
 }
 
 impl Document for UserIdMapping {
-    const STORE: &'static str = "user_id_mappings";
-    const ENTITY: &'static str = "user id mapping";
-    const ID_FIELD: &'static str = "platform_user_id";
-    const INDEXES: &'static [IndexSpec] = &[IndexSpec::text("platform"), IndexSpec::text("user_id")];
+    const TABLE: TableDef = TableDef {
+        name: "user_id_mappings",
+        entity: "user id mapping",
+        id_field: "platform_user_id",
+        indexes: &[IndexSpec::text("platform"), IndexSpec::text("user_id"), IndexSpec::text("email")],
+        expires: false,
+        sealed: false,
+    };
 
     fn tenant(&self) -> &TenantId {
         &self.tenant
@@ -277,13 +316,20 @@ impl Document for UserIdMapping {
     fn set_meta(&mut self, meta: RecordMeta) {
         (self.version, self.created_at, self.updated_at) = (meta.version, meta.created_at, meta.updated_at);
     }
-    fn index_values(&self) -> Vec<IndexValue> {
-        vec![IndexValue::Text(Some(self.platform.clone())), IndexValue::Text(Some(self.user_id.clone()))]
+    fn index_values(&self) -> Vec<Option<IndexValue>> {
+        vec![
+            Some(IndexValue::from(&self.platform)),
+            Some(IndexValue::from(&self.user_id)),
+            self.email.as_ref().map(|email| IndexValue::Text(email.to_lowercase())),
+        ]
     }
     fn validate(&self) -> Result<()> {
         validate_name("platform", &self.platform)?;
         validate_id("platform_user_id", &self.platform_user_id)?;
         validate_id("user_id", &self.user_id)?;
+        if let Some(email) = &self.email {
+            validate_id("email", email)?;
+        }
         validate_id("mapping id", &self.id())
     }
 }
@@ -303,14 +349,32 @@ pub trait IntegrationStore: Send + Sync + fmt::Debug {
     async fn update(&self, config: &IntegrationConfig) -> Result<IntegrationConfig>;
     /// Deletes the configuration; whether it existed.
     async fn delete(&self, tenant: &TenantId, key: &str) -> Result<bool>;
+    /// Every configuration of the tenant, in key order.
+    async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<IntegrationConfig>>;
     /// The configurations owned by `user_id`, in key order.
     async fn list_by_user(&self, tenant: &TenantId, user_id: &str, page: &PageRequest) -> Result<Page<IntegrationConfig>>;
     /// The configurations of one type, in key order.
     async fn list_by_type(&self, tenant: &TenantId, integration_type: &str, page: &PageRequest) -> Result<Page<IntegrationConfig>>;
+    /// The configurations of one type owned by `user_id` (the original's lookup by owner and
+    /// type), in key order.
+    async fn list_by_user_and_type(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        integration_type: &str,
+        page: &PageRequest,
+    ) -> Result<Page<IntegrationConfig>>;
+    /// Adds `n` to the messages sent through the integration, atomically (no lost update between
+    /// concurrent senders); the new total.
+    async fn record_messages(&self, tenant: &TenantId, key: &str, n: u64) -> Result<u64>;
+    /// Adds `n` to the integration's error count, atomically; the new total.
+    async fn record_errors(&self, tenant: &TenantId, key: &str, n: u64) -> Result<u64>;
     /// Stores a platform-user mapping, replacing any previous one for the same platform user.
     async fn save_user_mapping(&self, mapping: &UserIdMapping) -> Result<UserIdMapping>;
     /// The mapping of `platform_user_id` on `platform`.
     async fn get_user_mapping(&self, tenant: &TenantId, platform: &str, platform_user_id: &str) -> Result<Option<UserIdMapping>>;
+    /// The mapping on `platform` of the user with this email (case-insensitive), if any.
+    async fn get_user_mapping_by_email(&self, tenant: &TenantId, platform: &str, email: &str) -> Result<Option<UserIdMapping>>;
     /// Deletes a mapping; whether it existed.
     async fn delete_user_mapping(&self, tenant: &TenantId, platform: &str, platform_user_id: &str) -> Result<bool>;
     /// The mappings of one platform, or all mappings when `platform` is `None`.
@@ -319,66 +383,105 @@ pub trait IntegrationStore: Send + Sync + fmt::Debug {
     async fn list_user_mappings_for_user(&self, tenant: &TenantId, user_id: &str, page: &PageRequest) -> Result<Page<UserIdMapping>>;
 }
 
-/// The tables an [`IntegrationStore`] is made of. A backend that provides them gets the store:
-/// the semantics live once, here, and each backend only supplies its generic engine.
-pub trait IntegrationTables: Send + Sync + fmt::Debug {
-    /// The configurations.
-    fn configs(&self) -> &TableHandle<IntegrationConfig>;
-    /// The user id mappings.
-    fn mappings(&self) -> &TableHandle<UserIdMapping>;
+/// [`IntegrationStore`] on any backend. `B` only names the backend for the seed's per-backend
+/// names (`SQLiteIntegrationStore = Integrations<SqliteBackend>`, which opens with
+/// `SQLiteIntegrationStore::open(path)`); it is `dyn Engine` otherwise.
+pub struct Integrations<B: ?Sized = dyn Engine> {
+    configs: Table<IntegrationConfig>,
+    mappings: Table<UserIdMapping>,
+    _backend: PhantomData<fn(&B)>,
 }
 
-fn text_filter(column: &'static str, value: &str) -> Filter {
-    Filter::Eq { column, value: value.to_owned() }
+crate::seed_store!(Integrations { configs, mappings });
+
+fn by_id(filter: Filter) -> Query {
+    Query::new(filter)
+}
+
+fn count(n: u64, field: &str) -> Result<i64> {
+    i64::try_from(n).map_err(|_| StorageError::invalid(field, format!("{n} is out of range")))
 }
 
 #[async_trait]
-impl<T: IntegrationTables> IntegrationStore for T {
+impl<B: ?Sized> IntegrationStore for Integrations<B> {
     async fn get(&self, tenant: &TenantId, key: &str) -> Result<Option<IntegrationConfig>> {
-        self.configs().get(tenant, key).await
+        self.configs.get(tenant, key).await
     }
     async fn set(&self, config: &IntegrationConfig) -> Result<IntegrationConfig> {
-        self.configs().upsert(config).await
+        self.configs.upsert(config).await
     }
     async fn create(&self, config: &IntegrationConfig) -> Result<IntegrationConfig> {
-        self.configs().insert(config).await
+        self.configs.insert(config).await
     }
     async fn update(&self, config: &IntegrationConfig) -> Result<IntegrationConfig> {
-        self.configs().update(config).await
+        self.configs.update(config).await
     }
     async fn delete(&self, tenant: &TenantId, key: &str) -> Result<bool> {
-        self.configs().delete(tenant, key).await
+        self.configs.delete(tenant, key).await
+    }
+    async fn list(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<IntegrationConfig>> {
+        self.configs.list(Scope::Tenant(tenant), by_id(Filter::all()), page).await
     }
     async fn list_by_user(&self, tenant: &TenantId, user_id: &str, page: &PageRequest) -> Result<Page<IntegrationConfig>> {
-        self.configs().list(tenant, text_filter("user_id", user_id), page).await
+        validate_id("user_id", user_id)?;
+        self.configs.list(Scope::Tenant(tenant), by_id(Filter::all().eq("user_id", user_id)), page).await
     }
     async fn list_by_type(&self, tenant: &TenantId, integration_type: &str, page: &PageRequest) -> Result<Page<IntegrationConfig>> {
-        self.configs().list(tenant, text_filter("integration_type", integration_type), page).await
+        validate_name("integration_type", integration_type)?;
+        self.configs.list(Scope::Tenant(tenant), by_id(Filter::all().eq("integration_type", integration_type)), page).await
+    }
+    async fn list_by_user_and_type(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        integration_type: &str,
+        page: &PageRequest,
+    ) -> Result<Page<IntegrationConfig>> {
+        validate_id("user_id", user_id)?;
+        validate_name("integration_type", integration_type)?;
+        let filter = Filter::all().eq("user_id", user_id).eq("integration_type", integration_type);
+        self.configs.list(Scope::Tenant(tenant), by_id(filter), page).await
+    }
+    async fn record_messages(&self, tenant: &TenantId, key: &str, n: u64) -> Result<u64> {
+        let total = self.configs.increment(tenant, key, "messages_sent", count(n, "n")?, None).await?;
+        counter("messages_sent", total)
+    }
+    async fn record_errors(&self, tenant: &TenantId, key: &str, n: u64) -> Result<u64> {
+        let total = self.configs.increment(tenant, key, "errors_24h", count(n, "n")?, None).await?;
+        counter("errors_24h", total)
     }
     async fn save_user_mapping(&self, mapping: &UserIdMapping) -> Result<UserIdMapping> {
-        self.mappings().upsert(mapping).await
+        self.mappings.upsert(mapping).await
     }
     async fn get_user_mapping(&self, tenant: &TenantId, platform: &str, platform_user_id: &str) -> Result<Option<UserIdMapping>> {
         validate_name("platform", platform)?;
         validate_id("platform_user_id", platform_user_id)?;
-        self.mappings().get(tenant, &UserIdMapping::mapping_id(platform, platform_user_id)).await
+        self.mappings.get(tenant, &UserIdMapping::mapping_id(platform, platform_user_id)).await
+    }
+    async fn get_user_mapping_by_email(&self, tenant: &TenantId, platform: &str, email: &str) -> Result<Option<UserIdMapping>> {
+        validate_name("platform", platform)?;
+        validate_id("email", email)?;
+        let filter = Filter::all().eq("platform", platform).eq("email", email.to_lowercase());
+        let page = self.mappings.list(Scope::Tenant(tenant), by_id(filter), &PageRequest::first(1)).await?;
+        Ok(page.items.into_iter().next())
     }
     async fn delete_user_mapping(&self, tenant: &TenantId, platform: &str, platform_user_id: &str) -> Result<bool> {
         validate_name("platform", platform)?;
         validate_id("platform_user_id", platform_user_id)?;
-        self.mappings().delete(tenant, &UserIdMapping::mapping_id(platform, platform_user_id)).await
+        self.mappings.delete(tenant, &UserIdMapping::mapping_id(platform, platform_user_id)).await
     }
     async fn list_user_mappings(&self, tenant: &TenantId, platform: Option<&str>, page: &PageRequest) -> Result<Page<UserIdMapping>> {
         let filter = match platform {
             Some(platform) => {
                 validate_name("platform", platform)?;
-                text_filter("platform", platform)
+                Filter::all().eq("platform", platform)
             }
-            None => Filter::All,
+            None => Filter::all(),
         };
-        self.mappings().list(tenant, filter, page).await
+        self.mappings.list(Scope::Tenant(tenant), by_id(filter), page).await
     }
     async fn list_user_mappings_for_user(&self, tenant: &TenantId, user_id: &str, page: &PageRequest) -> Result<Page<UserIdMapping>> {
-        self.mappings().list(tenant, text_filter("user_id", user_id), page).await
+        validate_id("user_id", user_id)?;
+        self.mappings.list(Scope::Tenant(tenant), by_id(Filter::all().eq("user_id", user_id)), page).await
     }
 }

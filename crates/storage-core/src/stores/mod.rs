@@ -1,6 +1,70 @@
-//! One module per store: its models and its trait. Every backend implements each trait in a file
-//! of the same name (`src/stores/<store>.rs`).
+//! One module per store: its models, its trait, and its logic, written once over the engine.
 
 pub mod gmail_token;
 pub mod integration;
 pub mod webhook;
+
+use crate::document::{Document, TableDef};
+
+/// Every document table of every store, for schema checks: the migrated SQL schemas must have
+/// each of them, with its columns and indexes.
+pub const TABLES: &[&TableDef] = &[
+    &integration::IntegrationConfig::TABLE,
+    &integration::UserIdMapping::TABLE,
+    &gmail_token::GmailUserState::TABLE,
+    &gmail_token::GmailSyncJob::TABLE,
+];
+
+/// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
+/// `Clone`, `Debug`, and the seed's per-backend constructors (see [`seed_constructors!`]).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! seed_store {
+    ($store:ident { $($field:ident),+ $(,)? }) => {
+        impl<B: ?Sized + 'static> $crate::Store for $store<B> {
+            fn on(engine: &dyn $crate::Engine) -> Self {
+                Self { $($field: engine.table(),)+ _backend: ::std::marker::PhantomData }
+            }
+        }
+        impl<B: ?Sized> Clone for $store<B> {
+            fn clone(&self) -> Self {
+                Self { $($field: self.$field.clone(),)+ _backend: ::std::marker::PhantomData }
+            }
+        }
+        impl<B: ?Sized> ::std::fmt::Debug for $store<B> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($store))$(.field(stringify!($field), &self.$field))+.finish()
+            }
+        }
+        $crate::seed_constructors!($store);
+    };
+}
+
+/// The seed's per-backend constructors of a store generic over its backend `B`:
+/// `open(target)` for backends that open from one argument (`SQLiteIntegrationStore::open(path)`)
+/// and `new()` for those with a default (`InMemoryIntegrationStore::new()`).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! seed_constructors {
+    ($store:ident) => {
+        impl<B: $crate::OpenEngine + 'static> $store<B> {
+            /// Opens the backend at `target` (a path or URL) with the environment's settings, and
+            /// this store on it.
+            pub async fn open(target: impl Into<B::Target>) -> $crate::Result<Self> {
+                let engine = B::open_engine(target.into()).await?;
+                Ok(<Self as $crate::Store>::on(&engine))
+            }
+        }
+        impl<B: $crate::Engine + Default + 'static> $store<B> {
+            /// This store on a new backend of its own.
+            pub fn new() -> Self {
+                <Self as $crate::Store>::on(&B::default())
+            }
+        }
+        impl<B: $crate::Engine + Default + 'static> Default for $store<B> {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    };
+}

@@ -2,11 +2,15 @@
 //! two concurrent deliveries of one event never both run its side effects.
 
 use crate::clock::SharedClock;
+use crate::engine::{Engine, Store};
+use crate::limits::add;
 use crate::{Result, StorageError, TenantId, validate_id};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// How often a claim tries again when the entry it lost to vanished before it could be read.
@@ -21,11 +25,15 @@ pub struct WebhookOptions {
     ttl: TimeDelta,
 }
 
+/// The longest webhook retention: a century is longer than any provider retries.
+pub const MAX_TTL: TimeDelta = TimeDelta::days(36_525);
+
 impl WebhookOptions {
-    /// Deliveries are remembered for `ttl` after completion; it must be positive.
+    /// Deliveries are remembered for `ttl` after completion; it must be positive and at most
+    /// [`MAX_TTL`].
     pub fn new(ttl: TimeDelta) -> Result<Self> {
-        if ttl <= TimeDelta::zero() {
-            return Err(StorageError::invalid("webhook ttl", format!("`{ttl}` must be positive")));
+        if ttl <= TimeDelta::zero() || ttl > MAX_TTL {
+            return Err(StorageError::invalid("webhook ttl", format!("`{ttl}` must be positive and at most {} days", MAX_TTL.num_days())));
         }
         Ok(Self { ttl })
     }
@@ -129,14 +137,10 @@ pub trait WebhookStore: Send + Sync + fmt::Debug {
     async fn size(&self, tenant: &TenantId) -> Result<u64>;
 }
 
-/// A backend's storage of webhook events. Implementations trust their arguments and take time
-/// from the caller; [`WebhookStore`] comes with them, validating input and reading the clock.
+/// A backend's native storage of webhook events. Implementations trust their arguments and take
+/// time from the caller; [`Webhooks`] validates input and reads the clock, for every backend.
 #[async_trait]
 pub trait WebhookEvents: Send + Sync + fmt::Debug {
-    /// The injected clock.
-    fn clock(&self) -> &SharedClock;
-    /// The TTL settings.
-    fn options(&self) -> &WebhookOptions;
     /// Claims the event for `token` if it is absent or its entry expired at `now` (one atomic
     /// step); otherwise reports the live state it lost to, or `None` if that state vanished
     /// before it could be read (released or expired in between), and the caller tries again.
@@ -162,24 +166,73 @@ pub trait WebhookEvents: Send + Sync + fmt::Debug {
     async fn count(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<u64>;
 }
 
+/// Checks a stored result: bounded, and no NUL (which PostgreSQL text cannot hold).
 fn check_result(result: &str) -> Result<()> {
     if result.len() > MAX_RESULT_BYTES {
         return Err(StorageError::invalid("result", format!("is {} bytes; the limit is {MAX_RESULT_BYTES}", result.len())));
     }
+    if result.contains('\0') {
+        return Err(StorageError::invalid("result", "contains a NUL character"));
+    }
     Ok(())
 }
 
+/// [`WebhookStore`] on any backend: validation and time here, the claim itself native.
+pub struct Webhooks<B: ?Sized = dyn Engine> {
+    events: Arc<dyn WebhookEvents>,
+    clock: SharedClock,
+    options: WebhookOptions,
+    _backend: PhantomData<fn(&B)>,
+}
+
+impl<B: ?Sized + 'static> Store for Webhooks<B> {
+    fn on(engine: &dyn Engine) -> Self {
+        Self { events: engine.webhook_events(), clock: engine.clock(), options: engine.webhook_options(), _backend: PhantomData }
+    }
+}
+
+impl<B: ?Sized> Clone for Webhooks<B> {
+    fn clone(&self) -> Self {
+        Self { events: Arc::clone(&self.events), clock: Arc::clone(&self.clock), options: self.options, _backend: PhantomData }
+    }
+}
+
+impl<B: ?Sized> fmt::Debug for Webhooks<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhooks").field("events", &self.events).field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+crate::seed_constructors!(Webhooks);
+
+impl<B: ?Sized> Webhooks<B> {
+    fn now(&self) -> DateTime<Utc> {
+        crate::clock::truncate_micros(self.clock.now())
+    }
+
+    fn delivery(&self, event_id: &str, result: &str) -> Result<Delivery> {
+        let now = self.now();
+        Ok(Delivery {
+            event_id: event_id.to_owned(),
+            result: result.to_owned(),
+            completed_at: now,
+            expires_at: add("webhook ttl", now, self.options.ttl())?,
+        })
+    }
+}
+
 #[async_trait]
-impl<T: WebhookEvents> WebhookStore for T {
+impl<B: ?Sized> WebhookStore for Webhooks<B> {
     async fn try_claim(&self, tenant: &TenantId, event_id: &str, lease: TimeDelta) -> Result<ClaimOutcome> {
         validate_id("event_id", event_id)?;
-        if lease <= TimeDelta::zero() {
-            return Err(StorageError::invalid("lease", format!("`{lease}` must be positive")));
+        let now = self.now();
+        let lease_until = add("lease", now, lease)?;
+        if lease_until <= now {
+            return Err(StorageError::invalid("lease", format!("`{lease}` must be at least one microsecond")));
         }
-        let now = self.clock().now();
         let token = Uuid::new_v4();
         for _ in 0..CLAIM_ATTEMPTS {
-            if let Some(outcome) = self.claim(tenant, event_id, token, now, now + lease).await? {
+            if let Some(outcome) = self.events.claim(tenant, event_id, token, now, lease_until).await? {
                 return Ok(outcome);
             }
         }
@@ -189,14 +242,8 @@ impl<T: WebhookEvents> WebhookStore for T {
     async fn complete(&self, tenant: &TenantId, lease: &Lease, result: &str) -> Result<Delivery> {
         validate_id("event_id", &lease.event_id)?;
         check_result(result)?;
-        let now = self.clock().now();
-        let delivery = Delivery {
-            event_id: lease.event_id.clone(),
-            result: result.to_owned(),
-            completed_at: now,
-            expires_at: now + self.options().ttl(),
-        };
-        if self.finish(tenant, &lease.event_id, lease.token, &delivery).await? {
+        let delivery = self.delivery(&lease.event_id, result)?;
+        if self.events.finish(tenant, &lease.event_id, lease.token, &delivery).await? {
             Ok(delivery)
         } else {
             Err(StorageError::conflict("webhook event", &lease.event_id, "the lease was lost (released, or taken over after it lapsed)"))
@@ -205,34 +252,28 @@ impl<T: WebhookEvents> WebhookStore for T {
 
     async fn release(&self, tenant: &TenantId, lease: &Lease) -> Result<bool> {
         validate_id("event_id", &lease.event_id)?;
-        self.abandon(tenant, &lease.event_id, lease.token).await
+        self.events.abandon(tenant, &lease.event_id, lease.token).await
     }
 
     async fn is_delivered(&self, tenant: &TenantId, event_id: &str) -> Result<bool> {
         validate_id("event_id", event_id)?;
-        let state = self.state(tenant, event_id, self.clock().now()).await?;
+        let state = self.events.state(tenant, event_id, self.now()).await?;
         Ok(matches!(state, Some(EventState::Done(_))))
     }
 
     async fn mark_delivered(&self, tenant: &TenantId, event_id: &str, result: &str) -> Result<Delivery> {
         validate_id("event_id", event_id)?;
         check_result(result)?;
-        let now = self.clock().now();
-        let delivery = Delivery {
-            event_id: event_id.to_owned(),
-            result: result.to_owned(),
-            completed_at: now,
-            expires_at: now + self.options().ttl(),
-        };
-        self.record(tenant, &delivery).await?;
+        let delivery = self.delivery(event_id, result)?;
+        self.events.record(tenant, &delivery).await?;
         Ok(delivery)
     }
 
     async fn cleanup_expired(&self) -> Result<u64> {
-        self.purge(self.clock().now()).await
+        self.events.purge(self.now()).await
     }
 
     async fn size(&self, tenant: &TenantId) -> Result<u64> {
-        self.count(tenant, self.clock().now()).await
+        self.events.count(tenant, self.now()).await
     }
 }

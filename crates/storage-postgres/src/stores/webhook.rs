@@ -1,13 +1,13 @@
 //! Webhook idempotency on PostgreSQL: a claim is one upsert that only takes an absent or expired
 //! row; one round trip when it wins, one more read (on the primary) to report what it lost to.
 
-use crate::{BACKEND, PostgresBackend};
+use crate::BACKEND;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use storage_core::stores::webhook::{EventState, WebhookEvents};
-use storage_core::{ClaimOutcome, Delivery, Lease, Result, SharedClock, StorageError, TenantId, WebhookOptions};
+use storage_core::{ClaimOutcome, Delivery, Lease, Result, StorageError, TenantId};
 use storage_router::ConnectionRouter;
 use storage_schema::sqlx_error;
 use uuid::Uuid;
@@ -25,41 +25,28 @@ const RECORD: &str = "INSERT INTO webhook_events (tenant, event_id, state, resul
 const PURGE: &str = "DELETE FROM webhook_events WHERE expires_at <= $1";
 const COUNT: &str = "SELECT count(*) FROM webhook_events WHERE tenant = $1 AND expires_at > $2";
 
-/// [`storage_core::WebhookStore`] on PostgreSQL.
-#[derive(Debug, Clone)]
-pub struct PostgresWebhookStore {
+/// Webhook events on PostgreSQL.
+#[derive(Debug)]
+pub(crate) struct PostgresWebhookEvents {
     router: ConnectionRouter,
-    clock: SharedClock,
-    options: WebhookOptions,
 }
 
-impl PostgresWebhookStore {
-    /// Connects to the database at `url` (migrating it if needed).
-    pub async fn connect(url: &str) -> Result<Self> {
-        Ok(PostgresBackend::builder(url).connect().await?.webhook_store())
-    }
-
-    pub(crate) fn from_backend(backend: &PostgresBackend) -> Self {
-        Self { router: backend.router().clone(), clock: backend.clock().clone(), options: *backend.webhook() }
+impl PostgresWebhookEvents {
+    pub(crate) fn new(router: ConnectionRouter) -> Self {
+        Self { router }
     }
 }
 
-impl PostgresWebhookStore {
+impl PostgresWebhookEvents {
     /// The event's live state, read through `pool` (the primary when the caller just wrote).
     async fn state_on(&self, pool: &sqlx::PgPool, tenant: &TenantId, event_id: &str, now: DateTime<Utc>) -> Result<Option<EventState>> {
-        let row = sqlx::query(STATE)
-            .bind(tenant.as_str())
-            .bind(event_id)
-            .bind(now)
-            .fetch_optional(pool)
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
+        let row = sqlx::query(STATE).bind(tenant.as_str()).bind(event_id).bind(now).fetch_optional(pool).await.map_err(sqlx_error)?;
         row.map(|row| event_state(event_id, &row)).transpose()
     }
 }
 
 fn event_state(event_id: &str, row: &PgRow) -> Result<EventState> {
-    let get = |e: sqlx::Error| sqlx_error(BACKEND, e);
+    let get = |e: sqlx::Error| sqlx_error(e);
     let expires_at: DateTime<Utc> = row.try_get(4).map_err(get)?;
     if row.try_get::<String, _>(0).map_err(get)? == "in_flight" {
         let token: Option<Uuid> = row.try_get(1).map_err(get)?;
@@ -75,15 +62,7 @@ fn event_state(event_id: &str, row: &PgRow) -> Result<EventState> {
 }
 
 #[async_trait]
-impl WebhookEvents for PostgresWebhookStore {
-    fn clock(&self) -> &SharedClock {
-        &self.clock
-    }
-
-    fn options(&self) -> &WebhookOptions {
-        &self.options
-    }
-
+impl WebhookEvents for PostgresWebhookEvents {
     async fn claim(
         &self,
         tenant: &TenantId,
@@ -102,7 +81,7 @@ impl WebhookEvents for PostgresWebhookStore {
             .bind(now)
             .fetch_optional(self.router.write_pool())
             .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
+            .map_err(sqlx_error)?;
         if won.is_some() {
             return Ok(Some(ClaimOutcome::Acquired(Lease { event_id: event_id.to_owned(), token, expires_at: lease_until })));
         }
@@ -119,7 +98,7 @@ impl WebhookEvents for PostgresWebhookStore {
             .bind(token)
             .execute(self.router.write_pool())
             .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
+            .map_err(sqlx_error)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -130,7 +109,7 @@ impl WebhookEvents for PostgresWebhookStore {
             .bind(token)
             .execute(self.router.write_pool())
             .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
+            .map_err(sqlx_error)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -143,7 +122,7 @@ impl WebhookEvents for PostgresWebhookStore {
             .bind(delivery.expires_at)
             .execute(self.router.write_pool())
             .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
+            .map_err(sqlx_error)?;
         Ok(())
     }
 
@@ -152,17 +131,13 @@ impl WebhookEvents for PostgresWebhookStore {
     }
 
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query(PURGE).bind(now).execute(self.router.write_pool()).await.map_err(|e| sqlx_error(BACKEND, e))?;
+        let done = sqlx::query(PURGE).bind(now).execute(self.router.write_pool()).await.map_err(sqlx_error)?;
         Ok(done.rows_affected())
     }
 
     async fn count(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(COUNT)
-            .bind(tenant.as_str())
-            .bind(now)
-            .fetch_one(self.router.read_pool())
-            .await
-            .map_err(|e| sqlx_error(BACKEND, e))?;
+        let n: i64 =
+            sqlx::query_scalar(COUNT).bind(tenant.as_str()).bind(now).fetch_one(self.router.read_pool()).await.map_err(sqlx_error)?;
         Ok(n as u64)
     }
 }

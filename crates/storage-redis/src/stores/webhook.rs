@@ -3,7 +3,7 @@
 //! of expiries. Every transition is one script over both keys. Expiry is decided by the clock;
 //! the server-side TTL (remaining time plus an hour) only collects garbage.
 
-use crate::{BACKEND, Keys, RedisBackend, redis_error};
+use crate::{BACKEND, Keys, redis_error};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use redis::Script;
@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use storage_core::clock::{from_micros, to_micros};
 use storage_core::stores::webhook::{EventState, WebhookEvents};
-use storage_core::{ClaimOutcome, Delivery, Lease, Result, SharedClock, StorageError, TenantId, WebhookOptions};
+use storage_core::{ClaimOutcome, Delivery, Lease, Result, StorageError, TenantId};
 use uuid::Uuid;
 
 const STORE: &str = "webhook_events";
@@ -37,36 +37,22 @@ static RECORD: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::R
 /// expired (a re-claimed event has a new expiry and stays).
 static SWEEP: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::SWEEP_EVENT));
 
-/// [`storage_core::WebhookStore`] on Redis.
-#[derive(Clone)]
-pub struct RedisWebhookStore {
+/// Webhook events on Redis.
+pub(crate) struct RedisWebhookEvents {
     conn: ConnectionManager,
     registered: Arc<Mutex<HashSet<TenantId>>>,
     keys: Keys,
-    clock: SharedClock,
-    options: WebhookOptions,
 }
 
-impl std::fmt::Debug for RedisWebhookStore {
+impl std::fmt::Debug for RedisWebhookEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisWebhookStore").field("keys", &self.keys).field("options", &self.options).finish_non_exhaustive()
+        f.debug_struct("RedisWebhookEvents").field("keys", &self.keys).finish_non_exhaustive()
     }
 }
 
-impl RedisWebhookStore {
-    /// Connects to the server at `url`.
-    pub async fn connect(url: &str) -> Result<Self> {
-        Ok(RedisBackend::builder(url).connect().await?.webhook_store())
-    }
-
-    pub(crate) fn from_backend(backend: &RedisBackend) -> Self {
-        Self {
-            conn: backend.conn(),
-            registered: Arc::default(),
-            keys: backend.keys().clone(),
-            clock: backend.clock().clone(),
-            options: *backend.webhook(),
-        }
+impl RedisWebhookEvents {
+    pub(crate) fn new(conn: ConnectionManager, keys: Keys) -> Self {
+        Self { conn, registered: Arc::default(), keys }
     }
 
     fn event_key(&self, tenant: &TenantId, event_id: &str) -> String {
@@ -74,7 +60,7 @@ impl RedisWebhookStore {
     }
 
     fn expiries_key(&self, tenant: &TenantId) -> String {
-        self.keys.time_index(tenant, STORE, "expires_at")
+        self.keys.expiries(tenant, STORE)
     }
 
     /// Remembers that `tenant` has events, for [`WebhookEvents::purge`]: once per tenant and
@@ -95,7 +81,7 @@ impl RedisWebhookStore {
 }
 
 fn gc_ttl_ms(now: DateTime<Utc>, expires_at: DateTime<Utc>) -> i64 {
-    ((expires_at - now) + GC_GRACE).num_milliseconds().max(1)
+    expires_at.signed_duration_since(now).checked_add(&GC_GRACE).map_or(i64::MAX, |ttl| ttl.num_milliseconds()).max(1)
 }
 
 fn instant(text: &str) -> Result<DateTime<Utc>> {
@@ -116,15 +102,7 @@ fn event_state(event_id: &str, fields: &[String]) -> Result<EventState> {
 }
 
 #[async_trait]
-impl WebhookEvents for RedisWebhookStore {
-    fn clock(&self) -> &SharedClock {
-        &self.clock
-    }
-
-    fn options(&self) -> &WebhookOptions {
-        &self.options
-    }
-
+impl WebhookEvents for RedisWebhookEvents {
     async fn claim(
         &self,
         tenant: &TenantId,
@@ -230,7 +208,7 @@ impl WebhookEvents for RedisWebhookStore {
                     sweep.key(self.event_key(&tenant, id)).arg(id);
                 }
                 let n: u64 = sweep.invoke_async(&mut conn).await.map_err(redis_error)?;
-                removed += n;
+                removed = removed.saturating_add(n);
             }
         }
         Ok(removed)

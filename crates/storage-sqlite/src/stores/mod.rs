@@ -1,5 +1,3 @@
-//! One file per store, named as in `storage-core/src/stores/`.
+//! The native operations, named like the store modules of `storage-core/src/stores/`.
 
-pub(crate) mod gmail_token;
-pub(crate) mod integration;
 pub(crate) mod webhook;

@@ -2,14 +2,15 @@
 //! and when it loses, the read of what won runs in the same write unit (so it sees a winner that
 //! is in the same group commit).
 
-use crate::{SqliteBackend, instant};
+use crate::connection::{Readers, Writer};
+use crate::instant;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
-use std::path::Path;
+use std::sync::Arc;
 use storage_core::clock::to_micros;
 use storage_core::stores::webhook::{EventState, WebhookEvents};
-use storage_core::{ClaimOutcome, Delivery, Lease, Result, SharedClock, StorageError, TenantId, WebhookOptions};
+use storage_core::{ClaimOutcome, Delivery, Lease, Result, StorageError, TenantId};
 use storage_schema::sqlite_error;
 use uuid::Uuid;
 
@@ -26,20 +27,16 @@ const RECORD: &str = "INSERT INTO webhook_events (tenant, event_id, state, resul
 const PURGE: &str = "DELETE FROM webhook_events WHERE expires_at <= ?1";
 const COUNT: &str = "SELECT count(*) FROM webhook_events WHERE tenant = ?1 AND expires_at > ?2";
 
-/// [`storage_core::WebhookStore`] on SQLite.
-#[derive(Debug, Clone)]
-pub struct SQLiteWebhookStore {
-    backend: SqliteBackend,
+/// Webhook events on SQLite.
+#[derive(Debug)]
+pub(crate) struct SqliteWebhookEvents {
+    writer: Arc<Writer>,
+    readers: Arc<Readers>,
 }
 
-impl SQLiteWebhookStore {
-    /// Opens the store in the database at `path`.
-    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Ok(SqliteBackend::open(path).await?.webhook_store())
-    }
-
-    pub(crate) fn from_backend(backend: &SqliteBackend) -> Self {
-        Self { backend: backend.clone() }
+impl SqliteWebhookEvents {
+    pub(crate) fn new(writer: Arc<Writer>, readers: Arc<Readers>) -> Self {
+        Self { writer, readers }
     }
 }
 
@@ -79,15 +76,7 @@ fn read_state(conn: &Connection, tenant: &str, event_id: &str, now: i64) -> Resu
 }
 
 #[async_trait]
-impl WebhookEvents for SQLiteWebhookStore {
-    fn clock(&self) -> &SharedClock {
-        self.backend.clock()
-    }
-
-    fn options(&self) -> &WebhookOptions {
-        self.backend.webhook()
-    }
-
+impl WebhookEvents for SqliteWebhookEvents {
     async fn claim(
         &self,
         tenant: &TenantId,
@@ -99,7 +88,7 @@ impl WebhookEvents for SQLiteWebhookStore {
         let (tenant_id, event) = (tenant.as_str().to_owned(), event_id.to_owned());
         let (now_micros, until) = (to_micros(now), to_micros(lease_until));
         let lost_to = self
-            .backend
+            .writer
             .write(move |conn| {
                 let mut claim = conn.prepare_cached(CLAIM).map_err(sqlite_error)?;
                 let won = claim
@@ -128,14 +117,14 @@ impl WebhookEvents for SQLiteWebhookStore {
             token.to_string(),
         );
         let done =
-            self.backend.write(move |conn| conn.prepare_cached(FINISH).and_then(|mut s| s.execute(args)).map_err(sqlite_error)).await?;
+            self.writer.write(move |conn| conn.prepare_cached(FINISH).and_then(|mut s| s.execute(args)).map_err(sqlite_error)).await?;
         Ok(done == 1)
     }
 
     async fn abandon(&self, tenant: &TenantId, event_id: &str, token: Uuid) -> Result<bool> {
         let args = (tenant.as_str().to_owned(), event_id.to_owned(), token.to_string());
         let done =
-            self.backend.write(move |conn| conn.prepare_cached(ABANDON).and_then(|mut s| s.execute(args)).map_err(sqlite_error)).await?;
+            self.writer.write(move |conn| conn.prepare_cached(ABANDON).and_then(|mut s| s.execute(args)).map_err(sqlite_error)).await?;
         Ok(done == 1)
     }
 
@@ -147,25 +136,25 @@ impl WebhookEvents for SQLiteWebhookStore {
             to_micros(delivery.completed_at),
             to_micros(delivery.expires_at),
         );
-        self.backend.write(move |conn| conn.prepare_cached(RECORD).and_then(|mut s| s.execute(args)).map_err(sqlite_error)).await?;
+        self.writer.write(move |conn| conn.prepare_cached(RECORD).and_then(|mut s| s.execute(args)).map_err(sqlite_error)).await?;
         Ok(())
     }
 
     async fn state(&self, tenant: &TenantId, event_id: &str, now: DateTime<Utc>) -> Result<Option<EventState>> {
-        let stored = self.backend.read(|conn| read_state(conn, tenant.as_str(), event_id, to_micros(now))).await?;
+        let stored = self.readers.read(|conn| read_state(conn, tenant.as_str(), event_id, to_micros(now))).await?;
         stored.map(|s| s.into_state(event_id)).transpose()
     }
 
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64> {
         let now = to_micros(now);
         let removed =
-            self.backend.write(move |conn| conn.prepare_cached(PURGE).and_then(|mut s| s.execute([now])).map_err(sqlite_error)).await?;
+            self.writer.write(move |conn| conn.prepare_cached(PURGE).and_then(|mut s| s.execute([now])).map_err(sqlite_error)).await?;
         Ok(removed as u64)
     }
 
     async fn count(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<u64> {
         let n: i64 = self
-            .backend
+            .readers
             .read(|conn| {
                 conn.prepare_cached(COUNT)
                     .and_then(|mut s| s.query_row((tenant.as_str(), to_micros(now)), |row| row.get(0)))
