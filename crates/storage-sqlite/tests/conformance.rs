@@ -16,6 +16,11 @@ async fn setup() -> Subject {
         .connect()
         .await
         .expect("open sqlite");
+    let ddl: String = storage_testkit::engine::PROBE_TABLES
+        .iter()
+        .map(|t| storage_schema::ddl::create_table(storage_schema::Dialect::Sqlite, t))
+        .collect();
+    backend.write(move |conn| conn.execute_batch(&ddl).map_err(storage_schema::sqlite_error)).await.expect("probe tables");
     Subject { engine: Arc::new(backend), clock, guard: Some(Box::new(dir)) }
 }
 

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 pub mod bench;
+pub mod engine;
 pub mod faults;
 pub mod gmail_token;
 pub mod integration;
@@ -84,6 +85,23 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T>, field: &str) {
 #[macro_export]
 macro_rules! conformance_tests {
     ($setup:path) => {
+        $crate::conformance_module!(
+            $setup,
+            engine,
+            [
+                filters_match_the_reference_semantics,
+                orders_by_an_index_both_ways_with_keyset_pages,
+                pages_stay_whole_under_concurrent_inserts_and_deletes,
+                undeclared_columns_wrong_kinds_and_foreign_cursors_are_invalid,
+                counts_and_sweeps_in_a_tenant_and_across_tenants,
+                expired_records_vanish_everywhere_and_purge_sweeps_them,
+                unique_keys_refuse_a_second_holder_and_find_their_record,
+                increments_are_atomic_and_capped,
+                get_many_returns_what_exists_in_order,
+                units_apply_all_or_nothing,
+                sealed_fields_cannot_be_removed_or_moved,
+            ]
+        );
         $crate::conformance_module!(
             $setup,
             integration,
