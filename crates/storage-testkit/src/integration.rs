@@ -1,6 +1,6 @@
 //! Conformance cases of `IntegrationStore`.
 
-use crate::{Subject, assert_invalid, collect_all, tenant};
+use crate::{Subject, assert_each_once, assert_invalid, collect_all, page_under_churn, tenant};
 use chrono::TimeDelta;
 use std::sync::Arc;
 use storage_core::{Clock, IntegrationConfig, IntegrationStore, Integrations, PageRequest, StorageError, UserIdMapping};
@@ -198,4 +198,142 @@ pub async fn concurrent_updates_lose_nothing(s: &Subject) {
     let read = store.get(&tenant("acme"), "counter").await.expect("get").expect("present");
     assert_eq!(read.messages_sent, 40, "every increment landed exactly once");
     assert_eq!(read.version, 41);
+}
+
+pub async fn lists_by_tenant_user_and_type(s: &Subject) {
+    let store = &s.store::<Integrations>();
+    let t = &tenant("acme");
+    for (key, user, kind) in [("a", "alice", "slack"), ("b", "alice", "teams"), ("c", "bob", "slack"), ("d", "alice", "slack")] {
+        store.set(&IntegrationConfig::new(t.clone(), key, kind).with_user(user)).await.expect("set");
+    }
+    store.set(&IntegrationConfig::new(tenant("other"), "e", "slack").with_user("alice")).await.expect("set");
+    let all = collect_all(3, |p| async move { store.list(t, &p).await }).await;
+    assert_eq!(all.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+    let mine = collect_all(1, |p| async move { store.list_by_user_and_type(t, "alice", "slack", &p).await }).await;
+    assert_eq!(mine.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["a", "d"]);
+    assert_invalid(store.list_by_user_and_type(t, "alice", "Slack!", &PageRequest::first(5)).await, "integration_type");
+}
+
+pub async fn counters_are_atomic_increments(s: &Subject) {
+    let store = Arc::new(s.store::<Integrations>());
+    let t = tenant("acme");
+    let stored = store.set(&slack("acme", "k")).await.expect("set");
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, t) = (Arc::clone(&store), t.clone());
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    store.record_messages(&t, "k", 2).await.expect("count messages");
+                    if i % 4 == 0 {
+                        store.record_errors(&t, "k", 1).await.expect("count errors");
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let read = store.get(&t, "k").await.expect("get").expect("present");
+    assert_eq!((read.messages_sent, read.errors_24h), (160, 20), "every increment landed once");
+    assert_eq!(read.version, stored.version + 80 + 20);
+    assert_eq!(read.credentials["token"].expose(), "xoxb-secret-token", "the rest of the record is untouched");
+    assert!(matches!(store.record_messages(&t, "missing", 1).await, Err(StorageError::NotFound { .. })));
+    assert_invalid(store.record_messages(&t, "k", u64::MAX).await, "n");
+}
+
+pub async fn user_mappings_are_found_by_email_whatever_its_case(s: &Subject) {
+    let store = &s.store::<Integrations>();
+    let t = &tenant("acme");
+    let mut m = UserIdMapping::new(t.clone(), "slack", "U1", "user-1");
+    m.email = Some("Ada@Example.com".into());
+    store.save_user_mapping(&m).await.expect("save");
+    let mut other = UserIdMapping::new(t.clone(), "teams", "T1", "user-1");
+    other.email = Some("ada@example.com".into());
+    store.save_user_mapping(&other).await.expect("save");
+    let found = store.get_user_mapping_by_email(t, "slack", "ADA@example.COM").await.expect("by email").expect("found");
+    assert_eq!(found.platform_user_id, "U1");
+    assert_eq!(
+        store.get_user_mapping_by_email(t, "teams", "ada@example.com").await.expect("by email").map(|m| m.platform_user_id),
+        Some("T1".into())
+    );
+    assert!(store.get_user_mapping_by_email(t, "discord", "ada@example.com").await.expect("by email").is_none());
+    assert!(store.get_user_mapping_by_email(&tenant("other"), "slack", "ada@example.com").await.expect("by email").is_none());
+}
+
+pub async fn settings_round_trip_whatever_their_text_and_refuse_what_could_not(s: &Subject) {
+    let store = &s.store::<Integrations>();
+    let t = tenant("acme");
+    let text = "nul \u{0} bell \u{7} quote \" backslash \\ emoji 🦀 rtl \u{202e} null-word null";
+    let config = IntegrationConfig::new(t.clone(), "k", "slack")
+        .with_setting("text", text)
+        .with_setting("numbers", serde_json::json!([u64::MAX, i64::MIN, 1.5e300, -0.0]))
+        .with_setting("empty", serde_json::json!({ "list": [], "map": {} }))
+        .with_credential("pass\u{e9}", "sécret \u{0}");
+    let stored = store.set(&config).await.expect("set");
+    let read = store.get(&t, "k").await.expect("get").expect("present");
+    assert_eq!(read, stored, "text with NUL, control and non-ASCII characters reads back exactly");
+    let mut nested = serde_json::json!(1);
+    for _ in 0..100 {
+        nested = serde_json::json!([nested]);
+    }
+    assert_invalid(store.set(&IntegrationConfig::new(t.clone(), "deep", "slack").with_setting("deep", nested)).await, "record");
+    let secret = serde_json::json!({ "smtp": { "host": "mail", "Password": "hunter2" } });
+    assert_invalid(
+        store.set(&IntegrationConfig::new(t.clone(), "nested", "slack").with_setting("mail", secret)).await,
+        "settings.mail.smtp.Password",
+    );
+    let in_list = serde_json::json!([{ "api_key": "k" }]);
+    assert_invalid(
+        store.set(&IntegrationConfig::new(t.clone(), "listed", "slack").with_setting("hooks", in_list)).await,
+        "settings.hooks[0].api_key",
+    );
+    let mut huge = IntegrationConfig::new(t.clone(), "huge", "slack");
+    huge.messages_sent = u64::MAX;
+    assert_invalid(store.set(&huge).await, "messages_sent");
+    for key in ["deep", "nested", "listed", "huge"] {
+        assert!(store.get(&t, key).await.expect("get").is_none(), "{key}: nothing was written");
+    }
+}
+
+pub async fn every_list_pages_whole_under_churn(s: &Subject) {
+    let store = &s.store::<Integrations>();
+    let t = &tenant("acme");
+    let mut keep = Vec::new();
+    for i in 0..23 {
+        let key = format!("keep-{i:02}");
+        store.set(&IntegrationConfig::new(t.clone(), &key, "slack").with_user("alice")).await.expect("set");
+        let mut m = UserIdMapping::new(t.clone(), "slack", format!("U-keep-{i:02}"), "alice");
+        m.email = Some(format!("keep{i}@example.com"));
+        store.save_user_mapping(&m).await.expect("save");
+        keep.push(key);
+    }
+    let churn = |round: u32| async move {
+        for k in 0..3 {
+            let key = format!("churn-{round:03}-{k}");
+            store.set(&IntegrationConfig::new(t.clone(), &key, "slack").with_user("alice")).await.expect("churn");
+            store.save_user_mapping(&UserIdMapping::new(t.clone(), "slack", format!("U-{key}"), "alice")).await.expect("churn");
+        }
+        if let Some(before) = round.checked_sub(1) {
+            store.delete(t, &format!("churn-{before:03}-0")).await.expect("churn delete");
+            store.delete_user_mapping(t, "slack", &format!("U-churn-{before:03}-0")).await.expect("churn delete");
+        }
+    };
+    let key = |c: &IntegrationConfig| c.key.clone();
+    let seen = page_under_churn(4, |p| async move { store.list(t, &p).await }, key, churn).await;
+    assert_each_once(&seen, keep.clone(), "list");
+    let seen = page_under_churn(4, |p| async move { store.list_by_user(t, "alice", &p).await }, key, churn).await;
+    assert_each_once(&seen, keep.clone(), "list_by_user");
+    let seen = page_under_churn(5, |p| async move { store.list_by_type(t, "slack", &p).await }, key, churn).await;
+    assert_each_once(&seen, keep.clone(), "list_by_type");
+    let seen = page_under_churn(3, |p| async move { store.list_by_user_and_type(t, "alice", "slack", &p).await }, key, churn).await;
+    assert_each_once(&seen, keep.clone(), "list_by_user_and_type");
+    let mapped: Vec<String> = (0..23).map(|i| format!("U-keep-{i:02}")).collect();
+    let id = |m: &UserIdMapping| m.platform_user_id.clone();
+    let seen = page_under_churn(4, |p| async move { store.list_user_mappings(t, Some("slack"), &p).await }, id, churn).await;
+    assert_each_once(&seen, mapped.clone(), "list_user_mappings(slack)");
+    let seen = page_under_churn(6, |p| async move { store.list_user_mappings(t, None, &p).await }, id, churn).await;
+    assert_each_once(&seen, mapped.clone(), "list_user_mappings");
+    let seen = page_under_churn(4, |p| async move { store.list_user_mappings_for_user(t, "alice", &p).await }, id, churn).await;
+    assert_each_once(&seen, mapped, "list_user_mappings_for_user");
 }

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod faults;
 pub mod gmail_token;
 pub mod integration;
+pub mod properties;
 pub mod server;
 pub mod webhook;
 
@@ -71,6 +72,38 @@ where
     }
 }
 
+/// Pages through a list of `limit` while `churn` runs between pages (creating and deleting other
+/// records of the tenant); returns every key seen, in order. A record that existed throughout
+/// must appear exactly once.
+pub async fn page_under_churn<T, F, Fut, C, CFut>(limit: u32, mut fetch: F, key: impl Fn(&T) -> String, mut churn: C) -> Vec<String>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>>>,
+    C: FnMut(u32) -> CFut,
+    CFut: std::future::Future<Output = ()>,
+{
+    let mut request = PageRequest::first(limit);
+    let mut seen = Vec::new();
+    for round in 0.. {
+        let page = fetch(request.clone()).await.expect("list page");
+        seen.extend(page.items.iter().map(&key));
+        churn(round).await;
+        match request.next(page.next.as_ref()) {
+            Some(next) => request = next,
+            None => break,
+        }
+    }
+    seen
+}
+
+/// Asserts that each of `expected` appears exactly once in `seen`.
+pub fn assert_each_once(seen: &[String], expected: impl IntoIterator<Item = String>, what: &str) {
+    for key in expected {
+        let n = seen.iter().filter(|k| **k == key).count();
+        assert_eq!(n, 1, "{what}: `{key}` appeared {n} times in {seen:?}");
+    }
+}
+
 /// Asserts that `result` is an `InvalidInput` naming `field`.
 pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T>, field: &str) {
     match result {
@@ -85,6 +118,15 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T>, field: &str) {
 #[macro_export]
 macro_rules! conformance_tests {
     ($setup:path) => {
+        $crate::conformance_module!(
+            $setup,
+            properties,
+            [
+                integrations_read_back_whatever_they_accept,
+                gmail_states_read_back_whatever_they_accept,
+                webhook_claims_hold_whatever_they_accept,
+            ]
+        );
         $crate::conformance_module!(
             $setup,
             engine,
@@ -117,6 +159,11 @@ macro_rules! conformance_tests {
                 user_mappings_round_trip,
                 bad_input_is_refused_and_nothing_is_written,
                 concurrent_updates_lose_nothing,
+                lists_by_tenant_user_and_type,
+                counters_are_atomic_increments,
+                user_mappings_are_found_by_email_whatever_its_case,
+                settings_round_trip_whatever_their_text_and_refuse_what_could_not,
+                every_list_pages_whole_under_churn,
             ]
         );
         $crate::conformance_module!(
@@ -132,6 +179,7 @@ macro_rules! conformance_tests {
                 concurrent_claims_have_exactly_one_winner,
                 tenants_are_isolated,
                 bad_input_is_refused_and_nothing_is_written,
+                absurd_leases_and_results_are_invalid_input,
             ]
         );
         $crate::conformance_module!(
@@ -144,6 +192,11 @@ macro_rules! conformance_tests {
                 refresh_and_sync_progress_never_lose_each_other,
                 tenants_are_isolated,
                 bad_input_is_refused_and_nothing_is_written,
+                sync_jobs_round_trip,
+                list_expiring_everywhere_spans_tenants_soonest_first,
+                concurrent_patches_are_delayed_never_refused,
+                instants_outside_the_stored_range_are_refused,
+                every_list_pages_whole_under_churn,
             ]
         );
     };

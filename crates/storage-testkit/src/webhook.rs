@@ -144,3 +144,14 @@ pub async fn bad_input_is_refused_and_nothing_is_written(s: &Subject) {
     assert_invalid(s.store::<Webhooks>().is_delivered(&t, "").await, "event_id");
     assert_eq!(s.store::<Webhooks>().size(&t).await.expect("size"), 0, "nothing was written");
 }
+
+pub async fn absurd_leases_and_results_are_invalid_input(s: &Subject) {
+    let store = s.store::<Webhooks>();
+    let t = tenant("acme");
+    assert_invalid(store.try_claim(&t, "evt", TimeDelta::MAX).await, "lease");
+    assert_invalid(store.try_claim(&t, "evt", TimeDelta::nanoseconds(999)).await, "lease");
+    assert_invalid(store.mark_delivered(&t, "evt", "nul \u{0} inside").await, "result");
+    let lease = acquire(s, "acme", "evt_µ").await;
+    assert_eq!(store.complete(&t, &lease, "ünïcode ✓").await.expect("complete").result, "ünïcode ✓");
+    assert_eq!(store.size(&t).await.expect("size"), 1);
+}
