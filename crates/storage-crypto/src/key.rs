@@ -6,9 +6,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::fmt;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use storage_core::{Result, StorageConfig, StorageError};
 
@@ -32,7 +32,8 @@ impl EncryptionKey {
     /// A key from its 32 bytes.
     pub fn from_bytes(bytes: [u8; KEY_BYTES]) -> Self {
         let tagged = digest::digest(&digest::SHA256, &[b"aragora-storage/key-id/v1:".as_slice(), &bytes].concat());
-        let id = u32::from_be_bytes([tagged.as_ref()[0], tagged.as_ref()[1], tagged.as_ref()[2], tagged.as_ref()[3]]);
+        // A SHA-256 digest always has its first four bytes.
+        let id = u32::from_be_bytes(tagged.as_ref().first_chunk::<4>().copied().unwrap_or_default());
         Self { bytes, id }
     }
 
@@ -40,8 +41,12 @@ impl EncryptionKey {
     /// `source` names where it came from, for the error; the value is never echoed.
     pub fn parse(source: &str, text: &str) -> Result<Self> {
         let text = text.trim();
-        let bytes = if text.len() == 2 * KEY_BYTES && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            (0..KEY_BYTES).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16)).collect::<Result<Vec<u8>, _>>().ok()
+        let hex = text.bytes().all(|b| b.is_ascii_hexdigit()) && text.len() == KEY_BYTES.saturating_mul(2);
+        let bytes = if hex {
+            text.as_bytes()
+                .chunks_exact(2)
+                .map(|pair| std::str::from_utf8(pair).ok().and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+                .collect::<Option<Vec<u8>>>()
         } else {
             STANDARD.decode(text).or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('='))).ok()
         };
@@ -111,37 +116,57 @@ pub fn get_encryption_key() -> Result<EncryptionKey> {
 }
 
 /// Reads the development key file, or creates it (mode 0600) if it does not exist yet.
+///
+/// The key is written whole to a temporary file beside it, synced, and then linked into place:
+/// a link never replaces an existing file and appears with its full contents, so processes that
+/// start together all end up with the one key that was linked first, and none ever reads a
+/// partly written file. An empty file (left by an older build that crashed mid-write) holds no
+/// key and is replaced.
 fn development_key(path: &Path) -> Result<EncryptionKey> {
     let io_error = |action: &str, e: std::io::Error| StorageError::Crypto {
         message: format!("cannot {action} the development key file {}", path.display()),
         source: Some(Box::new(e)),
     };
-    for _ in 0..2 {
+    let source = format!("development key file {}", path.display());
+    for _ in 0..3 {
         match fs::read_to_string(path) {
+            Ok(text) if text.trim().is_empty() => {
+                tracing::warn!(path = %path.display(), "the development key file is empty (an interrupted start?); replacing it");
+                match fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error("replace the empty", e)),
+                }
+                continue;
+            }
             Ok(text) => {
                 let mode = fs::metadata(path).map_err(|e| io_error("inspect", e))?.permissions().mode();
                 if mode & 0o077 != 0 {
                     tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the development key file is readable by others; chmod 600 it");
                 }
-                return EncryptionKey::parse(&format!("development key file {}", path.display()), &text);
+                return EncryptionKey::parse(&source, &text);
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(io_error("read", e)),
         }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| io_error("create the directory of", e))?;
-        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| io_error("create the directory of", e))?;
         let key = EncryptionKey::generate()?;
-        // create_new: when two processes start at once, one writes and the other reads its key.
-        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-            Ok(mut file) => {
-                file.write_all(key.to_hex().as_bytes()).and_then(|()| file.sync_all()).map_err(|e| io_error("write", e))?;
+        let mut temporary = tempfile::Builder::new()
+            .prefix(".aragora-key-")
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)
+            .map_err(|e| io_error("create a temporary file for", e))?;
+        temporary.write_all(key.to_hex().as_bytes()).and_then(|()| temporary.as_file().sync_all()).map_err(|e| io_error("write", e))?;
+        match fs::hard_link(temporary.path(), path) {
+            Ok(()) => {
                 tracing::warn!(
                     path = %path.display(),
                     "no ENCRYPTION_KEY set: generated a development key and saved it beside the database; set ENCRYPTION_KEY in production"
                 );
                 return Ok(key);
             }
+            // Another process linked its key first: read that one.
             Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io_error("create", e)),
         }
@@ -177,6 +202,31 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let second = load_key_ring(&config).expect("reused");
         assert_eq!(first.primary().id(), second.primary().id());
+    }
+
+    #[test]
+    fn processes_starting_together_share_one_key_and_an_empty_file_is_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = StorageConfig { sqlite_path: dir.path().join("race.db"), ..Default::default() };
+        let ids: Vec<u32> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..16).map(|_| scope.spawn(|| load_key_ring(&config).map(|ring| ring.primary().id()))).collect();
+            starts.into_iter().map(|start| start.join().expect("thread").expect("every start reads a whole key")).collect()
+        });
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "one key for everyone: {ids:?}");
+        let leftovers = fs::read_dir(dir.path())
+            .expect("dir")
+            .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with(".aragora-key-")))
+            .count();
+        assert_eq!(leftovers, 0, "temporary files are removed");
+        let empty = StorageConfig { sqlite_path: dir.path().join("empty.db"), ..Default::default() };
+        fs::write(empty.key_file(), "").expect("an empty key file");
+        assert!(load_key_ring(&empty).is_ok(), "an empty key file does not block a start");
+    }
+
+    #[test]
+    fn a_hex_key_of_digits_keeps_its_leading_zeros() {
+        let zeros = EncryptionKey::parse("ENCRYPTION_KEY", &"0".repeat(64)).expect("64 zeros are a key");
+        assert_eq!(zeros.to_hex(), "0".repeat(64));
     }
 
     #[test]

@@ -57,8 +57,7 @@ impl KeyRing {
 
     /// The id of the key that sealed `sealed`, without decrypting it (for re-encryption jobs).
     pub fn key_id_of(sealed: &str) -> Result<u32> {
-        let bytes = decode(sealed)?;
-        Ok(u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]))
+        Ok(decode(sealed)?.key_id)
     }
 
     fn aad(version: u8, key_id: u32, context: &SealContext<'_>) -> Vec<u8> {
@@ -74,18 +73,28 @@ impl KeyRing {
     }
 }
 
-fn decode(sealed: &str) -> Result<Vec<u8>> {
+/// A sealed value taken apart.
+struct Parsed {
+    version: u8,
+    key_id: u32,
+    nonce: [u8; NONCE_LEN],
+    /// Ciphertext and tag.
+    body: Vec<u8>,
+}
+
+fn decode(sealed: &str) -> Result<Parsed> {
     let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| StorageError::crypto("the value is not a sealed value (bad encoding)"))?;
-    if bytes.len() < HEADER_LEN + NONCE_LEN + TAG_LEN {
-        return Err(StorageError::crypto(format!("the sealed value is truncated ({} bytes)", bytes.len())));
+    let truncated = || StorageError::crypto(format!("the sealed value is truncated ({} bytes)", bytes.len()));
+    let (&version, rest) = bytes.split_first().ok_or_else(truncated)?;
+    let (key_id, rest) = rest.split_first_chunk::<4>().ok_or_else(truncated)?;
+    let (nonce, body) = rest.split_first_chunk::<NONCE_LEN>().ok_or_else(truncated)?;
+    if body.len() < TAG_LEN {
+        return Err(truncated());
     }
-    if bytes[0] != FORMAT_VERSION {
-        return Err(StorageError::crypto(format!(
-            "sealed format version {} is not supported (this build reads {FORMAT_VERSION})",
-            bytes[0]
-        )));
+    if version != FORMAT_VERSION {
+        return Err(StorageError::crypto(format!("sealed format version {version} is not supported (this build reads {FORMAT_VERSION})")));
     }
-    Ok(bytes)
+    Ok(Parsed { version, key_id: u32::from_be_bytes(*key_id), nonce: *nonce, body: body.to_vec() })
 }
 
 impl Sealer for KeyRing {
@@ -94,7 +103,7 @@ impl Sealer for KeyRing {
         let key = self.keys.get(&key_id).ok_or_else(|| StorageError::crypto("the primary key is missing from the ring"))?;
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| StorageError::crypto("the system random generator failed"))?;
-        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + plaintext.len() + TAG_LEN);
+        let mut out = Vec::with_capacity(plaintext.len().saturating_add(HEADER_LEN + NONCE_LEN + TAG_LEN));
         out.push(FORMAT_VERSION);
         out.extend_from_slice(&key_id.to_be_bytes());
         out.extend_from_slice(&nonce);
@@ -107,16 +116,13 @@ impl Sealer for KeyRing {
     }
 
     fn open(&self, context: &SealContext<'_>, sealed: &str) -> Result<Secret<String>> {
-        let bytes = decode(sealed)?;
-        let key_id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+        let Parsed { version, key_id, nonce, mut body } = decode(sealed)?;
         let key = self.keys.get(&key_id).ok_or_else(|| {
             StorageError::crypto(format!(
                 "sealed with key {key_id:08x}, which is not in the key ring (add it to ARAGORA_ENCRYPTION_PREVIOUS_KEYS)"
             ))
         })?;
-        let nonce: [u8; NONCE_LEN] = bytes[HEADER_LEN..HEADER_LEN + NONCE_LEN].try_into().map_err(|_| StorageError::crypto("bad nonce"))?;
-        let mut body = bytes[HEADER_LEN + NONCE_LEN..].to_vec();
-        let aad = Self::aad(bytes[0], key_id, context);
+        let aad = Self::aad(version, key_id, context);
         let plain = key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body).map_err(|_| {
             StorageError::crypto(format!(
                 "the sealed value of {}.{} does not open: tampered, or copied from another record or field",

@@ -10,9 +10,9 @@ use storage_core::{IndexKind, TableDef, Unique};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
     /// Its name.
-    pub name: &'static str,
+    pub name: String,
     /// Its type: `TEXT`, `INTEGER`, `BIGINT`, `TIMESTAMPTZ`, `BOOLEAN`.
-    pub sql_type: &'static str,
+    pub sql_type: String,
     /// Whether it is `NOT NULL`.
     pub not_null: bool,
 }
@@ -25,7 +25,7 @@ pub struct Index {
     /// Whether it is unique.
     pub unique: bool,
     /// Its key columns, in order.
-    pub columns: Vec<&'static str>,
+    pub columns: Vec<String>,
 }
 
 fn type_of(dialect: Dialect, kind: IndexKind) -> &'static str {
@@ -40,11 +40,12 @@ fn type_of(dialect: Dialect, kind: IndexKind) -> &'static str {
 
 /// The columns `table` needs, in order.
 pub fn columns(dialect: Dialect, table: &TableDef) -> Vec<Column> {
-    let required = |name, sql_type| Column { name, sql_type, not_null: true };
+    let column = |name: &str, sql_type: &str, not_null| Column { name: name.to_owned(), sql_type: sql_type.to_owned(), not_null };
+    let required = |name, sql_type| column(name, sql_type, true);
     let mut columns = vec![required("tenant", "TEXT"), required("id", "TEXT")];
-    columns.extend(table.indexes.iter().map(|spec| Column { name: spec.column, sql_type: type_of(dialect, spec.kind), not_null: false }));
+    columns.extend(table.indexes.iter().map(|spec| column(spec.column, type_of(dialect, spec.kind), false)));
     if table.expires {
-        columns.push(Column { name: "expires_at", sql_type: type_of(dialect, IndexKind::Time), not_null: false });
+        columns.push(column("expires_at", type_of(dialect, IndexKind::Time), false));
     }
     let integer = type_of(dialect, IndexKind::Int);
     let time = type_of(dialect, IndexKind::Time);
@@ -64,11 +65,11 @@ pub fn indexes(table: &TableDef) -> Vec<Index> {
                 Unique::PerTenant => (true, vec!["tenant", spec.column]),
                 Unique::Global => (true, vec![spec.column]),
             };
-            Index { name: crate::index_name(table, spec.column), unique, columns }
+            Index { name: crate::index_name(table, spec.column), unique, columns: columns.into_iter().map(str::to_owned).collect() }
         })
         .collect();
     if table.expires {
-        indexes.push(Index { name: crate::index_name(table, "expires_at"), unique: false, columns: vec!["expires_at"] });
+        indexes.push(Index { name: crate::index_name(table, "expires_at"), unique: false, columns: vec!["expires_at".to_owned()] });
     }
     indexes
 }
@@ -93,4 +94,59 @@ pub fn create_table(dialect: Dialect, table: &TableDef) -> String {
         ddl.push_str(&format!("CREATE {unique}INDEX {} ON {} ({});\n", index.name, table.name, index.columns.join(", ")));
     }
     ddl
+}
+
+/// What a database holds for a table, as its test reads it back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Its columns (`sql_type` upper case; PostgreSQL's names mapped to the DDL's).
+    pub columns: Vec<Column>,
+    /// Text columns that do not compare in byte order (PostgreSQL: a collation other than "C").
+    pub unordered_text: Vec<String>,
+    /// Its indexes.
+    pub indexes: Vec<Index>,
+}
+
+/// Every difference between what `table` requires and what the database holds; empty when they
+/// agree. Extra indexes are allowed (an operator may add some); missing or different ones are
+/// not, and neither are missing, extra or retyped columns.
+pub fn drift(dialect: Dialect, table: &TableDef, found: &Found) -> Vec<String> {
+    let mut problems = Vec::new();
+    let want = columns(dialect, table);
+    for column in &want {
+        match found.columns.iter().find(|c| c.name == column.name) {
+            None => problems.push(format!("{}: column `{}` is missing", table.name, column.name)),
+            Some(c) if c.sql_type != column.sql_type => {
+                problems.push(format!("{}: column `{}` is {}, not {}", table.name, column.name, c.sql_type, column.sql_type));
+            }
+            Some(c) if column.not_null && !c.not_null => problems.push(format!("{}: column `{}` may be NULL", table.name, column.name)),
+            Some(_) => {}
+        }
+    }
+    for column in &found.columns {
+        if !want.iter().any(|c| c.name == column.name) {
+            problems.push(format!("{}: column `{}` is not declared", table.name, column.name));
+        }
+    }
+    for name in &found.unordered_text {
+        if name != "body" {
+            problems.push(format!("{}: text column `{name}` does not use byte order (COLLATE \"C\")", table.name));
+        }
+    }
+    for index in indexes(table) {
+        match found.indexes.iter().find(|i| i.name == index.name) {
+            None => problems.push(format!("{}: index `{}` is missing", table.name, index.name)),
+            Some(i) if i.unique != index.unique || i.columns != index.columns => problems.push(format!(
+                "{}: index `{}` is {}({}), not {}({})",
+                table.name,
+                index.name,
+                if i.unique { "UNIQUE " } else { "" },
+                i.columns.join(", "),
+                if index.unique { "UNIQUE " } else { "" },
+                index.columns.join(", ")
+            )),
+            Some(_) => {}
+        }
+    }
+    problems
 }

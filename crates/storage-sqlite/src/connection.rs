@@ -350,7 +350,7 @@ impl Checkpointer {
     /// Counts `n` writes about to commit; every [`CHECKPOINT_EVERY`] of them, wakes the thread.
     fn wrote(&self, n: usize) {
         let before = self.writes.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        if before / CHECKPOINT_EVERY != (before + n) / CHECKPOINT_EVERY {
+        if before.checked_div(CHECKPOINT_EVERY) != before.wrapping_add(n).checked_div(CHECKPOINT_EVERY) {
             let _ = self.poke.try_send(true);
         }
     }

@@ -172,3 +172,31 @@ async fn write_units_from_two_processes_lose_no_increment() {
         .expect("read");
     assert_eq!(n, 400, "every read-then-write increment landed exactly once");
 }
+
+#[tokio::test]
+async fn a_done_event_without_completed_at_reads_as_completed_at_its_expiry() {
+    use storage_core::{ClaimOutcome, WebhookStore};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = SqliteBackend::builder(dir.path().join("legacy.db"))
+        .sealer(ring(&EncryptionKey::generate().expect("key")))
+        .connect()
+        .await
+        .expect("open");
+    let expires = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+    let micros = storage_core::clock::truncate_micros(expires).timestamp_micros();
+    backend
+        .write(move |conn| {
+            conn.execute(
+                "INSERT INTO webhook_events (tenant, event_id, state, result, expires_at) VALUES ('acme', 'evt', 'done', 'ok', ?1)",
+                [micros],
+            )
+            .map_err(storage_schema::sqlite_error)
+        })
+        .await
+        .expect("legacy row");
+    let store = storage_sqlite::SQLiteWebhookStore::on(&backend);
+    match store.try_claim(&TenantId::new("acme").expect("tenant"), "evt", chrono::TimeDelta::seconds(30)).await.expect("claim") {
+        ClaimOutcome::AlreadyDone(delivery) => assert_eq!(delivery.completed_at, delivery.expires_at, "the same answer as PostgreSQL"),
+        other => panic!("expected AlreadyDone, got {other:?}"),
+    }
+}
