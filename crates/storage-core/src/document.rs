@@ -239,6 +239,20 @@ pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::De
     }
 }
 
+/// Implements [`Document::meta`] and [`Document::set_meta`] over a record's `version`,
+/// `created_at` and `updated_at` fields, which every document has.
+#[macro_export]
+macro_rules! record_meta {
+    () => {
+        fn meta(&self) -> $crate::RecordMeta {
+            $crate::RecordMeta { version: self.version, created_at: self.created_at, updated_at: self.updated_at }
+        }
+        fn set_meta(&mut self, meta: $crate::RecordMeta) {
+            (self.version, self.created_at, self.updated_at) = (meta.version, meta.created_at, meta.updated_at);
+        }
+    };
+}
+
 /// What a backend stores as a record's body: its fields (`r`) and its sealed secrets (`s`, one
 /// sealed value holding every secret field, so none can be removed alone).
 #[derive(Debug, Serialize)]

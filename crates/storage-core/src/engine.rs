@@ -187,23 +187,52 @@ pub trait Tables: Send + Sync + fmt::Debug {
     ) -> Result<Option<(TenantId, String)>>;
 }
 
-/// A backend: its generic tables, its native operations, and what its stores share.
+/// What a backend hands its stores: its generic tables, its native operations, the sealer, the
+/// clock and the webhook settings.
+#[derive(Debug, Clone)]
+pub struct EngineParts {
+    /// The generic tables.
+    pub tables: Arc<dyn Tables>,
+    /// Webhook events, natively.
+    pub webhook_events: Arc<dyn WebhookEvents>,
+    /// Seals secret fields before they are stored.
+    pub sealer: Arc<dyn Sealer>,
+    /// The clock every record is stamped with.
+    pub clock: SharedClock,
+    /// Webhook retention.
+    pub webhook: WebhookOptions,
+}
+
+/// A backend: which one it is, its parts, and how it closes.
 #[async_trait]
 pub trait Engine: Send + Sync + fmt::Debug {
     /// Which backend this is.
     fn backend(&self) -> DatabaseBackend;
-    /// The generic tables.
-    fn tables(&self) -> Arc<dyn Tables>;
-    /// Seals secret fields before they are stored.
-    fn sealer(&self) -> Arc<dyn Sealer>;
-    /// The clock every record is stamped with.
-    fn clock(&self) -> SharedClock;
-    /// Webhook events, natively.
-    fn webhook_events(&self) -> Arc<dyn WebhookEvents>;
-    /// Webhook retention.
-    fn webhook_options(&self) -> WebhookOptions;
+    /// What its stores are built from.
+    fn parts(&self) -> &EngineParts;
     /// Closes the connections; later calls fail with `Unavailable`.
     async fn close(&self);
+
+    /// The generic tables.
+    fn tables(&self) -> Arc<dyn Tables> {
+        Arc::clone(&self.parts().tables)
+    }
+    /// Seals secret fields before they are stored.
+    fn sealer(&self) -> Arc<dyn Sealer> {
+        Arc::clone(&self.parts().sealer)
+    }
+    /// The clock every record is stamped with.
+    fn clock(&self) -> SharedClock {
+        Arc::clone(&self.parts().clock)
+    }
+    /// Webhook events, natively.
+    fn webhook_events(&self) -> Arc<dyn WebhookEvents> {
+        Arc::clone(&self.parts().webhook_events)
+    }
+    /// Webhook retention.
+    fn webhook_options(&self) -> WebhookOptions {
+        self.parts().webhook
+    }
 }
 
 impl dyn Engine + '_ {

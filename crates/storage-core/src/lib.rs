@@ -8,11 +8,10 @@
 //! Backends (`storage-memory`, `storage-sqlite`, `storage-postgres`, `storage-redis`) depend on
 //! this crate only; applications normally use the `aragora-storage` umbrella.
 #![forbid(unsafe_code)]
-// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
-#![cfg_attr(
-    not(test),
-    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
-)]
+// Library code must not panic nor wrap: no unchecked arithmetic, signed/unsigned casts,
+// indexing, string slicing or unwrap.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap, clippy::cast_sign_loss))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used))]
 
 pub mod backend;
 pub mod clock;
@@ -32,7 +31,7 @@ pub use backend::DatabaseBackend;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{Environment, RedisMode, SqliteSynchronous, StorageConfig};
 pub use document::{Document, IndexKind, IndexSpec, RecordMeta, TableDef, Unique, Value};
-pub use engine::{Applied, Change, Engine, Incremented, OpenEngine, Row, RowPage, RowWrite, Step, Store, Tables, WriteMode};
+pub use engine::{Applied, Change, Engine, EngineParts, Incremented, OpenEngine, Row, RowPage, RowWrite, Step, Store, Tables, WriteMode};
 pub use error::{BoxError, Result, StorageError};
 pub use page::{Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope};

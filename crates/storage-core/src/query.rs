@@ -262,6 +262,16 @@ pub enum Scope<'a> {
     AllTenants,
 }
 
+impl<'a> Scope<'a> {
+    /// The tenant of a one-tenant scope.
+    pub fn tenant(self) -> Option<&'a TenantId> {
+        match self {
+            Self::Tenant(tenant) => Some(tenant),
+            Self::AllTenants => None,
+        }
+    }
+}
+
 impl<'a> From<&'a TenantId> for Scope<'a> {
     fn from(tenant: &'a TenantId) -> Self {
         Self::Tenant(tenant)

@@ -7,11 +7,10 @@
 //!
 //! Sealed format (base64url, no padding): `version (1) | key id (4, BE) | nonce (12) | ciphertext | tag (16)`.
 #![forbid(unsafe_code)]
-// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
-#![cfg_attr(
-    not(test),
-    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
-)]
+// Library code must not panic nor wrap: no unchecked arithmetic, signed/unsigned casts,
+// indexing, string slicing or unwrap.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap, clippy::cast_sign_loss))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used))]
 
 mod key;
 mod ring_seal;

@@ -4,11 +4,10 @@
 //! others, so a record that could not round-trip fails here too; it only forgets everything when
 //! the process ends.
 #![forbid(unsafe_code)]
-// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
-#![cfg_attr(
-    not(test),
-    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
-)]
+// Library code must not panic nor wrap: no unchecked arithmetic, signed/unsigned casts,
+// indexing, string slicing or unwrap.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap, clippy::cast_sign_loss))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used))]
 
 mod stores;
 mod table;
@@ -18,7 +17,7 @@ pub use table::MemoryTables;
 use async_trait::async_trait;
 use std::sync::Arc;
 use storage_core::{
-    DatabaseBackend, Engine, GmailTokens, Integrations, Sealer, SharedClock, SystemClock, Tables, WebhookEvents, WebhookOptions, Webhooks,
+    DatabaseBackend, Engine, EngineParts, GmailTokens, Integrations, Sealer, SharedClock, SystemClock, WebhookOptions, Webhooks,
 };
 
 /// The seed's in-memory integration store: `InMemoryIntegrationStore::new()`.
@@ -31,11 +30,7 @@ pub type InMemoryGmailTokenStore = GmailTokens<MemoryBackend>;
 /// One in-process database: stores built on the same backend share their data. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct MemoryBackend {
-    clock: SharedClock,
-    sealer: Arc<dyn Sealer>,
-    webhook: WebhookOptions,
-    tables: Arc<MemoryTables>,
-    webhook_events: Arc<stores::webhook::Events>,
+    parts: EngineParts,
 }
 
 impl Default for MemoryBackend {
@@ -75,23 +70,25 @@ impl MemoryBackend {
     /// An empty database on `clock`.
     pub fn with_clock(clock: SharedClock) -> Self {
         Self {
-            clock,
-            sealer: process_key_ring(),
-            webhook: WebhookOptions::default(),
-            tables: Arc::default(),
-            webhook_events: Arc::default(),
+            parts: EngineParts {
+                tables: Arc::new(MemoryTables::default()),
+                webhook_events: Arc::new(stores::webhook::Events::default()),
+                sealer: process_key_ring(),
+                clock,
+                webhook: WebhookOptions::default(),
+            },
         }
     }
 
     /// Sets the webhook retention.
     pub fn webhook_options(mut self, options: WebhookOptions) -> Self {
-        self.webhook = options;
+        self.parts.webhook = options;
         self
     }
 
     /// Seals secrets with `sealer` instead of a key of its own.
     pub fn sealer(mut self, sealer: Arc<dyn Sealer>) -> Self {
-        self.sealer = sealer;
+        self.parts.sealer = sealer;
         self
     }
 }
@@ -101,20 +98,9 @@ impl Engine for MemoryBackend {
     fn backend(&self) -> DatabaseBackend {
         DatabaseBackend::Memory
     }
-    fn tables(&self) -> Arc<dyn Tables> {
-        Arc::clone(&self.tables) as Arc<dyn Tables>
+    fn parts(&self) -> &EngineParts {
+        &self.parts
     }
-    fn sealer(&self) -> Arc<dyn Sealer> {
-        Arc::clone(&self.sealer)
-    }
-    fn clock(&self) -> SharedClock {
-        Arc::clone(&self.clock)
-    }
-    fn webhook_events(&self) -> Arc<dyn WebhookEvents> {
-        Arc::clone(&self.webhook_events) as Arc<dyn WebhookEvents>
-    }
-    fn webhook_options(&self) -> WebhookOptions {
-        self.webhook
-    }
+    /// Nothing to close: the data lives as long as the backend.
     async fn close(&self) {}
 }

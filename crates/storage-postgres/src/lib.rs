@@ -5,11 +5,10 @@
 //! configuration. Pending migrations are applied on connect under an advisory lock (or only
 //! verified, with [`PostgresBuilder::migrate`]`(false)`).
 #![forbid(unsafe_code)]
-// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
-#![cfg_attr(
-    not(test),
-    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
-)]
+// Library code must not panic nor wrap: no unchecked arithmetic, signed/unsigned casts,
+// indexing, string slicing or unwrap.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap, clippy::cast_sign_loss))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used))]
 
 mod stores;
 mod table;
@@ -19,8 +18,8 @@ pub use table::PostgresTables;
 use async_trait::async_trait;
 use std::sync::Arc;
 use storage_core::{
-    DatabaseBackend, Engine, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, StorageConfig, StorageError, SystemClock,
-    Tables, WebhookEvents, WebhookOptions, Webhooks,
+    DatabaseBackend, Engine, EngineParts, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, StorageConfig, StorageError,
+    SystemClock, WebhookOptions, Webhooks,
 };
 use storage_router::{ConnectionRouter, PoolSettings};
 use storage_schema::sqlx_error;
@@ -39,11 +38,7 @@ pub(crate) const BACKEND: DatabaseBackend = DatabaseBackend::Postgresql;
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     router: ConnectionRouter,
-    tables: Arc<PostgresTables>,
-    webhook_events: Arc<stores::webhook::PostgresWebhookEvents>,
-    sealer: Arc<dyn Sealer>,
-    clock: SharedClock,
-    webhook: WebhookOptions,
+    parts: EngineParts,
 }
 
 /// Settings for [`PostgresBackend`]; start from [`PostgresBackend::builder`].
@@ -99,14 +94,14 @@ impl PostgresBuilder {
         }
         drop(conn);
         let router = ConnectionRouter::from_pool(pool);
-        Ok(PostgresBackend {
+        let parts = EngineParts {
             tables: Arc::new(PostgresTables::new(router.clone())),
             webhook_events: Arc::new(stores::webhook::PostgresWebhookEvents::new(router.clone())),
-            router,
             sealer,
             clock: self.clock,
             webhook: self.webhook,
-        })
+        };
+        Ok(PostgresBackend { router, parts })
     }
 }
 
@@ -158,20 +153,8 @@ impl Engine for PostgresBackend {
     fn backend(&self) -> DatabaseBackend {
         BACKEND
     }
-    fn tables(&self) -> Arc<dyn Tables> {
-        Arc::clone(&self.tables) as Arc<dyn Tables>
-    }
-    fn sealer(&self) -> Arc<dyn Sealer> {
-        Arc::clone(&self.sealer)
-    }
-    fn clock(&self) -> SharedClock {
-        Arc::clone(&self.clock)
-    }
-    fn webhook_events(&self) -> Arc<dyn WebhookEvents> {
-        Arc::clone(&self.webhook_events) as Arc<dyn WebhookEvents>
-    }
-    fn webhook_options(&self) -> WebhookOptions {
-        self.webhook
+    fn parts(&self) -> &EngineParts {
+        &self.parts
     }
     async fn close(&self) {
         PostgresBackend::close(self).await;

@@ -293,10 +293,7 @@ impl Tables for PostgresTables {
         value: &Value,
         now: DateTime<Utc>,
     ) -> Result<Option<(TenantId, String)>> {
-        let tenant = match scope {
-            Scope::Tenant(tenant) => Some(tenant.as_str()),
-            Scope::AllTenants => None,
-        };
+        let tenant = scope.tenant().map(TenantId::as_str);
         let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
         let found = fetch_optional(&mut conn, self.statements.find_unique(table, tenant, column, value, now)).await.map_err(sqlx_error)?;
         found

@@ -12,11 +12,10 @@
 //! backoff) with explicit connect and response timeouts; the key schema already suits Sentinel
 //! and Cluster.
 #![forbid(unsafe_code)]
-// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
-#![cfg_attr(
-    not(test),
-    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
-)]
+// Library code must not panic nor wrap: no unchecked arithmetic, signed/unsigned casts,
+// indexing, string slicing or unwrap.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap, clippy::cast_sign_loss))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used))]
 
 mod keys;
 pub mod scripts;
@@ -31,8 +30,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use storage_core::{
-    DatabaseBackend, Engine, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, StorageConfig, StorageError, SystemClock,
-    Tables, WebhookEvents, WebhookOptions, Webhooks,
+    DatabaseBackend, Engine, EngineParts, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, StorageConfig, StorageError,
+    SystemClock, WebhookOptions, Webhooks,
 };
 
 /// The Redis integration store: `RedisIntegrationStore::open(url)`.
@@ -80,15 +79,12 @@ pub struct RedisBackend {
     conn: ConnectionManager,
     keys: Keys,
     tables: Arc<RedisTables>,
-    webhook_events: Arc<stores::webhook::RedisWebhookEvents>,
-    sealer: Arc<dyn Sealer>,
-    clock: SharedClock,
-    webhook: WebhookOptions,
+    parts: EngineParts,
 }
 
 impl std::fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisBackend").field("keys", &self.keys).field("webhook", &self.webhook).finish_non_exhaustive()
+        f.debug_struct("RedisBackend").field("keys", &self.keys).field("parts", &self.parts).finish_non_exhaustive()
     }
 }
 
@@ -151,15 +147,15 @@ impl RedisBuilder {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client, config).await.map_err(redis_error)?;
-        Ok(RedisBackend {
-            tables: Arc::new(RedisTables::new(conn.clone(), keys.clone())),
+        let tables = Arc::new(RedisTables::new(conn.clone(), keys.clone()));
+        let parts = EngineParts {
+            tables: Arc::clone(&tables) as Arc<dyn storage_core::Tables>,
             webhook_events: Arc::new(stores::webhook::RedisWebhookEvents::new(conn.clone(), keys.clone())),
-            conn,
-            keys,
             sealer,
             clock: self.clock,
             webhook: self.webhook,
-        })
+        };
+        Ok(RedisBackend { conn, keys, tables, parts })
     }
 }
 
@@ -224,20 +220,8 @@ impl Engine for RedisBackend {
     fn backend(&self) -> DatabaseBackend {
         BACKEND
     }
-    fn tables(&self) -> Arc<dyn Tables> {
-        Arc::clone(&self.tables) as Arc<dyn Tables>
-    }
-    fn sealer(&self) -> Arc<dyn Sealer> {
-        Arc::clone(&self.sealer)
-    }
-    fn clock(&self) -> SharedClock {
-        Arc::clone(&self.clock)
-    }
-    fn webhook_events(&self) -> Arc<dyn WebhookEvents> {
-        Arc::clone(&self.webhook_events) as Arc<dyn WebhookEvents>
-    }
-    fn webhook_options(&self) -> WebhookOptions {
-        self.webhook
+    fn parts(&self) -> &EngineParts {
+        &self.parts
     }
     /// Redis connections close when the last handle is dropped; there is nothing to flush.
     async fn close(&self) {}

@@ -82,7 +82,7 @@ end
 
 /// Applies a unit of changes to one tenant, all or none: every condition (existence, version,
 /// unique values) is checked before anything is written, since a script cannot roll back.
-/// ARGV[1]: JSON `{now, nowu, changes: [...]}`; each change names its keys, which the caller also
+/// `ARGV[1]`: JSON `{now, nowu, changes: [...]}`; each change names its keys, which the caller also
 /// passes as `KEYS`. Replies `{'ok', {results}}` or `{'conflict'|'missing'|'unique', i[, detail]}`.
 pub const APPLY: &str = r"
 local spec = cjson.decode(ARGV[1])
@@ -176,7 +176,7 @@ return {'ok', results}
 
 /// Scans one tenant's records in the order of a driving index (`ZRANGEBYLEX`), filters them by
 /// the residual predicates and liveness, and lists, counts or deletes the ones that pass, within
-/// a budget of examined entries. ARGV[1]: JSON (see `table.rs`). Replies
+/// a budget of examined entries. `ARGV[1]`: JSON (see `table.rs`). Replies
 /// `{rows, count, more, last}`: `last` is the member a next call continues after.
 pub const QUERY: &str = r"
 local q = cjson.decode(ARGV[1])
@@ -252,7 +252,7 @@ end
 
 /// Deletes one tenant's expired records, within a budget: the entries of the expiry index at or
 /// before now whose record still expires then (or was already collected by its `PEXPIREAT`).
-/// ARGV[1]: JSON. Replies `{removed, more}`.
+/// `ARGV[1]`: JSON. Replies `{removed, more}`.
 pub const PURGE: &str = r"
 local q = cjson.decode(ARGV[1])
 local t = q.t
@@ -272,7 +272,7 @@ end
 return {removed, (#expired >= q.budget) and 1 or 0}
 ";
 
-/// Adds to a counter of a live record, within its limit, in place. ARGV[1]: JSON. Replies
+/// Adds to a counter of a live record, within its limit, in place. `ARGV[1]`: JSON. Replies
 /// `{'ok', value, version, created}`, `{'missing'}` or `{'capped', value}`.
 pub const INCREMENT: &str = r"
 local q = cjson.decode(ARGV[1])

@@ -20,11 +20,10 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
-// Library code must not panic: no unchecked arithmetic, indexing, string slicing or unwrap.
-#![cfg_attr(
-    not(test),
-    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used)
-)]
+// Library code must not panic nor wrap: no unchecked arithmetic, signed/unsigned casts,
+// indexing, string slicing or unwrap.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap, clippy::cast_sign_loss))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic, clippy::string_slice, clippy::unwrap_used))]
 
 mod connection;
 mod stores;
@@ -39,8 +38,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use storage_core::{
-    DatabaseBackend, Engine, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, SqliteSynchronous, StorageConfig,
-    StorageError, SystemClock, Tables, WebhookEvents, WebhookOptions, Webhooks,
+    DatabaseBackend, Engine, EngineParts, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, SqliteSynchronous,
+    StorageConfig, StorageError, SystemClock, WebhookOptions, Webhooks,
 };
 use storage_schema::sqlite_error;
 
@@ -69,11 +68,7 @@ pub struct SqliteBackend {
 struct Inner {
     writer: Arc<Writer>,
     readers: Arc<Readers>,
-    tables: Arc<SqliteTables>,
-    webhook_events: Arc<stores::webhook::SqliteWebhookEvents>,
-    sealer: Arc<dyn Sealer>,
-    clock: SharedClock,
-    webhook: WebhookOptions,
+    parts: EngineParts,
     path: PathBuf,
 }
 
@@ -144,13 +139,15 @@ impl SqliteBuilder {
         let readers = Arc::new(Readers::new(readers));
         Ok(SqliteBackend {
             inner: Arc::new(Inner {
-                tables: Arc::new(SqliteTables::new(Arc::clone(&writer), Arc::clone(&readers))),
-                webhook_events: Arc::new(stores::webhook::SqliteWebhookEvents::new(Arc::clone(&writer), Arc::clone(&readers))),
+                parts: EngineParts {
+                    tables: Arc::new(SqliteTables::new(Arc::clone(&writer), Arc::clone(&readers))),
+                    webhook_events: Arc::new(stores::webhook::SqliteWebhookEvents::new(Arc::clone(&writer), Arc::clone(&readers))),
+                    sealer,
+                    clock: self.clock,
+                    webhook: self.webhook,
+                },
                 writer,
                 readers,
-                sealer,
-                clock: self.clock,
-                webhook: self.webhook,
                 path: self.path,
             }),
         })
@@ -279,20 +276,8 @@ impl Engine for SqliteBackend {
     fn backend(&self) -> DatabaseBackend {
         BACKEND
     }
-    fn tables(&self) -> Arc<dyn Tables> {
-        Arc::clone(&self.inner.tables) as Arc<dyn Tables>
-    }
-    fn sealer(&self) -> Arc<dyn Sealer> {
-        Arc::clone(&self.inner.sealer)
-    }
-    fn clock(&self) -> SharedClock {
-        Arc::clone(&self.inner.clock)
-    }
-    fn webhook_events(&self) -> Arc<dyn WebhookEvents> {
-        Arc::clone(&self.inner.webhook_events) as Arc<dyn WebhookEvents>
-    }
-    fn webhook_options(&self) -> WebhookOptions {
-        self.inner.webhook
+    fn parts(&self) -> &EngineParts {
+        &self.inner.parts
     }
     async fn close(&self) {
         SqliteBackend::close(self).await;

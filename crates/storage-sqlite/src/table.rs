@@ -307,10 +307,7 @@ impl Tables for SqliteTables {
         value: &Value,
         now: DateTime<Utc>,
     ) -> Result<Option<(TenantId, String)>> {
-        let tenant = match scope {
-            Scope::Tenant(tenant) => Some(tenant.as_str()),
-            Scope::AllTenants => None,
-        };
+        let tenant = scope.tenant().map(TenantId::as_str);
         let statement = self.statements.find_unique(table, tenant, column, value, now);
         let found = self.readers.read(|conn| query_one(conn, statement, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))).await?;
         found.map(|(tenant, id)| Ok((TenantId::new(tenant).map_err(|e| StorageError::corrupt(BACKEND, e))?, id))).transpose()

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use storage_core::{
-    Applied, Change, Clock, Cursor, Document, Filter, IndexSpec, Order, PageRequest, Query, RecordMeta, Result, RowWrite, Scope, Secret,
-    StorageError, Table, TableDef, TenantId, Value, WriteMode,
+    Applied, Change, Clock, Cursor, Document, Filter, IndexSpec, Order, PageRequest, Query, Result, RowWrite, Scope, Secret, StorageError,
+    Table, TableDef, TenantId, Value, WriteMode,
 };
 
 /// A record with one index of every kind.
@@ -62,12 +62,7 @@ impl Document for Probe {
     fn id(&self) -> String {
         self.id.clone()
     }
-    fn meta(&self) -> RecordMeta {
-        RecordMeta { version: self.version, created_at: self.created_at, updated_at: self.updated_at }
-    }
-    fn set_meta(&mut self, meta: RecordMeta) {
-        (self.version, self.created_at, self.updated_at) = (meta.version, meta.created_at, meta.updated_at);
-    }
+    storage_core::record_meta!();
     fn index_values(&self) -> Vec<Option<Value>> {
         vec![
             Some(Value::from(&self.name)),
@@ -129,12 +124,7 @@ impl Document for ProbeChild {
     fn id(&self) -> String {
         self.id.clone()
     }
-    fn meta(&self) -> RecordMeta {
-        RecordMeta { version: self.version, created_at: self.created_at, updated_at: self.updated_at }
-    }
-    fn set_meta(&mut self, meta: RecordMeta) {
-        (self.version, self.created_at, self.updated_at) = (meta.version, meta.created_at, meta.updated_at);
-    }
+    storage_core::record_meta!();
     fn index_values(&self) -> Vec<Option<Value>> {
         vec![Some(Value::from(&self.parent))]
     }

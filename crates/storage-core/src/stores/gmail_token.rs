@@ -1,6 +1,6 @@
 //! Gmail OAuth state per user: tokens (sealed), sync cursor and counters.
 
-use crate::document::{Document, IndexSpec, RecordMeta, Secrets, TableDef, Value};
+use crate::document::{Document, IndexSpec, Secrets, TableDef, Value};
 use crate::engine::Engine;
 use crate::query::{Filter, Order, Query, Scope};
 use crate::table::{Table, int_value};
@@ -105,12 +105,7 @@ impl Document for GmailUserState {
     fn id(&self) -> String {
         self.user_id.clone()
     }
-    fn meta(&self) -> RecordMeta {
-        RecordMeta { version: self.version, created_at: self.created_at, updated_at: self.updated_at }
-    }
-    fn set_meta(&mut self, meta: RecordMeta) {
-        (self.version, self.created_at, self.updated_at) = (meta.version, meta.created_at, meta.updated_at);
-    }
+    crate::record_meta!();
     fn index_values(&self) -> Vec<Option<Value>> {
         let email = (!self.email_address.is_empty()).then(|| Value::Text(self.email_address.to_lowercase()));
         vec![email, self.token_expiry.map(Value::Time)]
@@ -238,12 +233,7 @@ impl Document for GmailSyncJob {
     fn id(&self) -> String {
         self.user_id.clone()
     }
-    fn meta(&self) -> RecordMeta {
-        RecordMeta { version: self.version, created_at: self.created_at, updated_at: self.updated_at }
-    }
-    fn set_meta(&mut self, meta: RecordMeta) {
-        (self.version, self.created_at, self.updated_at) = (meta.version, meta.created_at, meta.updated_at);
-    }
+    crate::record_meta!();
     fn index_values(&self) -> Vec<Option<Value>> {
         vec![Some(Value::from(self.status.name())), Some(int_value(self.messages_synced))]
     }

@@ -1,7 +1,7 @@
 //! Integration configurations (Slack, Discord, Teams, email, ...) and the cross-platform identity
 //! map.
 
-use crate::document::{Document, IndexSpec, RecordMeta, Secrets, TableDef, Value as IndexValue};
+use crate::document::{Document, IndexSpec, Secrets, TableDef, Value as IndexValue};
 use crate::engine::Engine;
 use crate::query::{Filter, Query, Scope};
 use crate::table::{Table, int_value};
@@ -200,12 +200,7 @@ impl Document for IntegrationConfig {
     fn id(&self) -> String {
         self.key.clone()
     }
-    fn meta(&self) -> RecordMeta {
-        RecordMeta { version: self.version, created_at: self.created_at, updated_at: self.updated_at }
-    }
-    fn set_meta(&mut self, meta: RecordMeta) {
-        (self.version, self.created_at, self.updated_at) = (meta.version, meta.created_at, meta.updated_at);
-    }
+    crate::record_meta!();
     fn index_values(&self) -> Vec<Option<IndexValue>> {
         vec![
             Some(IndexValue::from(&self.user_id)),
@@ -310,12 +305,7 @@ impl Document for UserIdMapping {
     fn id(&self) -> String {
         Self::mapping_id(&self.platform, &self.platform_user_id)
     }
-    fn meta(&self) -> RecordMeta {
-        RecordMeta { version: self.version, created_at: self.created_at, updated_at: self.updated_at }
-    }
-    fn set_meta(&mut self, meta: RecordMeta) {
-        (self.version, self.created_at, self.updated_at) = (meta.version, meta.created_at, meta.updated_at);
-    }
+    crate::record_meta!();
     fn index_values(&self) -> Vec<Option<IndexValue>> {
         vec![
             Some(IndexValue::from(&self.platform)),

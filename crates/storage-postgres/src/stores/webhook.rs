@@ -138,6 +138,6 @@ impl WebhookEvents for PostgresWebhookEvents {
     async fn count(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<u64> {
         let n: i64 =
             sqlx::query_scalar(COUNT).bind(tenant.as_str()).bind(now).fetch_one(self.router.read_pool()).await.map_err(sqlx_error)?;
-        Ok(n as u64)
+        u64::try_from(n).map_err(|e| StorageError::corrupt(BACKEND, e))
     }
 }
