@@ -105,6 +105,8 @@ struct WriterState {
 /// The one writer connection and the queue of writes waiting for it.
 pub(crate) struct Writer {
     state: Mutex<WriterState>,
+    /// Callers inside [`Writer::write`] now.
+    writers: std::sync::atomic::AtomicUsize,
     /// `synchronous=FULL` or `EXTRA`: a commit waits for the disk, so batches run off the worker.
     durable: bool,
     checkpointer: Checkpointer,
@@ -113,6 +115,23 @@ pub(crate) struct Writer {
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer").field("durable", &self.durable).finish_non_exhaustive()
+    }
+}
+
+/// Counts a caller in for as long as it is inside [`Writer::write`] (also when its future is
+/// dropped halfway).
+struct Counted<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -152,12 +171,18 @@ type Answer = Box<dyn FnOnce(Option<Failure<'_>>) + Send>;
 impl Writer {
     /// The writer over `conn`, whose automatic checkpoints must be off: `checkpointer` does them.
     pub(crate) fn new(conn: Connection, durable: bool, checkpointer: Checkpointer) -> Self {
-        Self { state: Mutex::new(WriterState { conn: Some(conn), ..WriterState::default() }), durable, checkpointer }
+        Self {
+            state: Mutex::new(WriterState { conn: Some(conn), ..WriterState::default() }),
+            writers: std::sync::atomic::AtomicUsize::new(0),
+            durable,
+            checkpointer,
+        }
     }
 
     /// Runs `write` as one atomic unit in the next group commit; returns its result once the
     /// transaction it was part of has committed (or the error that kept it from committing).
     pub(crate) async fn write<R: Send + 'static>(&self, write: impl FnOnce(&Connection) -> Result<R> + Send + 'static) -> Result<R> {
+        let _counted = Counted::enter(&self.writers);
         let slot = Arc::new(Slot { staged: Mutex::new(None), delivered: Mutex::new(None) });
         let wake = Arc::new(Notify::new());
         let run = {
@@ -203,8 +228,16 @@ impl Writer {
             };
             match batch {
                 Some((conn, jobs)) => {
-                    self.checkpointer.wrote(jobs.len());
+                    let restart = self.checkpointer.wrote(jobs.len());
                     let conn = if self.durable { offload(|| run_batch(conn, jobs)) } else { run_batch(conn, jobs) };
+                    if restart {
+                        // The checkpointer thread copies pages while writes go on, so it can
+                        // never catch up with the last ones, and a WAL is only rewound once
+                        // every frame is back in the database: without this it grows forever.
+                        // Here no write can be appended meanwhile; most pages are copied
+                        // already, so this finishes the job, and the next write rewinds the WAL.
+                        offload(|| finish_checkpoint(&conn));
+                    }
                     {
                         let mut state = lock(&self.state);
                         state.conn = Some(conn);
@@ -214,9 +247,13 @@ impl Writer {
                             queued.wake.notify_one();
                         }
                     }
-                    // Let the callers just answered run before this one writes again, so their
-                    // next writes join the next batch instead of trailing it one by one.
-                    tokio::task::yield_now().await;
+                    // When others are writing too, let the callers just answered or woken run
+                    // before this one writes again, so their next writes join the next batch
+                    // instead of trailing it one by one (and a busy writer cannot starve the
+                    // others). A writer alone skips it: a yield costs a trip through the runtime.
+                    if self.writers.load(std::sync::atomic::Ordering::Relaxed) > 1 {
+                        tokio::task::yield_now().await;
+                    }
                 }
                 None => wake.notified().await,
             }
@@ -305,6 +342,14 @@ fn run_batch(conn: Connection, jobs: VecDeque<Queued>) -> Connection {
     conn
 }
 
+/// A checkpoint on the writer connection, between batches: it can copy every frame, so the next
+/// write rewinds the WAL. A failure is logged; the next one retries.
+fn finish_checkpoint(conn: &Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "WAL checkpoint on the writer failed; it is retried");
+    }
+}
+
 fn execute(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
@@ -321,6 +366,9 @@ pub(crate) struct Checkpointer {
 
 /// Writes between two checkpoints (each touches a few pages; SQLite's own default is 1,000 pages).
 const CHECKPOINT_EVERY: usize = 256;
+/// Writes between two checkpoints on the writer itself, which let the WAL rewind (see
+/// [`Writer::write`]).
+const RESTART_EVERY: usize = 2_048;
 /// A checkpoint runs at least this often while the database is open.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -348,11 +396,14 @@ impl Checkpointer {
     }
 
     /// Counts `n` writes about to commit; every [`CHECKPOINT_EVERY`] of them, wakes the thread.
-    fn wrote(&self, n: usize) {
+    /// Whether the writer should finish a checkpoint itself after them (every [`RESTART_EVERY`]).
+    fn wrote(&self, n: usize) -> bool {
         let before = self.writes.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        if before.checked_div(CHECKPOINT_EVERY) != before.wrapping_add(n).checked_div(CHECKPOINT_EVERY) {
+        let after = before.wrapping_add(n);
+        if before.checked_div(CHECKPOINT_EVERY) != after.checked_div(CHECKPOINT_EVERY) {
             let _ = self.poke.try_send(true);
         }
+        before.checked_div(RESTART_EVERY) != after.checked_div(RESTART_EVERY)
     }
 
     fn stop(&self) {

@@ -53,6 +53,9 @@ pub type SQLiteGmailTokenStore = GmailTokens<SqliteBackend>;
 /// The backend in errors.
 pub(crate) const BACKEND: DatabaseBackend = DatabaseBackend::Sqlite;
 
+/// The size a rewound WAL file is cut back to, in bytes.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// Prepared statements kept per connection (rusqlite's LRU); enough for every statement of every
 /// store, so none is prepared twice in steady state.
 const STATEMENT_CACHE: usize = 512;
@@ -186,8 +189,13 @@ fn open_connections(
     };
     writer.pragma_update(None, "synchronous", synchronous).map_err(sqlite_error)?;
     writer.pragma_update(None, "foreign_keys", "ON").map_err(sqlite_error)?;
-    // Checkpoints run on the checkpointer's connection, never inside a commit.
+    // Inside the batch transaction every write keeps a statement journal (it must be able to roll
+    // back alone); in memory it costs no file I/O.
+    writer.pragma_update(None, "temp_store", "MEMORY").map_err(sqlite_error)?;
+    // Checkpoints run on the checkpointer's connection, and between batches on the writer, never
+    // inside a commit; a WAL that grew in a burst is cut back when it rewinds.
     writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(sqlite_error)?;
+    writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT).map_err(sqlite_error)?;
     // The migrator's futures never wait (rusqlite is synchronous): this runs them in place.
     if migrate {
         futures::executor::block_on(storage_schema::upgrade_schema(&mut writer))?;
