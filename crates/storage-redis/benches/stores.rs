@@ -56,7 +56,7 @@ async fn scenarios() -> Vec<Scenario> {
                 expires_at: None,
                 body: body.clone(),
             };
-            let (keys, argument) =
+            let (keys, arguments) =
                 tables.redis_tables().apply_request(&tenant, &[Change::Write { row, mode: WriteMode::Upsert }], Utc::now());
             let apply = Arc::clone(&apply);
             async move {
@@ -64,7 +64,9 @@ async fn scenarios() -> Vec<Scenario> {
                 for key in &keys {
                     call.key(key);
                 }
-                call.arg(argument);
+                for argument in &arguments {
+                    call.arg(argument);
+                }
                 let reply: redis::Value = call.invoke_async(&mut conn).await.expect("raw set");
                 std::hint::black_box(reply);
             }

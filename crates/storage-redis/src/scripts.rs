@@ -34,6 +34,20 @@ end
 local function int_text(n)
   return string.format('%d', n)
 end
+-- A table's keys, from the short form the caller sends: {name, base, ns, idx = {{column,
+-- uniqueness}, ...}, expires}.
+local function expand(t)
+  if t.all then return t end
+  t.all = t.base .. '#'
+  for k, x in ipairs(t.idx) do
+    t.idx[k] = {col = x[1], u = x[2], f = 'i' .. k, z = t.base .. '#' .. x[1], g = t.ns .. ':' .. t.name .. '#' .. x[1] .. '@global'}
+  end
+  if t.expires then
+    t.x = t.base .. '#@saved'
+    t.exp = t.base .. '#@expires'
+  end
+  return t
+end
 local function nullable(v)
   if v == cjson.null then return false end
   return v
@@ -82,8 +96,8 @@ end
 
 /// Applies a unit of changes to one tenant, all or none: every condition (existence, version,
 /// unique values) is checked before anything is written, since a script cannot roll back.
-/// `ARGV[1]`: JSON `{now, nowu, changes: [...]}`; each change names its keys, which the caller also
-/// passes as `KEYS`. Replies `{'ok', {results}}` or `{'conflict'|'missing'|'unique', i[, detail]}`.
+/// `ARGV[1]`: JSON `{now, nowu, changes: [...]}` (each change names its keys, which the caller
+/// also passes as `KEYS`); `ARGV[1 + i]`: the body of change `i` (empty for a delete). Replies `{'ok', {results}}` or `{'conflict'|'missing'|'unique', i[, detail]}`.
 pub const APPLY: &str = r"
 local spec = cjson.decode(ARGV[1])
 local now, nowu = spec.now, spec.nowu
@@ -95,7 +109,7 @@ local function live_record(key)
   return false
 end
 for i, c in ipairs(spec.changes) do
-  local t = c.t
+  local t = expand(c.t)
   local cur = live_record(c.key)
   if c.op == 'd' then
     gone[c.key] = true
@@ -137,35 +151,50 @@ for i, c in ipairs(spec.changes) do
     table.insert(results, (got and live(e, now)) and '1' or '0')
   else
     local got, vals, e = current(t, c.key, c.id)
-    unindex(t, c.id, c.owner, vals, e)
     local version, created = 1, nowu
     if got and live(e, now) then
       version = tonumber(got[1]) + 1
       created = got[2]
     end
-    redis.call('DEL', c.key)
-    local fields = {'v', int_text(version), 'c', created, 'u', nowu, 'b', c.body}
     local expires = nullable(c.e)
+    local fields = {'v', int_text(version), 'c', created, 'u', nowu, 'b', ARGV[1 + i]}
+    local gone = {}
     if expires then
       table.insert(fields, 'e')
       table.insert(fields, expires)
+    elseif e then
+      table.insert(gone, 'e')
     end
+    -- Index entries move only where a value changed: a rewrite that keeps its values costs no
+    -- sorted-set work.
     for k, x in ipairs(t.idx) do
-      local v = nullable(c.vals[k])
+      local v, old = nullable(c.vals[k]), vals[k]
       if v then
         table.insert(fields, x.f)
         table.insert(fields, v)
-        redis.call('ZADD', x.z, 0, v .. '\0' .. c.id)
-        if x.u == 2 then redis.call('HSET', x.g, v, c.owner) end
+      elseif old then
+        table.insert(gone, x.f)
       end
+      if v ~= old then
+        if old then
+          redis.call('ZREM', x.z, old .. '\0' .. c.id)
+          if x.u == 2 and redis.call('HGET', x.g, old) == c.owner then redis.call('HDEL', x.g, old) end
+        end
+        if v then redis.call('ZADD', x.z, 0, v .. '\0' .. c.id) end
+      end
+      if v and x.u == 2 then redis.call('HSET', x.g, v, c.owner) end
     end
+    if e and t.exp and e ~= expires then redis.call('ZREM', t.exp, e .. '\0' .. c.id) end
     redis.call('HSET', c.key, unpack(fields))
-    redis.call('ZADD', t.all, 0, c.id)
+    if #gone > 0 then redis.call('HDEL', c.key, unpack(gone)) end
+    if not got then redis.call('ZADD', t.all, 0, c.id) end
     if t.x then
       redis.call('HSET', t.x, c.id, cjson.encode({e = c.e, v = c.vals}))
       if expires then
         redis.call('ZADD', t.exp, 0, expires .. '\0' .. c.id)
         redis.call('PEXPIREAT', c.key, c.gcat)
+      else
+        redis.call('PERSIST', c.key)
       end
     end
     table.insert(results, int_text(version) .. ' ' .. created)
@@ -180,7 +209,7 @@ return {'ok', results}
 /// `{rows, count, more, last}`: `last` is the member a next call continues after.
 pub const QUERY: &str = r"
 local q = cjson.decode(ARGV[1])
-local t, now = q.t, nullable(q.now)
+local t, now = expand(q.t), nullable(q.now)
 local preds = q.preds
 for _, p in ipairs(preds) do
   if p.op == 'in' then
@@ -255,7 +284,7 @@ end
 /// `ARGV[1]`: JSON. Replies `{removed, more}`.
 pub const PURGE: &str = r"
 local q = cjson.decode(ARGV[1])
-local t = q.t
+local t = expand(q.t)
 local expired = redis.call('ZRANGEBYLEX', t.exp, '-', '(' .. q.now .. '\1', 'LIMIT', 0, q.budget)
 local removed = 0
 for _, m in ipairs(expired) do
@@ -276,7 +305,7 @@ return {removed, (#expired >= q.budget) and 1 or 0}
 /// `{'ok', value, version, created}`, `{'missing'}` or `{'capped', value}`.
 pub const INCREMENT: &str = r"
 local q = cjson.decode(ARGV[1])
-local t = q.t
+local t = expand(q.t)
 local x = t.idx[q.column]
 local got = redis.call('HMGET', q.key, 'v', 'c', 'e', x.f)
 if not got[1] or not live(got[3], q.now) then return {'missing'} end

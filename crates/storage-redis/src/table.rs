@@ -131,33 +131,24 @@ impl RedisTables {
         Self { conn, keys, registered: Mutex::new(HashSet::new()) }
     }
 
-    /// What the scripts need to know of a table in a tenant: its keys and indexes.
+    /// What the scripts need to know of a table in a tenant, in the short form their `expand`
+    /// turns into key names: the key base, the namespace, each index's column and uniqueness.
     fn spec(&self, table: &'static TableDef, tenant: &TenantId) -> Json {
         let idx: Vec<Json> = table
             .indexes
             .iter()
-            .enumerate()
-            .map(|(k, spec)| {
+            .map(|spec| {
                 let unique = match spec.unique {
                     Unique::No => 0,
                     Unique::PerTenant => 1,
                     Unique::Global => 2,
                 };
-                json!({
-                    "f": field(k),
-                    "col": spec.column,
-                    "z": self.keys.index(tenant, table.name, spec.column),
-                    "u": unique,
-                    "g": self.keys.directory(table.name, spec.column),
-                })
+                json!([spec.column, unique])
             })
             .collect();
-        let mut spec = json!({ "name": table.name, "idx": idx, "all": self.keys.all(tenant, table.name) });
-        if table.expires {
-            set(&mut spec, "x", Json::from(self.keys.saved(tenant, table.name)));
-            set(&mut spec, "exp", Json::from(self.keys.expiries(tenant, table.name)));
-        }
-        spec
+        let base = self.keys.all(tenant, table.name);
+        let base = base.strip_suffix('#').unwrap_or(&base);
+        json!({ "name": table.name, "base": base, "ns": self.keys.namespace(), "idx": idx, "expires": table.expires })
     }
 
     /// The fixed keys of a table in a tenant, for `KEYS`.
@@ -177,8 +168,9 @@ impl RedisTables {
     /// The `KEYS` and argument of the `APPLY` call for `changes` (public for the benchmarks'
     /// raw-driver baseline, which sends exactly this).
     #[doc(hidden)]
-    pub fn apply_request(&self, tenant: &TenantId, changes: &[Change], now: DateTime<Utc>) -> (Vec<String>, String) {
+    pub fn apply_request(&self, tenant: &TenantId, changes: &[Change], now: DateTime<Utc>) -> (Vec<String>, Vec<String>) {
         let mut keys: Vec<String> = Vec::new();
+        let mut bodies = Vec::with_capacity(changes.len());
         let mut specs = Vec::with_capacity(changes.len());
         let mut tables: Vec<&TableDef> = Vec::new();
         for change in changes {
@@ -198,7 +190,10 @@ impl RedisTables {
                 "ns": self.keys.namespace(),
             });
             match change {
-                Change::Delete { .. } => set(&mut spec, "op", "d"),
+                Change::Delete { .. } => {
+                    set(&mut spec, "op", "d");
+                    bodies.push(String::new());
+                }
                 Change::Write { row, mode } => {
                     let (mode, expect) = match mode {
                         WriteMode::Insert => ("insert", String::new()),
@@ -208,7 +203,7 @@ impl RedisTables {
                     set(&mut spec, "op", Json::from("w"));
                     set(&mut spec, "mode", Json::from(mode));
                     set(&mut spec, "expect", Json::from(expect));
-                    set(&mut spec, "body", Json::from(row.body.clone()));
+                    bodies.push(row.body.clone());
                     set(&mut spec, "vals", Json::from(row.indexes.iter().map(|v| v.as_ref().map(encode)).collect::<Vec<_>>()));
                     set(&mut spec, "e", row.expires_at.map_or(Json::Null, |at| Json::from(encode_time(at))));
                     let gc = row.expires_at.map(|at| at.checked_add_signed(GC_GRACE).unwrap_or(at).timestamp_millis());
@@ -219,8 +214,10 @@ impl RedisTables {
         }
         keys.sort();
         keys.dedup();
-        let argument = json!({ "now": encode_time(now), "nowu": now.timestamp_micros().to_string(), "changes": specs }).to_string();
-        (keys, argument)
+        let mut arguments =
+            vec![json!({ "now": encode_time(now), "nowu": now.timestamp_micros().to_string(), "changes": specs }).to_string()];
+        arguments.extend(bodies);
+        (keys, arguments)
     }
 
     /// Remembers that `tenant` has records of `table`, for scans across tenants: once per table,
@@ -508,12 +505,14 @@ impl Tables for RedisTables {
         for change in &changes {
             self.register(change.target().0, tenant).await?;
         }
-        let (keys, argument) = self.apply_request(tenant, &changes, now);
+        let (keys, arguments) = self.apply_request(tenant, &changes, now);
         let mut call = APPLY_SCRIPT.prepare_invoke();
         for key in &keys {
             call.key(key);
         }
-        call.arg(argument);
+        for argument in &arguments {
+            call.arg(argument);
+        }
         let reply: redis::Value = call.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
         let redis::Value::Array(parts) = &reply else { return Err(unexpected(&reply)) };
         let status = parts.first().map(text).transpose()?.unwrap_or_default();
