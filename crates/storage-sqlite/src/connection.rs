@@ -236,7 +236,8 @@ impl Writer {
                         // every frame is back in the database: without this it grows forever.
                         // Here no write can be appended meanwhile; most pages are copied
                         // already, so this finishes the job, and the next write rewinds the WAL.
-                        offload(|| finish_checkpoint(&conn));
+                        let finished = offload(|| finish_checkpoint(&conn));
+                        self.checkpointer.restarted(finished);
                     }
                     {
                         let mut state = lock(&self.state);
@@ -343,10 +344,19 @@ fn run_batch(conn: Connection, jobs: VecDeque<Queued>) -> Connection {
 }
 
 /// A checkpoint on the writer connection, between batches: it can copy every frame, so the next
-/// write rewinds the WAL. A failure is logged; the next one retries.
-fn finish_checkpoint(conn: &Connection) {
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-        tracing::warn!(error = %e, "WAL checkpoint on the writer failed; it is retried");
+/// write rewinds the WAL. Whether it did: it cannot while the checkpointer thread holds the
+/// checkpoint lock or a reader still needs old frames, and then the writer tries again after its
+/// next batch.
+fn finish_checkpoint(conn: &Connection) -> bool {
+    // One row: whether it was blocked, the frames in the WAL, the frames copied back.
+    match conn
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)))
+    {
+        Ok((busy, frames, copied)) => busy == 0 && frames == copied,
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpoint on the writer failed; it is retried");
+            false
+        }
     }
 }
 
@@ -362,13 +372,15 @@ fn execute(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 pub(crate) struct Checkpointer {
     poke: std::sync::mpsc::SyncSender<bool>,
     writes: std::sync::atomic::AtomicUsize,
+    /// The writer's last checkpoint did not finish: it tries again after every batch until one does.
+    restart_owed: std::sync::atomic::AtomicBool,
 }
 
 /// Writes between two checkpoints (each touches a few pages; SQLite's own default is 1,000 pages).
 const CHECKPOINT_EVERY: usize = 256;
 /// Writes between two checkpoints on the writer itself, which let the WAL rewind (see
 /// [`Writer::write`]).
-const RESTART_EVERY: usize = 2_048;
+const RESTART_EVERY: usize = 1_024;
 /// A checkpoint runs at least this often while the database is open.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -392,11 +404,12 @@ impl Checkpointer {
                 }
             })
             .map_err(|e| StorageError::backend(BACKEND, e))?;
-        Ok(Self { poke, writes: std::sync::atomic::AtomicUsize::new(0) })
+        Ok(Self { poke, writes: std::sync::atomic::AtomicUsize::new(0), restart_owed: std::sync::atomic::AtomicBool::new(false) })
     }
 
     /// Counts `n` writes about to commit; every [`CHECKPOINT_EVERY`] of them, wakes the thread.
-    /// Whether the writer should finish a checkpoint itself after them (every [`RESTART_EVERY`]).
+    /// Whether the writer should finish a checkpoint itself after them (every [`RESTART_EVERY`],
+    /// and after every batch while the last one did not finish).
     fn wrote(&self, n: usize) -> bool {
         let before = self.writes.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         let after = before.wrapping_add(n);
@@ -404,6 +417,12 @@ impl Checkpointer {
             let _ = self.poke.try_send(true);
         }
         before.checked_div(RESTART_EVERY) != after.checked_div(RESTART_EVERY)
+            || self.restart_owed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records whether the writer's checkpoint finished (see [`finish_checkpoint`]).
+    fn restarted(&self, finished: bool) {
+        self.restart_owed.store(!finished, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn stop(&self) {
