@@ -1,4 +1,4 @@
-//! Developer commands: `cargo xtask migrate | doctor | test | bench`.
+//! Developer commands: `cargo xtask migrate | doctor | test | bench | ddl`.
 #![forbid(unsafe_code)]
 
 mod bench;
@@ -26,6 +26,11 @@ enum Command {
     Test(test::Args),
     /// Measure every store operation beside its raw-driver baseline, and print one table.
     Bench(bench::Args),
+    /// Print the DDL a store's tables need, in both SQL dialects: the start of its migrations.
+    Ddl {
+        /// Table names (`users`, `organizations`, ...); every table when none is given.
+        tables: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -35,6 +40,7 @@ fn main() -> ExitCode {
         Command::Doctor => runtime().and_then(|rt| rt.block_on(doctor::run())),
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run_all(args),
+        Command::Ddl { tables } => ddl(&tables),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -43,6 +49,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn ddl(names: &[String]) -> anyhow::Result<()> {
+    use storage_schema::{Dialect, ddl::create_table};
+    for name in names {
+        if !storage_core::stores::TABLES.iter().any(|t| t.name == name) {
+            anyhow::bail!("no store declares a table `{name}`");
+        }
+    }
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        println!("-- {dialect:?}");
+        for table in storage_core::stores::TABLES.iter().filter(|t| names.is_empty() || names.iter().any(|n| n == t.name)) {
+            println!("{}", create_table(dialect, table));
+        }
+    }
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -8,7 +8,10 @@
 
 use crate::Storage;
 use std::sync::{Arc, PoisonError, RwLock};
-use storage_core::{GmailTokenStore, GmailTokens, IntegrationStore, Integrations, Result, Store, WebhookStore, Webhooks};
+use storage_core::{
+    GmailTokenStore, GmailTokens, IntegrationStore, Integrations, OrganizationStore, Organizations, Result, Store, UserStore, Users,
+    WebhookStore, Webhooks,
+};
 use tokio::sync::Mutex;
 
 static DEFAULT_STORAGE: Mutex<Option<Storage>> = Mutex::const_new(None);
@@ -67,4 +70,6 @@ stores! {
     integration_store: IntegrationStore = Integrations, get_integration_store, set_integration_store, reset_integration_store;
     webhook_store: WebhookStore = Webhooks, get_webhook_store, set_webhook_store, reset_webhook_store;
     gmail_token_store: GmailTokenStore = GmailTokens, get_gmail_token_store, set_gmail_token_store, reset_gmail_token_store;
+    user_store: UserStore = Users, get_user_store, set_user_store, reset_user_store;
+    organization_store: OrganizationStore = Organizations, get_organization_store, set_organization_store, reset_organization_store;
 }

@@ -28,20 +28,13 @@
 mod accessors;
 mod storage;
 
-pub use accessors::{
-    get_gmail_token_store, get_integration_store, get_webhook_store, reset_gmail_token_store, reset_integration_store, reset_webhook_store,
-    set_gmail_token_store, set_integration_store, set_webhook_store,
-};
+pub use accessors::*;
 pub use storage::Storage;
 
 /// The store traits, models and engine contract, for backend authors.
 pub use storage_core as core;
-pub use storage_core::{
-    BoxError, ClaimOutcome, Clock, Cursor, DatabaseBackend, Delivery, Engine, Environment, GmailSyncJob, GmailTokenStore, GmailTokens,
-    GmailUserState, IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, Lease, ManualClock, Page, PageRequest, RedisMode,
-    Result, Secret, SharedClock, SqliteSynchronous, StorageConfig, StorageError, Store, SyncStatus, SystemClock, TenantId, TokenRefresh,
-    UserIdMapping, WebhookOptions, WebhookStore, Webhooks,
-};
+/// Every store trait and model, and the types they use.
+pub use storage_core::*;
 
 #[cfg(feature = "crypto")]
 pub use storage_crypto::{EncryptedField, EncryptionKey, KeyRing, generate_token, get_encryption_key, hash_token};

@@ -26,6 +26,7 @@ pub mod secret;
 pub mod stores;
 pub mod table;
 pub mod tenant;
+pub mod token;
 
 pub use backend::DatabaseBackend;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
@@ -38,6 +39,10 @@ pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope}
 pub use secret::{SealContext, Sealer, Secret};
 pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};
 pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, UserIdMapping};
+pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome};
+pub use stores::user::{
+    ApiKeyInfo, IssuedApiKey, LockoutInfo, LockoutPolicy, Mfa, NewUser, User, UserChanges, UserQuery, UserStats, UserStore, Users,
+};
 pub use stores::webhook::{ClaimOutcome, Delivery, EventState, Lease, WebhookEvents, WebhookOptions, WebhookStore, Webhooks};
 pub use table::{Table, Unit};
 pub use tenant::{TenantId, validate_id};

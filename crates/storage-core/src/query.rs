@@ -117,6 +117,16 @@ impl Filter {
         self.and(column, Op::Between(low.into(), high.into()))
     }
 
+    /// And `column`, a text index, starts with `prefix` (`user.` finds `user.login` and
+    /// `user.delete`): a range in byte order, so every backend answers it from its index.
+    pub fn prefix(self, column: &'static str, prefix: &str) -> Self {
+        let from = self.ge(column, prefix);
+        match prefix_end(prefix) {
+            Some(end) => from.lt(column, end),
+            None => from,
+        }
+    }
+
     /// The predicates.
     pub fn predicates(&self) -> &[Predicate] {
         &self.predicates
@@ -164,6 +174,24 @@ impl Filter {
         }
         Ok(self)
     }
+}
+
+/// The smallest text above every text that starts with `prefix`: its last character that has a
+/// successor, moved to that successor (control characters are skipped: no index value holds
+/// one). `None` when every character is the last one Unicode has.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut code = u32::from(last);
+        while let Some(next) = code.checked_add(1).filter(|n| *n <= u32::from(char::MAX)) {
+            code = next;
+            if let Some(c) = char::from_u32(code).filter(|c| !c.is_control()) {
+                chars.push(c);
+                return Some(chars.into_iter().collect());
+            }
+        }
+    }
+    None
 }
 
 /// Checks one value against its column's kind, and normalises it as the backends store it.
@@ -338,7 +366,7 @@ impl Position {
             return Err(refused("it belongs to a list in another order"));
         }
         let tenant = match (form.t, all_tenants) {
-            (Some(t), true) => Some(TenantId::new(t).map_err(|_| refused("bad tenant"))?),
+            (Some(t), true) => Some(TenantId::stored(t).map_err(|_| refused("bad tenant"))?),
             (None, false) => None,
             _ => return Err(refused("it belongs to a list of another scope")),
         };
@@ -361,5 +389,27 @@ impl Position {
             _ => return Err(refused("it belongs to a list in another order")),
         };
         Ok(Self { tenant, key, id: form.i })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_range_holds_exactly_the_texts_that_start_with_it() {
+        assert_eq!(prefix_end("user.").as_deref(), Some("user/"));
+        assert_eq!(prefix_end("a~").as_deref(), Some("a\u{a0}"), "DEL and the C1 controls are skipped");
+        assert_eq!(prefix_end("x\u{10ffff}").as_deref(), Some("y"));
+        assert_eq!(prefix_end("\u{10ffff}"), None);
+        assert_eq!(prefix_end("\u{d7ff}").as_deref(), Some("\u{e000}"), "surrogates are skipped");
+        let filter = Filter::all().prefix("action", "user.");
+        let passes = |text: &str| filter.predicates().iter().all(|p| p.op.matches(Some(&Value::Text(text.to_owned()))));
+        for inside in ["user.", "user.login", "user.\u{10ffff}\u{10ffff}", "user.é"] {
+            assert!(passes(inside), "{inside}");
+        }
+        for outside in ["user", "user/", "users", "usera", "org.user.login", "user-"] {
+            assert!(!passes(outside), "{outside}");
+        }
     }
 }

@@ -231,25 +231,14 @@ impl<D: Document> Table<D> {
     /// pause that grows with contention. No update is lost, and contention delays a caller (for
     /// up to [`PATCH_DEADLINE`]) rather than failing it.
     pub async fn patch(&self, tenant: &TenantId, id: &str, change: impl Fn(&mut D) -> Result<()> + Send + Sync) -> Result<D> {
-        let attempt = || async {
+        retry_contended(|| async {
             let Some(mut doc) = self.get(tenant, id).await? else {
                 return Err(StorageError::not_found(D::TABLE.entity, id));
             };
             change(&mut doc)?;
             self.update(&doc).await
-        };
-        let backoff = ExponentialBuilder::new()
-            .with_jitter()
-            .with_min_delay(Duration::from_micros(200))
-            .with_max_delay(Duration::from_millis(50))
-            .without_max_times()
-            .with_total_delay(Some(PATCH_DEADLINE));
-        attempt.retry(backoff).when(|e| matches!(e, StorageError::VersionMismatch { .. })).await.map_err(|e| match e {
-            StorageError::VersionMismatch { entity, id, .. } => {
-                StorageError::conflict(entity, id, format!("still changed by others after {} s of retries", PATCH_DEADLINE.as_secs()))
-            }
-            other => other,
         })
+        .await
     }
 
     fn position(&self, scope: Scope<'_>, query: &Query, page: &PageRequest) -> Result<Option<Position>> {
@@ -428,6 +417,29 @@ impl Unit {
         }
         Ok(applied)
     }
+}
+
+/// Runs `attempt` (a read, then writes checked against the versions read) again whenever another
+/// writer got in between ([`StorageError::VersionMismatch`]), after a short randomised pause that
+/// grows with contention, for up to [`PATCH_DEADLINE`]: contention delays a caller, it does not
+/// fail it. After the deadline the mismatch becomes a `Conflict`.
+pub async fn retry_contended<T, F, Fut>(attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let backoff = ExponentialBuilder::new()
+        .with_jitter()
+        .with_min_delay(Duration::from_micros(200))
+        .with_max_delay(Duration::from_millis(50))
+        .without_max_times()
+        .with_total_delay(Some(PATCH_DEADLINE));
+    attempt.retry(backoff).when(|e| matches!(e, StorageError::VersionMismatch { .. })).await.map_err(|e| match e {
+        StorageError::VersionMismatch { entity, id, .. } => {
+            StorageError::conflict(entity, id, format!("still changed by others after {} s of retries", PATCH_DEADLINE.as_secs()))
+        }
+        other => other,
+    })
 }
 
 /// A `u64` field as an integer index value; one too large becomes a value the checks refuse.

@@ -14,8 +14,7 @@
 
 mod key;
 mod ring_seal;
-mod token;
 
 pub use key::{EncryptionKey, KEY_BYTES, get_encryption_key, load_key_ring};
 pub use ring_seal::{EncryptedField, FORMAT_VERSION, KeyRing};
-pub use token::{generate_token, hash_token};
+pub use storage_core::token::{generate_token, hash_token};

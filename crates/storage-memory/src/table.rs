@@ -239,7 +239,7 @@ impl Tables for MemoryTables {
             if rows.len() >= limit as usize {
                 // One more exists: the page ends at the last row taken.
                 next = rows.last().map(|row: &(Row, Option<Value>)| Position {
-                    tenant: all_tenants.then(|| TenantId::new(row.0.tenant.clone())).transpose().ok().flatten(),
+                    tenant: all_tenants.then(|| TenantId::stored(row.0.tenant.clone())).transpose().ok().flatten(),
                     key: row.1.clone(),
                     id: row.0.id.clone(),
                 });
@@ -335,6 +335,6 @@ impl Tables for MemoryTables {
                 .find(|(_, s)| s.live(now) && s.indexes.get(column).and_then(Option::as_ref) == Some(value))
                 .map(|(id, _)| (tenant.clone(), id.clone()))
         });
-        found.map(|(tenant, id)| Ok((TenantId::new(tenant).map_err(|e| StorageError::corrupt(BACKEND, e))?, id))).transpose()
+        found.map(|(tenant, id)| Ok((TenantId::stored(tenant).map_err(|e| StorageError::corrupt(BACKEND, e))?, id))).transpose()
     }
 }

@@ -234,7 +234,7 @@ impl Tables for PostgresTables {
                 let decoded = decode_row(table, row)?;
                 let key = order.map(|(_, spec)| decode_key(spec.kind, row, key_at)).transpose()?;
                 let tenant = if all_tenants {
-                    Some(TenantId::new(decoded.tenant.clone()).map_err(|e| StorageError::corrupt(BACKEND, e))?)
+                    Some(TenantId::stored(decoded.tenant.clone()).map_err(|e| StorageError::corrupt(BACKEND, e))?)
                 } else {
                     None
                 };
@@ -298,7 +298,7 @@ impl Tables for PostgresTables {
         let found = fetch_optional(&mut conn, self.statements.find_unique(table, tenant, column, value, now)).await.map_err(sqlx_error)?;
         found
             .map(|row| {
-                Ok((TenantId::new(get::<String>(&row, 0)?).map_err(|e| StorageError::corrupt(BACKEND, e))?, get::<String>(&row, 1)?))
+                Ok((TenantId::stored(get::<String>(&row, 0)?).map_err(|e| StorageError::corrupt(BACKEND, e))?, get::<String>(&row, 1)?))
             })
             .transpose()
     }

@@ -254,7 +254,7 @@ impl RedisTables {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(redis_error)?;
-        names.into_iter().map(|t| TenantId::new(t).map_err(|e| StorageError::corrupt(BACKEND, e))).collect()
+        names.into_iter().map(|t| TenantId::stored(t).map_err(|e| StorageError::corrupt(BACKEND, e))).collect()
     }
 
     /// How one tenant's part of a list, count or sweep walks its indexes.
@@ -717,7 +717,7 @@ impl Tables for RedisTables {
                     .await
                     .map_err(redis_error)?;
                 match owner.as_deref().and_then(|o| o.split_once('\0')) {
-                    Some((t, id)) => vec![(TenantId::new(t).map_err(|e| StorageError::corrupt(BACKEND, e))?, id.to_owned())],
+                    Some((t, id)) => vec![(TenantId::stored(t).map_err(|e| StorageError::corrupt(BACKEND, e))?, id.to_owned())],
                     None => Vec::new(),
                 }
             }

@@ -131,7 +131,7 @@ impl Raw {
             _ => None,
         };
         let tenant =
-            if all_tenants { Some(TenantId::new(self.tenant.clone()).map_err(|e| StorageError::corrupt(BACKEND, e))?) } else { None };
+            if all_tenants { Some(TenantId::stored(self.tenant.clone()).map_err(|e| StorageError::corrupt(BACKEND, e))?) } else { None };
         let id = self.id.clone();
         Ok((self.row()?, Position { tenant, key, id }))
     }
@@ -182,9 +182,11 @@ fn write_row(conn: &Connection, statements: &Statements, row: RowWrite, mode: Wr
         WriteMode::Update { expected } => {
             let expected_stored =
                 i64::try_from(expected).map_err(|_| StorageError::invalid("version", format!("{expected} is out of range")))?;
-            match query_one(conn, statements.update(&row, expected_stored, now), |r| Ok((r.get(0)?, r.get(1)?)))? {
-                Some((v, created)) => meta(v, created, now.timestamp_micros()),
-                None => {
+            match query_one(conn, statements.update(&row, expected_stored, now), |r| Ok((r.get(0)?, r.get(1)?))) {
+                Ok(Some((v, created))) => meta(v, created, now.timestamp_micros()),
+                // A unique violation is named below.
+                Err(e) => Err(e),
+                Ok(None) => {
                     let actual: Option<i64> = query_one(conn, statements.version(table, row.tenant.as_str(), &row.id), |r| r.get(0))?;
                     return Err(match actual {
                         None => StorageError::not_found(table.entity, row.id),
@@ -310,6 +312,6 @@ impl Tables for SqliteTables {
         let tenant = scope.tenant().map(TenantId::as_str);
         let statement = self.statements.find_unique(table, tenant, column, value, now);
         let found = self.readers.read(|conn| query_one(conn, statement, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))).await?;
-        found.map(|(tenant, id)| Ok((TenantId::new(tenant).map_err(|e| StorageError::corrupt(BACKEND, e))?, id))).transpose()
+        found.map(|(tenant, id)| Ok((TenantId::stored(tenant).map_err(|e| StorageError::corrupt(BACKEND, e))?, id))).transpose()
     }
 }

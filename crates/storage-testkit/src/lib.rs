@@ -16,8 +16,10 @@ pub mod engine;
 pub mod faults;
 pub mod gmail_token;
 pub mod integration;
+pub mod organization;
 pub mod properties;
 pub mod server;
+pub mod user;
 pub mod webhook;
 
 use std::any::Any;
@@ -197,6 +199,34 @@ macro_rules! conformance_tests {
                 concurrent_patches_are_delayed_never_refused,
                 instants_outside_the_stored_range_are_refused,
                 every_list_pages_whole_under_churn,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            user,
+            [
+                users_are_found_by_id_and_by_email_in_any_case,
+                concurrent_sign_ups_with_one_email_have_one_winner,
+                updates_change_only_what_the_change_set_names,
+                api_keys_are_found_by_key_until_they_expire_or_are_revoked,
+                token_versions_increment_atomically,
+                failed_sign_ins_lock_by_one_policy,
+                concurrent_failed_sign_ins_lock_once_and_count_exactly,
+                admins_list_count_and_summarise_users,
+                deleting_a_user_keeps_every_organisation_owned,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            organization,
+            [
+                creating_an_organisation_makes_its_owner_a_member,
+                concurrent_creations_with_one_name_get_distinct_slugs,
+                stripe_ids_find_their_organisation_and_stay_unique,
+                members_join_change_role_and_leave_but_an_owner_always_remains,
+                concurrent_demotions_never_leave_an_organisation_without_owner,
+                usage_never_passes_the_limit,
+                the_monthly_reset_happens_once_per_cycle,
             ]
         );
     };

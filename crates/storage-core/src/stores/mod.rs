@@ -2,6 +2,8 @@
 
 pub mod gmail_token;
 pub mod integration;
+pub mod organization;
+pub mod user;
 pub mod webhook;
 
 use crate::document::{Document, TableDef};
@@ -13,6 +15,8 @@ pub const TABLES: &[&TableDef] = &[
     &integration::UserIdMapping::TABLE,
     &gmail_token::GmailUserState::TABLE,
     &gmail_token::GmailSyncJob::TABLE,
+    &user::User::TABLE,
+    &organization::Organization::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),

@@ -186,7 +186,7 @@ impl WebhookEvents for RedisWebhookEvents {
             redis::cmd("SMEMBERS").arg(self.keys.tenants(STORE)).query_async(&mut conn).await.map_err(redis_error)?;
         let mut removed = 0u64;
         for tenant in tenants {
-            let tenant = TenantId::new(tenant).map_err(|e| StorageError::corrupt(BACKEND, e))?;
+            let tenant = TenantId::stored(tenant).map_err(|e| StorageError::corrupt(BACKEND, e))?;
             let expiries = self.expiries_key(&tenant);
             loop {
                 let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")

@@ -1,18 +1,25 @@
-//! Bearer tokens: generated with 256 bits of entropy, stored only as SHA-256 digests.
+//! Bearer tokens (API keys, invitation tokens): drawn from the operating system's generator,
+//! handed to the caller once, and stored only as SHA-256 digests, so a database dump never holds
+//! one that works.
 
+use crate::{Result, StorageError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::digest;
+use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
-use storage_core::{Result, StorageError};
+use std::fmt::Write;
 
 /// The SHA-256 digest of a bearer token, as 64 hex characters: what stores keep instead of the
-/// token. Tokens carry enough entropy that a fast hash is the right tool (no password KDF).
+/// token. Tokens carry enough entropy (256 bits) that a fast hash is the right tool; passwords
+/// are another matter, hashed by the application with a password KDF.
 pub fn hash_token(token: &str) -> String {
-    digest::digest(&digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    digest(&SHA256, token.as_bytes()).as_ref().iter().fold(String::with_capacity(64), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
-/// A new random token: 32 bytes, base64url.
+/// A new random token: 32 bytes, base64url (43 characters).
 pub fn generate_token() -> Result<String> {
     let mut bytes = [0u8; 32];
     SystemRandom::new().fill(&mut bytes).map_err(|_| StorageError::crypto("the system random generator failed"))?;
