@@ -8,10 +8,7 @@
 
 use crate::Storage;
 use std::sync::{Arc, PoisonError, RwLock};
-use storage_core::{
-    GmailTokenStore, GmailTokens, IntegrationStore, Integrations, OrganizationStore, Organizations, Result, Store, UserStore, Users,
-    WebhookStore, Webhooks,
-};
+use storage_core::*;
 use tokio::sync::Mutex;
 
 static DEFAULT_STORAGE: Mutex<Option<Storage>> = Mutex::const_new(None);
@@ -72,4 +69,10 @@ stores! {
     gmail_token_store: GmailTokenStore = GmailTokens, get_gmail_token_store, set_gmail_token_store, reset_gmail_token_store;
     user_store: UserStore = Users, get_user_store, set_user_store, reset_user_store;
     organization_store: OrganizationStore = Organizations, get_organization_store, set_organization_store, reset_organization_store;
+    invitation_store: InvitationStore = Invitations, get_invitation_store, set_invitation_store, reset_invitation_store;
+    oauth_link_store: OAuthLinkStore = OAuthLinks, get_oauth_link_store, set_oauth_link_store, reset_oauth_link_store;
+    external_identity_store: ExternalIdentityStore = ExternalIdentities, get_external_identity_store, set_external_identity_store, reset_external_identity_store;
+    onboarding_store: OnboardingStore = Onboarding, get_onboarding_store, set_onboarding_store, reset_onboarding_store;
+    vertical_store: VerticalStore = Verticals, get_vertical_store, set_vertical_store, reset_vertical_store;
+    usage_store: UsageStore = Usage, get_usage_store, set_usage_store, reset_usage_store;
 }

@@ -37,12 +37,18 @@ pub use error::{BoxError, Result, StorageError};
 pub use page::{Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope};
 pub use secret::{SealContext, Sealer, Secret};
+pub use stores::external_identity::{ExternalIdentities, ExternalIdentity, ExternalIdentityStore, ExternalProfile};
 pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};
 pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, UserIdMapping};
+pub use stores::invitation::{Invitation, InvitationStatus, InvitationStore, Invitations, IssuedInvitation};
+pub use stores::oauth::{OAuthLink, OAuthLinkStore, OAuthLinks};
+pub use stores::onboarding::{FlowChanges, Onboarding, OnboardingAnalytics, OnboardingFlow, OnboardingStore};
 pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome};
+pub use stores::usage::{Usage, UsageEvent, UsageStore};
 pub use stores::user::{
     ApiKeyInfo, IssuedApiKey, LockoutInfo, LockoutPolicy, Mfa, NewUser, User, UserChanges, UserQuery, UserStats, UserStore, Users,
 };
+pub use stores::vertical::{VerticalConfig, VerticalStore, Verticals};
 pub use stores::webhook::{ClaimOutcome, Delivery, EventState, Lease, WebhookEvents, WebhookOptions, WebhookStore, Webhooks};
 pub use table::{Table, Unit};
 pub use tenant::{TenantId, validate_id};

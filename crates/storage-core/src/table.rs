@@ -256,6 +256,21 @@ impl<D: Document> Table<D> {
         Ok(Page { items, next: rows.next.map(|position| Cursor::from_string(position.encode(&query.order))) })
     }
 
+    /// Every record passing `query` in `scope`, read page by page: for sets that are small by
+    /// nature (a user's linked providers, a debate's decisions).
+    pub async fn list_all(&self, scope: Scope<'_>, query: Query) -> Result<Vec<D>> {
+        let mut request = PageRequest::first(crate::MAX_PAGE_SIZE);
+        let mut all = Vec::new();
+        loop {
+            let page = self.list(scope, query.clone(), &request).await?;
+            all.extend(page.items);
+            match request.next(page.next.as_ref()) {
+                Some(next) => request = next,
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// How many records pass `filter` in `scope`.
     pub async fn count(&self, scope: Scope<'_>, filter: Filter) -> Result<u64> {
         let filter = filter.checked(&D::TABLE)?;

@@ -13,12 +13,17 @@
 
 pub mod bench;
 pub mod engine;
+pub mod external_identity;
 pub mod faults;
 pub mod gmail_token;
 pub mod integration;
+pub mod invitation;
+pub mod oauth;
+pub mod onboarding;
 pub mod organization;
 pub mod properties;
 pub mod server;
+pub mod usage;
 pub mod user;
 pub mod webhook;
 
@@ -229,6 +234,31 @@ macro_rules! conformance_tests {
                 the_monthly_reset_happens_once_per_cycle,
             ]
         );
+        $crate::conformance_module!(
+            $setup,
+            invitation,
+            [
+                invitations_are_found_by_token_email_and_org,
+                an_invitation_is_accepted_once_before_it_expires,
+                concurrent_accepts_have_one_winner,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            oauth,
+            [a_provider_identity_is_never_moved_to_another_user, concurrent_links_of_one_identity_have_one_winner]
+        );
+        $crate::conformance_module!(
+            $setup,
+            external_identity,
+            [identities_link_once_per_subject_and_never_move, concurrent_first_sign_ins_create_one_identity]
+        );
+        $crate::conformance_module!(
+            $setup,
+            onboarding,
+            [one_flow_per_user_and_org_advances_and_completes, vertical_configs_are_saved_replaced_and_listed]
+        );
+        $crate::conformance_module!($setup, usage, [usage_events_list_newest_first_and_total_by_type]);
     };
 }
 

@@ -1,9 +1,15 @@
 //! One module per store: its models, its trait, and its logic, written once over the engine.
 
+pub mod external_identity;
 pub mod gmail_token;
 pub mod integration;
+pub mod invitation;
+pub mod oauth;
+pub mod onboarding;
 pub mod organization;
+pub mod usage;
 pub mod user;
+pub mod vertical;
 pub mod webhook;
 
 use crate::document::{Document, TableDef};
@@ -17,6 +23,12 @@ pub const TABLES: &[&TableDef] = &[
     &gmail_token::GmailSyncJob::TABLE,
     &user::User::TABLE,
     &organization::Organization::TABLE,
+    &invitation::Invitation::TABLE,
+    &oauth::OAuthLink::TABLE,
+    &external_identity::ExternalIdentity::TABLE,
+    &onboarding::OnboardingFlow::TABLE,
+    &vertical::VerticalConfig::TABLE,
+    &usage::UsageEvent::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
