@@ -75,4 +75,5 @@ stores! {
     onboarding_store: OnboardingStore = Onboarding, get_onboarding_store, set_onboarding_store, reset_onboarding_store;
     vertical_store: VerticalStore = Verticals, get_vertical_store, set_vertical_store, reset_vertical_store;
     usage_store: UsageStore = Usage, get_usage_store, set_usage_store, reset_usage_store;
+    audit_store: AuditStore = Audit, get_audit_store, set_audit_store, reset_audit_store;
 }

@@ -53,6 +53,12 @@ pub fn add(field: &str, at: DateTime<Utc>, by: TimeDelta) -> Result<DateTime<Utc
     check_instant(field, sum)
 }
 
+/// `at - by`, refused (instead of overflowing) when it leaves the stored range.
+pub fn sub(field: &str, at: DateTime<Utc>, by: TimeDelta) -> Result<DateTime<Utc>> {
+    let difference = at.checked_sub_signed(by).ok_or_else(|| StorageError::invalid(field, format!("{by} before {at} is out of range")))?;
+    check_instant(field, difference)
+}
+
 /// A whole number of seconds as a duration, refused when it does not fit.
 pub fn seconds(field: &str, seconds: i64) -> Result<TimeDelta> {
     TimeDelta::try_seconds(seconds).ok_or_else(|| StorageError::invalid(field, format!("{seconds} seconds is out of range")))

@@ -61,6 +61,11 @@ impl<D: Document> Table<D> {
         Self { backend, tables, sealer, clock, _document: PhantomData }
     }
 
+    /// The backend this table is on.
+    pub fn backend(&self) -> DatabaseBackend {
+        self.backend
+    }
+
     /// The clock this table stamps records with.
     pub fn clock(&self) -> &SharedClock {
         &self.clock

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, missing_docs)]
 
+pub mod audit;
 pub mod bench;
 pub mod engine;
 pub mod external_identity;
@@ -259,6 +260,18 @@ macro_rules! conformance_tests {
             [one_flow_per_user_and_org_advances_and_completes, vertical_configs_are_saved_replaced_and_listed]
         );
         $crate::conformance_module!($setup, usage, [usage_events_list_newest_first_and_total_by_type]);
+        $crate::conformance_module!(
+            $setup,
+            audit,
+            [
+                entries_chain_and_answer_queries_newest_first,
+                concurrent_appends_form_one_unbroken_chain,
+                verify_names_the_first_altered_removed_or_reordered_entry,
+                a_thousand_clean_chains_verify_clean,
+                retention_moves_the_anchor_and_leaves_an_entry,
+                an_audited_change_and_its_entry_commit_together,
+            ]
+        );
     };
 }
 

@@ -1,5 +1,6 @@
 //! One module per store: its models, its trait, and its logic, written once over the engine.
 
+pub mod audit;
 pub mod external_identity;
 pub mod gmail_token;
 pub mod integration;
@@ -29,6 +30,8 @@ pub const TABLES: &[&TableDef] = &[
     &onboarding::OnboardingFlow::TABLE,
     &vertical::VerticalConfig::TABLE,
     &usage::UsageEvent::TABLE,
+    &audit::AuditEntry::TABLE,
+    &audit::AuditHead::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
