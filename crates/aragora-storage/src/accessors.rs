@@ -76,4 +76,6 @@ stores! {
     vertical_store: VerticalStore = Verticals, get_vertical_store, set_vertical_store, reset_vertical_store;
     usage_store: UsageStore = Usage, get_usage_store, set_usage_store, reset_usage_store;
     audit_store: AuditStore = Audit, get_audit_store, set_audit_store, reset_audit_store;
+    audit_trail_store: AuditTrailStore = AuditTrails, get_audit_trail_store, set_audit_trail_store, reset_audit_trail_store;
+    governance_store: GovernanceStore = Governance, get_governance_store, set_governance_store, reset_governance_store;
 }

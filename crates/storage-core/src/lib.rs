@@ -37,9 +37,13 @@ pub use error::{BoxError, Result, StorageError};
 pub use page::{Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope};
 pub use secret::{SealContext, Sealer, Secret};
-pub use stores::audit::{Audit, AuditEntry, AuditEvent, AuditHead, AuditQuery, AuditStore, BrokenLink, StoredEvent, Verification};
+pub use stores::audit::{Audit, AuditEntry, AuditEvent, AuditHead, AuditQuery, AuditStore, BrokenLink, ChainReport, StoredEvent};
+pub use stores::audit_trail::{Artifact, ArtifactQuery, AuditTrailStore, AuditTrails};
 pub use stores::external_identity::{ExternalIdentities, ExternalIdentity, ExternalIdentityStore, ExternalProfile};
 pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};
+pub use stores::governance::{
+    Approval, ApprovalDecision, ApprovalStatus, Decision, Governance, GovernanceRetention, GovernanceStore, Verification,
+};
 pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, UserIdMapping};
 pub use stores::invitation::{Invitation, InvitationStatus, InvitationStore, Invitations, IssuedInvitation};
 pub use stores::oauth::{OAuthLink, OAuthLinkStore, OAuthLinks};

@@ -12,11 +12,13 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 pub mod audit;
+pub mod audit_trail;
 pub mod bench;
 pub mod engine;
 pub mod external_identity;
 pub mod faults;
 pub mod gmail_token;
+pub mod governance;
 pub mod integration;
 pub mod invitation;
 pub mod oauth;
@@ -270,6 +272,20 @@ macro_rules! conformance_tests {
                 a_thousand_clean_chains_verify_clean,
                 retention_moves_the_anchor_and_leaves_an_entry,
                 an_audited_change_and_its_entry_commit_together,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            audit_trail,
+            [trails_and_receipts_are_written_once_per_gauntlet_run, lists_count_and_retention, a_trail_altered_behind_the_store_is_refused]
+        );
+        $crate::conformance_module!(
+            $setup,
+            governance,
+            [
+                an_approval_is_decided_once_before_its_deadline,
+                concurrent_decisions_have_one_winner,
+                verifications_and_decisions_list_newest_first_and_expire,
             ]
         );
     };

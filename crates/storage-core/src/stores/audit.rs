@@ -370,7 +370,7 @@ pub struct BrokenLink {
 
 /// The outcome of [`AuditStore::verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verification {
+pub struct ChainReport {
     /// Entries checked.
     pub checked: u64,
     /// The first broken link, if any.
@@ -394,7 +394,7 @@ pub trait AuditStore: Send + Sync + fmt::Debug {
     async fn get_security_events(&self, tenant: &TenantId, actor_id: Option<&str>, page: &PageRequest) -> Result<Page<AuditEntry>>;
     /// Recomputes the tenant's chain (entries `from..=to` of what retention left, all by
     /// default): the first broken link, if any.
-    async fn verify(&self, tenant: &TenantId, from: Option<u64>, to: Option<u64>) -> Result<Verification>;
+    async fn verify(&self, tenant: &TenantId, from: Option<u64>, to: Option<u64>) -> Result<ChainReport>;
     /// Removes the entries older than `max_age` in every tenant, moving each chain's anchor past
     /// them and appending an [`RETENTION_ACTION`] entry that says what went; how many went.
     async fn cleanup_old_entries(&self, max_age: TimeDelta) -> Result<u64>;
@@ -630,8 +630,8 @@ impl<B: ?Sized> Audit<B> {
 }
 
 /// A verification that stopped at `seq`.
-fn broken(checked: u64, seq: u64, reason: impl Into<String>) -> Result<Verification> {
-    Ok(Verification { checked, broken: Some(BrokenLink { seq, reason: reason.into() }) })
+fn broken(checked: u64, seq: u64, reason: impl Into<String>) -> Result<ChainReport> {
+    Ok(ChainReport { checked, broken: Some(BrokenLink { seq, reason: reason.into() }) })
 }
 
 /// The error of a batch, for each of its waiters (errors are not `Clone`: sources are boxed).
@@ -687,7 +687,7 @@ impl<B: ?Sized> AuditStore for Audit<B> {
         self.get_log(tenant, &query, page).await
     }
 
-    async fn verify(&self, tenant: &TenantId, from: Option<u64>, to: Option<u64>) -> Result<Verification> {
+    async fn verify(&self, tenant: &TenantId, from: Option<u64>, to: Option<u64>) -> Result<ChainReport> {
         let head = self.head(tenant).await?;
         let first = head.anchor_seq.saturating_add(1);
         let start = from.unwrap_or(first).max(first);
@@ -732,7 +732,7 @@ impl<B: ?Sized> AuditStore for Audit<B> {
         if to.is_none() && self.entries.count(Scope::Tenant(tenant), beyond).await? > 0 {
             return broken(checked, head.seq.saturating_add(1), "entries were added after the head");
         }
-        Ok(Verification { checked, broken: None })
+        Ok(ChainReport { checked, broken: None })
     }
 
     async fn cleanup_old_entries(&self, max_age: TimeDelta) -> Result<u64> {

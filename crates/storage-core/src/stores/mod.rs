@@ -1,8 +1,10 @@
 //! One module per store: its models, its trait, and its logic, written once over the engine.
 
 pub mod audit;
+pub mod audit_trail;
 pub mod external_identity;
 pub mod gmail_token;
+pub mod governance;
 pub mod integration;
 pub mod invitation;
 pub mod oauth;
@@ -32,6 +34,11 @@ pub const TABLES: &[&TableDef] = &[
     &usage::UsageEvent::TABLE,
     &audit::AuditEntry::TABLE,
     &audit::AuditHead::TABLE,
+    &audit_trail::TrailRecord::TABLE,
+    &audit_trail::ReceiptRecord::TABLE,
+    &governance::Approval::TABLE,
+    &governance::Verification::TABLE,
+    &governance::Decision::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
