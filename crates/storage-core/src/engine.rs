@@ -185,6 +185,23 @@ pub trait Tables: Send + Sync + fmt::Debug {
         value: &Value,
         now: DateTime<Utc>,
     ) -> Result<Option<(TenantId, String)>>;
+    /// The live record of `tenant` whose unique index `column` (a position) had `value`: by
+    /// default [`Tables::find_unique`] then [`Tables::get`] (cheap in process; the caller checks
+    /// the value still holds), in one round trip on a backend that has one per call.
+    async fn get_unique(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        column: usize,
+        value: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Row>> {
+        let Some((found, id)) = self.find_unique(table, Scope::Tenant(tenant), column, value, now).await? else { return Ok(None) };
+        if &found != tenant {
+            return Ok(None);
+        }
+        Ok(self.get(table, tenant, &[id], now).await?.pop())
+    }
 }
 
 /// What a backend hands its stores: its generic tables, its native operations, the sealer, the

@@ -48,7 +48,7 @@ pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationS
 pub use stores::invitation::{Invitation, InvitationStatus, InvitationStore, Invitations, IssuedInvitation};
 pub use stores::oauth::{OAuthLink, OAuthLinkStore, OAuthLinks};
 pub use stores::onboarding::{FlowChanges, Onboarding, OnboardingAnalytics, OnboardingFlow, OnboardingStore};
-pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome};
+pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome, UsageSummary};
 pub use stores::usage::{Usage, UsageEvent, UsageStore};
 pub use stores::user::{
     ApiKeyInfo, IssuedApiKey, LockoutInfo, LockoutPolicy, Mfa, NewUser, User, UserChanges, UserQuery, UserStats, UserStore, Users,

@@ -340,8 +340,10 @@ impl<D: Document> Table<D> {
         if unique == Unique::No {
             return Err(StorageError::invalid(column, format!("is not a unique index of {}", D::TABLE.name)));
         }
-        let found = self.tables.find_unique(&D::TABLE, Scope::Tenant(tenant), position, &value, self.now()).await?;
-        self.read_found(found.filter(|(t, _)| t == tenant), position, &value).await
+        let row = self.tables.get_unique(&D::TABLE, tenant, position, &value, self.now()).await?;
+        // The record may have changed between a lookup and a read.
+        let doc = row.map(|row| self.decode(row)).transpose()?;
+        Ok(doc.filter(|doc| doc.index_values().get(position).and_then(Option::as_ref) == Some(&value)))
     }
 
     /// The tenant and id of the record whose globally unique index `column` has `value`: the

@@ -8,13 +8,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use storage_core::Store;
-use storage_core::{Engine, GmailUserState, IntegrationConfig};
+use storage_core::{Audit, AuditEntry, AuditStore, Engine, GmailUserState, IntegrationConfig, User, UserStore, Users};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_postgres::PostgresBackend;
 use storage_postgres::{PostgresGmailTokenStore, PostgresIntegrationStore, PostgresWebhookStore};
 use storage_router::PoolSettings;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, Reference, Scenario, number_after, op, tool_output};
+use storage_testkit::bench::{Baselines, IdentityBaselines, Reference, Scenario, identity, number_after, op, tool_output};
 use storage_testkit::server::{PgServer, create_database};
 use tokio::sync::OnceCell;
 
@@ -141,7 +141,15 @@ async fn scenarios() -> Vec<Scenario> {
         })
     };
 
-    storage_testkit::bench::scenarios(
+    let (users, audit) = (Arc::new(Users::<PostgresBackend>::on(&backend)), Arc::new(Audit::<PostgresBackend>::on(&backend)));
+    storage_testkit::bench::preload_identity(users.as_ref(), audit.as_ref()).await;
+    let sample = users.create_user(identity::new_user("sample", 0)).await.expect("sample user");
+    let user_body = engine.table::<User>().encode_body(&sample).expect("encode");
+    let entry = audit.get_entry(&identity::audit_tenant(), 1).await.expect("entry").expect("present");
+    let entry_body = engine.table::<AuditEntry>().encode_body(&entry).expect("encode");
+    let identity_raw = identity_baselines(&pool, user_body, entry_body);
+
+    let mut scenarios = storage_testkit::bench::scenarios(
         "postgresql",
         integrations,
         webhooks,
@@ -153,7 +161,82 @@ async fn scenarios() -> Vec<Scenario> {
             gmail_token_get: get("gmail_tokens", "user-", ""),
             gmail_token_set: raw_set_gmail,
         },
-    )
+    );
+    scenarios.extend(storage_testkit::bench::identity_scenarios("postgresql", users, audit, identity_raw));
+    scenarios
+}
+
+/// The identity and audit baselines: the statements the stores issue, through sqlx.
+fn identity_baselines(pool: &sqlx::PgPool, user_body: String, entry_body: String) -> IdentityBaselines {
+    let (p1, p2, p3, p4) = (pool.clone(), pool.clone(), pool.clone(), pool.clone());
+    IdentityBaselines {
+        user_get_by_email: op(move |i| {
+            let pool = p1.clone();
+            async move {
+                let row = sqlx::query(
+                    "SELECT tenant, id, version, created_at, updated_at, coalesce(token_version, 0), body FROM users \
+                     WHERE tenant = '_system' AND email = $1",
+                )
+                .bind(identity::email(i))
+                .fetch_one(&pool)
+                .await
+                .expect("raw user");
+                let body: String = row.get(6);
+                std::hint::black_box(body);
+            }
+        }),
+        user_create: op(move |i| {
+            let (pool, body) = (p2.clone(), user_body.clone());
+            async move {
+                sqlx::query(
+                    "INSERT INTO users (tenant, id, email, is_active, email_verified, token_version, version, created_at, updated_at, body) \
+                     VALUES ('_system', $1, $2, true, false, 0, 1, $3, $3, $4)",
+                )
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(format!("raw-{i}@bench.example"))
+                .bind(Utc::now())
+                .bind(body)
+                .execute(&pool)
+                .await
+                .expect("raw insert user");
+            }
+        }),
+        audit_log_event: op(move |i| {
+            let (pool, body) = (p3.clone(), entry_body.clone());
+            async move {
+                let now = Utc::now();
+                sqlx::query(
+                    "INSERT INTO audit_log (tenant, id, seq, at, actor_id, action, resource_type, resource_id, security, version, \
+                     created_at, updated_at, body) VALUES ('bench-raw', $1, $2, $3, $4, 'document.updated', 'document', $5, false, 1, $3, $3, $6)",
+                )
+                .bind(format!("{i:020}"))
+                .bind(i64::try_from(i).expect("seq"))
+                .bind(now)
+                .bind(identity::actor(i))
+                .bind(format!("doc-{:04}", i % KEYS))
+                .bind(body)
+                .execute(&pool)
+                .await
+                .expect("raw insert entry");
+            }
+        }),
+        audit_newest_50_by_actor: op(move |i| {
+            let pool = p4.clone();
+            async move {
+                let rows = sqlx::query(
+                    "SELECT tenant, id, version, created_at, updated_at, body FROM audit_log \
+                     WHERE tenant = $1 AND actor_id = $2 AND seq IS NOT NULL ORDER BY seq DESC, id DESC LIMIT 51",
+                )
+                .bind(identity::audit_tenant().as_str())
+                .bind(identity::actor(i))
+                .fetch_all(&pool)
+                .await
+                .expect("raw query");
+                let bodies: Vec<String> = rows.iter().map(|row| row.get(5)).collect();
+                assert_eq!(bodies.len(), 51);
+            }
+        }),
+    }
 }
 
 /// pgbench on the same server: `-S` (primary-key selects) and the integration upsert, 16 clients.

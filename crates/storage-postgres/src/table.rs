@@ -186,6 +186,60 @@ async fn apply_change(
     }
 }
 
+/// The unit's changes in runs: consecutive plain inserts into one table without expiry (which one
+/// multi-row statement can write) are one run, any other change a run of its own.
+fn insert_runs(changes: &[Change]) -> impl Iterator<Item = &[Change]> {
+    let batchable = |change: &Change| match change {
+        Change::Write { row, mode: WriteMode::Insert } => (!row.table.expires).then_some(row.table.name),
+        _ => None,
+    };
+    changes
+        .chunk_by(move |a, b| batchable(a).is_some() && batchable(a) == batchable(b))
+        .flat_map(|run| run.chunks(Statements::MAX_ROWS_PER_INSERT))
+}
+
+/// Runs a unit in one transaction → what each change did; with `batch`, each run of inserts is
+/// one statement, and `None` says one of them did not insert every row (the transaction rolled
+/// back).
+async fn transaction(
+    conn: &mut PgConnection,
+    statements: &Statements,
+    tenant: &TenantId,
+    changes: Vec<Change>,
+    now: DateTime<Utc>,
+    batch: bool,
+) -> Result<Option<Vec<Applied>>> {
+    // Dropped without commit (an error below), the transaction rolls back.
+    let mut tx = conn.begin().await.map_err(sqlx_error)?;
+    let mut applied = Vec::with_capacity(changes.len());
+    if batch {
+        for run in insert_runs(&changes) {
+            let rows: Vec<RowWrite> =
+                run.iter().filter_map(|change| if let Change::Write { row, .. } = change { Some(row.clone()) } else { None }).collect();
+            let statement = (run.len() > 1 && rows.len() == run.len()).then(|| statements.insert_many(&rows, now)).flatten();
+            let Some(statement) = statement else {
+                for change in run {
+                    applied.push(apply_change(&mut tx, statements, tenant, change.clone(), now).await?);
+                }
+                continue;
+            };
+            // Fewer rows inserted than given means an id was taken (or given twice): the row-by-row
+            // run names it.
+            match fetch_all(&mut tx, statement).await {
+                Ok(inserted) if inserted.len() == rows.len() => {}
+                _ => return Ok(None),
+            }
+            applied.extend(rows.iter().map(|_| Applied::Written(RecordMeta::new_at(now))));
+        }
+    } else {
+        for change in changes {
+            applied.push(apply_change(&mut tx, statements, tenant, change, now).await?);
+        }
+    }
+    tx.commit().await.map_err(sqlx_error)?;
+    Ok(Some(applied))
+}
+
 #[async_trait]
 impl Tables for PostgresTables {
     async fn get(&self, table: &'static TableDef, tenant: &TenantId, ids: &[String], now: DateTime<Utc>) -> Result<Vec<Row>> {
@@ -203,14 +257,30 @@ impl Tables for PostgresTables {
             }
             return Ok(applied);
         }
-        // Dropped without commit (an error below), the transaction rolls back.
-        let mut tx = conn.begin().await.map_err(sqlx_error)?;
-        let mut applied = Vec::with_capacity(changes.len());
-        for change in changes {
-            applied.push(apply_change(&mut tx, &self.statements, tenant, change, now).await?);
+        if insert_runs(&changes).any(|run| run.len() > 1) {
+            // A multi-row insert that fails cannot say which row failed; its transaction rolled
+            // back whole, so the unit runs again row by row, for the precise error.
+            if let Some(applied) = transaction(&mut conn, &self.statements, tenant, changes.clone(), now, true).await? {
+                return Ok(applied);
+            }
         }
-        tx.commit().await.map_err(sqlx_error)?;
-        Ok(applied)
+        transaction(&mut conn, &self.statements, tenant, changes, now, false)
+            .await?
+            .ok_or_else(|| StorageError::backend(BACKEND, "a unit without batched inserts reported a batch failure"))
+    }
+
+    async fn get_unique(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        column: usize,
+        value: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Row>> {
+        // One statement, not a lookup and a read: the unique index makes the filter a point query.
+        let Some(spec) = table.indexes.get(column) else { return Ok(None) };
+        let query = Query::new(Filter::all().eq(spec.column, value.clone()));
+        Ok(self.list(table, Scope::Tenant(tenant), &query, None, 1, now).await?.rows.into_iter().next())
     }
 
     async fn list(

@@ -23,3 +23,45 @@ async fn a_done_event_without_completed_at_reads_as_completed_at_its_expiry() {
         other => panic!("expected AlreadyDone, got {other:?}"),
     }
 }
+
+async fn identity_backend() -> PostgresBackend {
+    let url = fresh_postgres_database().await;
+    let ring = Arc::new(KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring"));
+    PostgresBackend::builder(url).sealer(ring).connect().await.expect("connect")
+}
+
+#[tokio::test]
+async fn api_keys_invitation_tokens_and_identity_secrets_are_in_no_table_in_clear() {
+    let backend = identity_backend().await;
+    let secrets = storage_testkit::at_rest::plant_identity_secrets(&backend).await;
+    // Every row of every table, as PostgreSQL renders it (`query_to_xml`, one document per table).
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT query_to_xml(format('SELECT * FROM public.%I', tablename), true, false, '')::text FROM pg_tables WHERE schemaname = 'public'",
+    )
+    .fetch_all(backend.router().write_pool())
+    .await
+    .expect("dump");
+    let dump = tables.concat();
+    storage_testkit::at_rest::assert_no_secret_in(&secrets, dump.as_bytes(), "a dump of every table");
+}
+
+#[tokio::test]
+async fn audit_rows_edited_deleted_or_swapped_with_sql_are_named_by_verify() {
+    use storage_testkit::audit::{first_broken_link, six_entries_to_tamper_with};
+    let backend = identity_backend().await;
+    let attacks = [
+        ("edited", "UPDATE audit_log SET body = replace(body, '\"u2\"', '\"mallory\"') WHERE tenant = $1 AND seq = 3"),
+        ("deleted", "DELETE FROM audit_log WHERE tenant = $1 AND seq = 3"),
+        (
+            "swapped",
+            "UPDATE audit_log a SET body = o.body FROM audit_log o WHERE a.tenant = $1 AND o.tenant = $1 AND a.seq IN (3, 4) AND o.seq = 7 - a.seq",
+        ),
+    ];
+    for (name, sql) in attacks {
+        let t = TenantId::new(name).expect("tenant");
+        six_entries_to_tamper_with(&backend, &t).await;
+        let changed = sqlx::query(sql).bind(t.as_str()).execute(backend.router().write_pool()).await.expect(name).rows_affected();
+        assert!(changed >= 1, "{name}: no row changed");
+        assert_eq!(first_broken_link(&backend, &t).await, Some(3), "{name}");
+    }
+}

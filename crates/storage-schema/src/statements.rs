@@ -62,6 +62,7 @@ enum Shape {
     GetOne(&'static str),
     GetMany(&'static str),
     Insert(&'static str),
+    InsertMany(&'static str, usize),
     Upsert(&'static str),
     Update(&'static str),
     Version(&'static str),
@@ -300,6 +301,28 @@ impl Statements {
             b.push(") ON CONFLICT (tenant, id) DO NOTHING");
         })
     }
+
+    /// Inserts `rows` of one table (`rows[0]`'s) in one statement, each unless its id is taken
+    /// → the ids inserted. At most [`Statements::MAX_ROWS_PER_INSERT`] rows.
+    pub fn insert_many(&self, rows: &[RowWrite], now: DateTime<Utc>) -> Option<Statement> {
+        let table = rows.first()?.table;
+        if rows.len() > Self::MAX_ROWS_PER_INSERT || rows.iter().any(|row| !std::ptr::eq(row.table, table)) {
+            return None;
+        }
+        Some(self.statement(Shape::InsertMany(table.name, rows.len()), |b| {
+            b.push_fmt(format_args!("INSERT INTO {} ({}) VALUES ", table.name, AllColumns(table)));
+            for (n, row) in rows.iter().enumerate() {
+                b.push(if n == 0 { "(" } else { ", (" });
+                self.row_values(b, row, 1, now);
+                b.push(")");
+            }
+            b.push(" ON CONFLICT (tenant, id) DO NOTHING RETURNING id");
+        }))
+    }
+
+    /// The most rows [`Statements::insert_many`] takes: well inside PostgreSQL's 65,535
+    /// parameters for any table, and few statement shapes to cache.
+    pub const MAX_ROWS_PER_INSERT: usize = 64;
 
     /// Inserts or replaces a row, keeping `created_at` → `version, created_at`.
     pub fn upsert(&self, row: &RowWrite, now: DateTime<Utc>) -> Statement {

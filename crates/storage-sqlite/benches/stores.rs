@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use storage_core::Store;
 use storage_core::clock::to_micros;
-use storage_core::{Engine, GmailUserState, IntegrationConfig};
+use storage_core::{Audit, AuditEntry, AuditStore, Engine, GmailUserState, IntegrationConfig, User, UserStore, Users};
 use storage_core::{IntegrationStore, SqliteSynchronous};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_sqlite::SqliteBackend;
 use storage_sqlite::{SQLiteGmailTokenStore, SQLiteIntegrationStore, SQLiteWebhookStore};
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, Op, Reference, Scenario, op};
+use storage_testkit::bench::{Baselines, IdentityBaselines, Op, Reference, Scenario, identity, op};
 
 const GET: &str = "SELECT tenant, id, version, created_at, updated_at, {c}body FROM {t} WHERE tenant = ?1 AND id = ?2";
 const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, messages_sent, errors_24h, version, created_at, updated_at, body) \
@@ -37,6 +37,15 @@ const CLAIM: &str = "INSERT INTO webhook_events (tenant, event_id, state, token,
     expires_at = excluded.expires_at WHERE webhook_events.expires_at <= ?5 RETURNING token";
 const COMPLETE: &str = "UPDATE webhook_events SET state = 'done', token = NULL, result = ?1, completed_at = ?2, expires_at = ?3 \
     WHERE tenant = ?4 AND event_id = ?5 AND state = 'in_flight' AND token = ?6";
+
+const USER_BY_EMAIL: &str = "SELECT tenant, id, version, created_at, updated_at, coalesce(token_version, 0), body FROM users \
+    WHERE tenant = '_system' AND email = ?1";
+const INSERT_USER: &str = "INSERT INTO users (tenant, id, email, is_active, email_verified, token_version, version, created_at, updated_at, body) \
+    VALUES ('_system', ?1, ?2, 1, 0, 0, 1, ?3, ?3, ?4)";
+const INSERT_ENTRY: &str = "INSERT INTO audit_log (tenant, id, seq, at, actor_id, action, resource_type, resource_id, security, version, \
+    created_at, updated_at, body) VALUES ('bench-raw', ?1, ?2, ?3, ?4, 'document.updated', 'document', ?5, 0, 1, ?3, ?3, ?6)";
+const NEWEST_BY_ACTOR: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM audit_log \
+    WHERE tenant = ?1 AND actor_id = ?2 AND seq IS NOT NULL ORDER BY seq DESC, id DESC LIMIT 51";
 
 /// The floor's connections: synchronous rusqlite, each behind a mutex (uncontended at 1 task).
 struct Floor {
@@ -128,6 +137,63 @@ fn claim_complete(floor: &Arc<Floor>) -> Op {
     })
 }
 
+/// The identity and audit baselines: the statements the stores issue, through the floor.
+fn identity_baselines(floor: &Arc<Floor>, user_body: String, entry_body: String) -> IdentityBaselines {
+    let (f1, f2, f3, f4) = (Arc::clone(floor), Arc::clone(floor), Arc::clone(floor), Arc::clone(floor));
+    IdentityBaselines {
+        user_get_by_email: op(move |i| {
+            let floor = Arc::clone(&f1);
+            async move {
+                floor.read(|conn| {
+                    let mut statement = conn.prepare_cached(USER_BY_EMAIL).expect("prepare");
+                    let row: (String, String, i64, String) = statement
+                        .query_row([identity::email(i)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(6)?)))
+                        .expect("floor user");
+                    std::hint::black_box(row);
+                })
+            }
+        }),
+        user_create: op(move |i| {
+            let (floor, body) = (Arc::clone(&f2), user_body.clone());
+            async move {
+                let now = to_micros(Utc::now());
+                floor.write(|conn| {
+                    let mut statement = conn.prepare_cached(INSERT_USER).expect("prepare");
+                    let email = format!("raw-{i}@bench.example");
+                    statement.execute((uuid::Uuid::new_v4().to_string(), email, now, body)).expect("floor insert user");
+                })
+            }
+        }),
+        audit_log_event: op(move |i| {
+            let (floor, body) = (Arc::clone(&f3), entry_body.clone());
+            async move {
+                let now = to_micros(Utc::now());
+                floor.write(|conn| {
+                    let mut statement = conn.prepare_cached(INSERT_ENTRY).expect("prepare");
+                    let seq = i64::try_from(i).expect("seq");
+                    let args = (format!("{i:020}"), seq, now, identity::actor(i), format!("doc-{:04}", i % KEYS), body);
+                    statement.execute(args).expect("floor insert entry");
+                })
+            }
+        }),
+        audit_newest_50_by_actor: op(move |i| {
+            let floor = Arc::clone(&f4);
+            async move {
+                floor.read(|conn| {
+                    let mut statement = conn.prepare_cached(NEWEST_BY_ACTOR).expect("prepare");
+                    let tenant = identity::audit_tenant();
+                    let rows: Vec<(String, String, i64, String)> = statement
+                        .query_map((tenant.as_str(), identity::actor(i)), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(5)?)))
+                        .expect("floor query")
+                        .collect::<rusqlite::Result<_>>()
+                        .expect("rows");
+                    assert_eq!(rows.len(), 51);
+                })
+            }
+        }),
+    }
+}
+
 async fn open(path: &Path, synchronous: SqliteSynchronous, ring: &Arc<KeyRing>) -> SqliteBackend {
     SqliteBackend::builder(path).sealer(ring.clone()).synchronous(synchronous).readers(4).connect().await.expect("open")
 }
@@ -172,6 +238,13 @@ async fn scenarios() -> Vec<Scenario> {
             ),
         },
     );
+    let (users, audit) = (Arc::new(Users::<SqliteBackend>::on(&backend)), Arc::new(Audit::<SqliteBackend>::on(&backend)));
+    storage_testkit::bench::preload_identity(users.as_ref(), audit.as_ref()).await;
+    let sample = users.create_user(identity::new_user("sample", 0)).await.expect("sample user");
+    let user_body = engine.table::<User>().encode_body(&sample).expect("encode");
+    let entry = audit.get_entry(&identity::audit_tenant(), 1).await.expect("entry").expect("present");
+    let entry_body = engine.table::<AuditEntry>().encode_body(&entry).expect("encode");
+    scenarios.extend(storage_testkit::bench::identity_scenarios("sqlite", users, audit, identity_baselines(&floor, user_body, entry_body)));
     // The same write with synchronous=FULL: every commit is durable across power loss.
     let full_path = dir.path().join("bench-full.db");
     let full = open(&full_path, SqliteSynchronous::Full, &ring).await;

@@ -226,3 +226,40 @@ async fn the_wal_stays_bounded_under_an_endless_stream_of_writes() {
     // Unbounded, 20,000 writes of several 4 KiB pages each would leave hundreds of MiB.
     assert!(largest <= 80 * 1024 * 1024, "the WAL grew to {} MiB", largest / 1024 / 1024);
 }
+
+#[tokio::test]
+async fn api_keys_invitation_tokens_and_identity_secrets_are_in_no_file_in_clear() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("identity.db");
+    let backend = SqliteBackend::builder(&path).sealer(ring(&EncryptionKey::generate().expect("key"))).connect().await.expect("open");
+    let secrets = storage_testkit::at_rest::plant_identity_secrets(&backend).await;
+    let mut dump = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        dump.extend(std::fs::read(entry.expect("entry").path()).expect("read"));
+    }
+    storage_testkit::at_rest::assert_no_secret_in(&secrets, &dump, "the database file and its WAL");
+}
+
+#[tokio::test]
+async fn audit_rows_edited_deleted_or_swapped_with_sql_are_named_by_verify() {
+    use storage_testkit::audit::{first_broken_link, six_entries_to_tamper_with};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.db");
+    let backend = SqliteBackend::builder(&path).sealer(ring(&EncryptionKey::generate().expect("key"))).connect().await.expect("open");
+    let attacks = [
+        ("edited", "UPDATE audit_log SET body = replace(body, '\"u2\"', '\"mallory\"') WHERE tenant = ?1 AND seq = 3"),
+        ("deleted", "DELETE FROM audit_log WHERE tenant = ?1 AND seq = 3"),
+        (
+            "swapped",
+            "UPDATE audit_log SET body = (SELECT o.body FROM audit_log o WHERE o.tenant = audit_log.tenant AND o.seq = 7 - audit_log.seq) \
+             WHERE tenant = ?1 AND seq IN (3, 4)",
+        ),
+    ];
+    for (name, sql) in attacks {
+        let t = TenantId::new(name).expect("tenant");
+        six_entries_to_tamper_with(&backend, &t).await;
+        let changed = raw(&path).execute(sql, [t.as_str()]).expect(name);
+        assert!(changed >= 1, "{name}: no row changed");
+        assert_eq!(first_broken_link(&backend, &t).await, Some(3), "{name}");
+    }
+}

@@ -59,6 +59,17 @@ pub async fn entries_chain_and_answer_queries_newest_first(s: &Subject) {
         ["user.update", "user.login"],
         "a prefix, not `users.`"
     );
+    // `_` is a character, not a wildcard (the original's LIKE prefix let `api_*` match `apixkey.`);
+    // `%` is not an action character at all.
+    let wild = tenant("wildcards");
+    for action in ["api_key.created", "apixkey.created"] {
+        store.log_event(&wild, AuditEvent::new(action).actor("ada")).await.expect("log");
+    }
+    assert_invalid(store.log_event(&wild, AuditEvent::new("api%.created")).await, "action");
+    for (prefix, expected) in [("api_*", 1), ("api*", 2)] {
+        let q = AuditQuery { action: Some(prefix.into()), ..AuditQuery::default() };
+        assert_eq!(store.get_log_count(&wild, &q).await.expect("count"), expected, "{prefix}");
+    }
     let on_acme = query(AuditQuery { resource_type: Some("org".into()), resource_id: Some("acme".into()), ..AuditQuery::default() }).await;
     assert_eq!(on_acme.len(), 1);
     assert_eq!(
@@ -248,4 +259,20 @@ pub async fn an_audited_change_and_its_entry_commit_together(s: &Subject) {
     assert_eq!(store.log_event(&t, AuditEvent::new("next")).await.expect("log").seq, 2);
     let page = store.get_log(&t, &AuditQuery::default(), &PageRequest::first(10)).await.expect("log");
     assert_eq!(page.items.len(), 2);
+}
+
+/// Six entries in `t`, by actors `u0` … `u5`, for a backend's own tests that tamper with its rows
+/// by hand (SQL); the chain verifies clean.
+pub async fn six_entries_to_tamper_with(engine: &dyn storage_core::Engine, t: &TenantId) {
+    let store: Audit = Audit::on(engine);
+    for i in 0..6 {
+        store.log_event(t, AuditEvent::new("doc.edit").actor(format!("u{i}"))).await.expect("log");
+    }
+    assert_eq!(store.verify(t, None, None).await.expect("verify").broken, None, "clean before");
+}
+
+/// The sequence number `verify` names as the first broken link of `t`'s chain.
+pub async fn first_broken_link(engine: &dyn storage_core::Engine, t: &TenantId) -> Option<u64> {
+    let store: Audit = Audit::on(engine);
+    store.verify(t, None, None).await.expect("verify").broken.map(|b| b.seq)
 }

@@ -15,7 +15,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use storage_core::{ClaimOutcome, GmailTokenStore, IntegrationStore, WebhookStore};
+use storage_core::{
+    AuditQuery, AuditStore, ClaimOutcome, GmailTokenStore, IntegrationStore, NewUser, PageRequest, UserStore, WebhookStore,
+};
 
 /// One asynchronous operation; the argument is a running counter, for distinct keys.
 pub type Op = Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -377,6 +379,121 @@ pub fn scenarios(
                 }
             }),
             raw: raw.gmail_token_set,
+        },
+    ]
+}
+
+/// The identity and audit scenarios' records.
+pub mod identity {
+    use crate::tenant;
+    use storage_core::{AuditEvent, NewUser, TenantId};
+
+    /// Preloaded users and audit entries.
+    pub const KEYS: u64 = 1_000;
+    /// Distinct actors of the preloaded audit entries.
+    pub const ACTORS: u64 = 10;
+
+    /// The email of preloaded user `i % KEYS`.
+    pub fn email(i: u64) -> String {
+        format!("user{:04}@bench.example", i % KEYS)
+    }
+
+    /// A new user; `i` must be fresh (the run's counter) so emails never repeat.
+    pub fn new_user(prefix: &str, i: u64) -> NewUser {
+        NewUser::new(format!("{prefix}-{i}@bench.example"), "Bench User").with_password("$argon2id$v=19$bench-hash", "bench-salt")
+    }
+
+    /// The tenant whose chain the audit scenarios append to.
+    pub fn audit_tenant() -> TenantId {
+        tenant("bench-audit")
+    }
+
+    /// The actor of entry `i`.
+    pub fn actor(i: u64) -> String {
+        format!("actor-{:02}", i % ACTORS)
+    }
+
+    /// Audit event `i`.
+    pub fn event(i: u64) -> AuditEvent {
+        AuditEvent::new("document.updated").actor(actor(i)).resource("document", format!("doc-{:04}", i % KEYS)).with("field", "title")
+    }
+}
+
+/// The raw-driver side of the identity and audit scenarios.
+#[allow(missing_debug_implementations, reason = "holds closures")]
+pub struct IdentityBaselines {
+    /// Beside `UserStore::get_user_by_email`: one select by email.
+    pub user_get_by_email: Op,
+    /// Beside `UserStore::create_user`: one insert of the same row.
+    pub user_create: Op,
+    /// Beside `AuditStore::log_event`: one insert of the same row (no chain).
+    pub audit_log_event: Op,
+    /// Beside the newest 50 entries of an actor: one select with the same order and limit.
+    pub audit_newest_50_by_actor: Op,
+}
+
+/// Fills the user and audit stores with the records the identity scenarios read.
+pub async fn preload_identity(users: &dyn UserStore, audit: &dyn AuditStore) {
+    for i in 0..identity::KEYS {
+        users.create_user(NewUser::new(identity::email(i), "Bench User")).await.expect("preload user");
+        audit.log_event(&identity::audit_tenant(), identity::event(i)).await.expect("preload audit");
+    }
+}
+
+/// The identity and audit scenarios, beside a backend's baselines.
+pub fn identity_scenarios(
+    backend: &'static str,
+    users: Arc<dyn UserStore>,
+    audit: Arc<dyn AuditStore>,
+    raw: IdentityBaselines,
+) -> Vec<Scenario> {
+    let (u1, u2, a1, a2) = (Arc::clone(&users), users, Arc::clone(&audit), audit);
+    vec![
+        Scenario {
+            operation: "user.get_by_email",
+            backend,
+            store: op(move |i| {
+                let s = Arc::clone(&u1);
+                async move {
+                    s.get_user_by_email(&identity::email(i)).await.expect("get").expect("present");
+                }
+            }),
+            raw: raw.user_get_by_email,
+        },
+        Scenario {
+            operation: "user.create",
+            backend,
+            store: op(move |i| {
+                let s = Arc::clone(&u2);
+                async move {
+                    s.create_user(identity::new_user("store", i)).await.expect("create");
+                }
+            }),
+            raw: raw.user_create,
+        },
+        Scenario {
+            operation: "audit.log_event",
+            backend,
+            store: op(move |i| {
+                let s = Arc::clone(&a1);
+                async move {
+                    s.log_event(&identity::audit_tenant(), identity::event(i)).await.expect("log");
+                }
+            }),
+            raw: raw.audit_log_event,
+        },
+        Scenario {
+            operation: "audit.newest_50_by_actor",
+            backend,
+            store: op(move |i| {
+                let s = Arc::clone(&a2);
+                async move {
+                    let query = AuditQuery { actor_id: Some(identity::actor(i)), ..AuditQuery::default() };
+                    let page = s.get_log(&identity::audit_tenant(), &query, &PageRequest::first(50)).await.expect("query");
+                    assert_eq!(page.items.len(), 50);
+                }
+            }),
+            raw: raw.audit_newest_50_by_actor,
         },
     ]
 }

@@ -506,6 +506,17 @@ pub async fn units_apply_all_or_nothing(s: &Subject) {
     };
     assert!(matches!(conflict, Err(StorageError::Conflict { .. })));
     assert!(kids.get(&t, "c-1").await.expect("get").is_some(), "the delete before the conflict was not applied");
+    // A run of inserts (one statement on PostgreSQL) with a taken id in the middle: a Conflict
+    // naming that record, and none of the run applied.
+    let mut unit = table.unit(&t);
+    for id in ["c-3", "c-2", "c-4"] {
+        unit.insert(&kids, &child(id, "p-009")).expect("add");
+    }
+    match unit.commit().await {
+        Err(StorageError::Conflict { id, .. }) => assert_eq!(id, "c-2"),
+        other => panic!("expected a Conflict on c-2, got {other:?}"),
+    }
+    assert_eq!(kids.count(Scope::Tenant(&t), Filter::all().eq("parent", "p-009")).await.expect("count"), 0);
 }
 
 pub async fn sealed_fields_cannot_be_removed_or_moved(s: &Subject) {

@@ -4,8 +4,8 @@ use crate::{Subject, assert_invalid, collect_all, tenant};
 use chrono::TimeDelta;
 use std::sync::Arc;
 use storage_core::{
-    Approval, ApprovalDecision, ApprovalStatus, Clock, Decision, Governance, GovernanceRetention, GovernanceStore, StorageError,
-    Verification,
+    Approval, ApprovalDecision, ApprovalStatus, Clock, Decision, Governance, GovernanceRetention, GovernanceStore, PageRequest,
+    StorageError, Verification,
 };
 
 fn approval(id: &str, risk: &str) -> Approval {
@@ -64,6 +64,14 @@ pub async fn an_approval_is_decided_once_before_its_deadline(s: &Subject) {
         store.decide_approval(&acme, "missing", ApprovalDecision::Cancel { by: "x".into() }).await,
         Err(StorageError::NotFound { .. })
     ));
+    let globex = tenant("globex");
+    assert!(store.get_approval(&globex, "a-1").await.expect("get").is_none(), "tenants are isolated");
+    assert!(matches!(
+        store.decide_approval(&globex, "a-3", ApprovalDecision::Cancel { by: "x".into() }).await,
+        Err(StorageError::NotFound { .. })
+    ));
+    assert!(store.list_approvals(&globex, None, None, &PageRequest::first(10)).await.expect("list").items.is_empty());
+    assert!(!store.delete_approval(&globex, "a-3").await.expect("delete elsewhere"));
     assert!(store.delete_approval(&acme, "a-3").await.expect("delete"));
 }
 

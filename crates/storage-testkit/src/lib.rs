@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, missing_docs)]
 
+pub mod at_rest;
 pub mod audit;
 pub mod audit_trail;
 pub mod bench;
@@ -21,6 +22,7 @@ pub mod gmail_token;
 pub mod governance;
 pub mod integration;
 pub mod invitation;
+pub mod model;
 pub mod oauth;
 pub mod onboarding;
 pub mod organization;
@@ -224,6 +226,7 @@ macro_rules! conformance_tests {
                 deleting_a_user_keeps_every_organisation_owned,
             ]
         );
+        $crate::conformance_module!($setup, model, [user_and_organisation_operations_match_the_memory_model]);
         $crate::conformance_module!(
             $setup,
             organization,

@@ -113,6 +113,14 @@ pub async fn members_join_change_role_and_leave_but_an_owner_always_remains(s: &
     assert_eq!((org_now.owner_count, org_now.owner_id.as_str()), (1, bob.id.as_str()));
     assert!(matches!(orgs.remove_member(&org.id, &owner.id).await, Err(StorageError::NotFound { .. })), "no longer a member");
     assert!(matches!(orgs.add_member("missing", &owner.id, Role::Member).await, Err(StorageError::NotFound { .. })));
+    let other = orgs.create_organization("Globex", &owner.id, None, "free").await.expect("another org");
+    let batch = orgs.get_orgs_with_members_batch(&[other.id.as_str(), "missing", org.id.as_str()]).await.expect("batch");
+    let summary: Vec<(String, Vec<String>)> =
+        batch.into_iter().map(|(o, members)| (o.name, members.into_iter().map(|m| m.email).collect())).collect();
+    assert_eq!(
+        summary,
+        [("Globex".to_owned(), vec!["owner@example.com".to_owned()]), ("Acme".to_owned(), vec!["bob@example.com".to_owned()])]
+    );
 }
 
 pub async fn concurrent_demotions_never_leave_an_organisation_without_owner(s: &Subject) {
@@ -175,6 +183,8 @@ pub async fn usage_never_passes_the_limit(s: &Subject) {
         }
     }
     assert_eq!(recorded, 8, "exactly up to the limit");
+    let summary = orgs.get_usage_summary(&org.id).await.expect("summary");
+    assert_eq!((summary.used, summary.limit, summary.remaining), (10, Some(10), Some(0)));
     assert_eq!(orgs.get_organization_by_id(&org.id).await.expect("get").expect("present").debates_used_this_month, 10);
     assert!(matches!(orgs.increment_usage("missing", 1).await, Err(StorageError::NotFound { .. })));
 }

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -421,19 +421,37 @@ pub struct Audit<B: ?Sized = dyn Engine> {
     entries: Table<AuditEntry>,
     heads: Table<AuditHead>,
     lanes: Arc<[Lane; LANES]>,
+    /// The heads this process last wrote, so an append need not read its head first; one that
+    /// another writer moved meanwhile fails its version check and is read again.
+    written_heads: Arc<Mutex<HashMap<TenantId, AuditHead>>>,
     _backend: PhantomData<fn(&B)>,
 }
+
+/// Tenants whose last written head is remembered; beyond this the memory starts over.
+const REMEMBERED_HEADS: usize = 4_096;
 
 impl<B: ?Sized + 'static> crate::Store for Audit<B> {
     fn on(engine: &dyn Engine) -> Self {
         let lanes = std::array::from_fn(|_| Lane { queue: Mutex::new(Vec::new()), turn: tokio::sync::Mutex::new(()) });
-        Self { entries: engine.table(), heads: engine.table(), lanes: Arc::new(lanes), _backend: PhantomData }
+        Self {
+            entries: engine.table(),
+            heads: engine.table(),
+            lanes: Arc::new(lanes),
+            written_heads: Arc::default(),
+            _backend: PhantomData,
+        }
     }
 }
 
 impl<B: ?Sized> Clone for Audit<B> {
     fn clone(&self) -> Self {
-        Self { entries: self.entries.clone(), heads: self.heads.clone(), lanes: Arc::clone(&self.lanes), _backend: PhantomData }
+        Self {
+            entries: self.entries.clone(),
+            heads: self.heads.clone(),
+            lanes: Arc::clone(&self.lanes),
+            written_heads: Arc::clone(&self.written_heads),
+            _backend: PhantomData,
+        }
     }
 }
 
@@ -452,6 +470,31 @@ impl<B: ?Sized> Audit<B> {
     /// The tenant's head, or the genesis head if it has none yet.
     async fn head(&self, tenant: &TenantId) -> Result<AuditHead> {
         Ok(self.heads.get(tenant, HEAD_ID).await?.unwrap_or_else(|| AuditHead::genesis(tenant)))
+    }
+
+    /// The head this process last wrote for the tenant, if it remembers one, else the stored one.
+    async fn head_to_append_to(&self, tenant: &TenantId) -> Result<AuditHead> {
+        let remembered = self.written_heads.lock().unwrap_or_else(PoisonError::into_inner).get(tenant).cloned();
+        match remembered {
+            Some(head) => Ok(head),
+            None => self.head(tenant).await,
+        }
+    }
+
+    /// Remembers the head just written (`None`: forgets it, it may be stale).
+    fn remember(&self, tenant: &TenantId, head: Option<AuditHead>) {
+        let mut heads = self.written_heads.lock().unwrap_or_else(PoisonError::into_inner);
+        match head {
+            Some(head) => {
+                if heads.len() >= REMEMBERED_HEADS && !heads.contains_key(tenant) {
+                    heads.clear();
+                }
+                heads.insert(tenant.clone(), head);
+            }
+            None => {
+                heads.remove(tenant);
+            }
+        }
     }
 
     /// Chains `events` after `head` at `now`: the entries and the new head.
@@ -495,7 +538,7 @@ impl<B: ?Sized> Audit<B> {
         anchor: Option<(u64, &str)>,
     ) -> Result<Vec<AuditEntry>> {
         retry_contended(|| async {
-            let head = self.head(tenant).await?;
+            let head = self.head_to_append_to(tenant).await?;
             let (mut entries, mut next) = Self::chain(&head, events.clone(), self.entries.now())?;
             if let Some((seq, hash)) = anchor.filter(|(seq, _)| *seq > head.anchor_seq) {
                 (next.anchor_seq, next.anchor_hash) = (seq, hash.to_owned());
@@ -506,7 +549,11 @@ impl<B: ?Sized> Audit<B> {
             for entry in &entries {
                 unit.insert(&self.entries, entry)?;
             }
-            let applied = match unit.commit().await {
+            let committed = unit.commit().await;
+            if committed.is_err() {
+                self.remember(tenant, None);
+            }
+            let applied = match committed {
                 // Another writer created the head first, or took these sequence numbers: read again.
                 Err(StorageError::Conflict { entity, id, .. })
                     if entity == AuditHead::TABLE.entity || entity == AuditEntry::TABLE.entity =>
@@ -520,6 +567,9 @@ impl<B: ?Sized> Audit<B> {
                 }
                 other => other?,
             };
+            // Inserted at version 1 or updated from the version read: one more either way.
+            next.version = head.version.saturating_add(1);
+            self.remember(tenant, Some(next));
             let stamps = applied.iter().rev().take(entries.len()).rev();
             for (entry, applied) in entries.iter_mut().zip(stamps) {
                 if let Applied::Written(meta) = applied {

@@ -120,6 +120,19 @@ pub enum UsageOutcome {
     },
 }
 
+/// Where an organisation stands in its billing cycle ([`OrganizationStore::get_usage_summary`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageSummary {
+    /// Debates used in the current cycle.
+    pub used: u64,
+    /// The plan's limit; none means unlimited.
+    pub limit: Option<u64>,
+    /// What is left of the limit, if there is one.
+    pub remaining: Option<u64>,
+    /// When the current cycle started.
+    pub billing_cycle_start: DateTime<Utc>,
+}
+
 /// What a new slug is made of: lowercase ASCII letters and digits, single dashes.
 fn slugify(name: &str) -> String {
     let mut slug = String::new();
@@ -345,6 +358,11 @@ pub trait OrganizationStore: Send + Sync + fmt::Debug {
     async fn get_organization_by_subscription(&self, subscription_id: &str) -> Result<Option<Organization>>;
     /// The organisations with these ids that exist, in the order given.
     async fn get_organizations_batch(&self, org_ids: &[&str]) -> Result<Vec<Organization>>;
+    /// The organisations with these ids that exist, in the order given, each with its members
+    /// (by user id): one read of the organisations and one of their members.
+    async fn get_orgs_with_members_batch(&self, org_ids: &[&str]) -> Result<Vec<(Organization, Vec<User>)>>;
+    /// Where the organisation stands in its billing cycle.
+    async fn get_usage_summary(&self, org_id: &str) -> Result<UsageSummary>;
     /// Applies `changes` (nothing else can change).
     async fn update_organization(&self, org_id: &str, changes: &OrganizationChanges) -> Result<Organization>;
     /// Makes `user_id` a member of `org_id` with `role` (moving it from any other organisation);
@@ -503,6 +521,40 @@ impl<B: ?Sized> OrganizationStore for Organizations<B> {
 
     async fn get_organizations_batch(&self, org_ids: &[&str]) -> Result<Vec<Organization>> {
         self.orgs.get_many(system(), org_ids).await
+    }
+
+    async fn get_orgs_with_members_batch(&self, org_ids: &[&str]) -> Result<Vec<(Organization, Vec<User>)>> {
+        let orgs = self.orgs.get_many(system(), org_ids).await?;
+        if orgs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let members = self
+            .users
+            .list_all(Scope::Tenant(system()), Query::new(Filter::all().one_of("org_id", orgs.iter().map(|o| o.id.as_str()))))
+            .await?;
+        let mut by_org: std::collections::HashMap<String, Vec<User>> = std::collections::HashMap::new();
+        for member in members {
+            if let Some(org) = member.org_id.clone() {
+                by_org.entry(org).or_default().push(member);
+            }
+        }
+        Ok(orgs
+            .into_iter()
+            .map(|org| {
+                let members = by_org.get(&org.id).cloned().unwrap_or_default();
+                (org, members)
+            })
+            .collect())
+    }
+
+    async fn get_usage_summary(&self, org_id: &str) -> Result<UsageSummary> {
+        let org = self.orgs.get(system(), org_id).await?.ok_or_else(|| StorageError::not_found("organization", org_id))?;
+        Ok(UsageSummary {
+            used: org.debates_used_this_month,
+            limit: org.debate_limit,
+            remaining: org.debate_limit.map(|limit| limit.saturating_sub(org.debates_used_this_month)),
+            billing_cycle_start: org.billing_cycle_start,
+        })
     }
 
     async fn update_organization(&self, org_id: &str, changes: &OrganizationChanges) -> Result<Organization> {
