@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use storage_core::Store;
-use storage_core::{Audit, AuditEntry, AuditStore, Engine, GmailUserState, IntegrationConfig, User, UserStore, Users};
+use storage_core::{Engine, GmailUserState, IntegrationConfig};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_postgres::PostgresBackend;
 use storage_postgres::{PostgresGmailTokenStore, PostgresIntegrationStore, PostgresWebhookStore};
@@ -141,13 +141,8 @@ async fn scenarios() -> Vec<Scenario> {
         })
     };
 
-    let (users, audit) = (Arc::new(Users::<PostgresBackend>::on(&backend)), Arc::new(Audit::<PostgresBackend>::on(&backend)));
-    storage_testkit::bench::preload_identity(users.as_ref(), audit.as_ref()).await;
-    let sample = users.create_user(identity::new_user("sample", 0)).await.expect("sample user");
-    let user_body = engine.table::<User>().encode_body(&sample).expect("encode");
-    let entry = audit.get_entry(&identity::audit_tenant(), 1).await.expect("entry").expect("present");
-    let entry_body = engine.table::<AuditEntry>().encode_body(&entry).expect("encode");
-    let identity_raw = identity_baselines(&pool, user_body, entry_body);
+    let identity = storage_testkit::bench::preload_identity(engine).await;
+    let identity_raw = identity_baselines(&pool, identity.user_body, identity.entry_body);
 
     let mut scenarios = storage_testkit::bench::scenarios(
         "postgresql",
@@ -162,7 +157,7 @@ async fn scenarios() -> Vec<Scenario> {
             gmail_token_set: raw_set_gmail,
         },
     );
-    scenarios.extend(storage_testkit::bench::identity_scenarios("postgresql", users, audit, identity_raw));
+    scenarios.extend(storage_testkit::bench::identity_scenarios("postgresql", identity.users, identity.audit, identity_raw));
     scenarios
 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use storage_core::Store;
 use storage_core::clock::to_micros;
-use storage_core::{Audit, AuditEntry, AuditStore, Engine, GmailUserState, IntegrationConfig, User, UserStore, Users};
+use storage_core::{Engine, GmailUserState, IntegrationConfig};
 use storage_core::{IntegrationStore, SqliteSynchronous};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_sqlite::SqliteBackend;
@@ -238,13 +238,9 @@ async fn scenarios() -> Vec<Scenario> {
             ),
         },
     );
-    let (users, audit) = (Arc::new(Users::<SqliteBackend>::on(&backend)), Arc::new(Audit::<SqliteBackend>::on(&backend)));
-    storage_testkit::bench::preload_identity(users.as_ref(), audit.as_ref()).await;
-    let sample = users.create_user(identity::new_user("sample", 0)).await.expect("sample user");
-    let user_body = engine.table::<User>().encode_body(&sample).expect("encode");
-    let entry = audit.get_entry(&identity::audit_tenant(), 1).await.expect("entry").expect("present");
-    let entry_body = engine.table::<AuditEntry>().encode_body(&entry).expect("encode");
-    scenarios.extend(storage_testkit::bench::identity_scenarios("sqlite", users, audit, identity_baselines(&floor, user_body, entry_body)));
+    let identity = storage_testkit::bench::preload_identity(engine).await;
+    let raw = identity_baselines(&floor, identity.user_body, identity.entry_body);
+    scenarios.extend(storage_testkit::bench::identity_scenarios("sqlite", identity.users, identity.audit, raw));
     // The same write with synchronous=FULL: every commit is durable across power loss.
     let full_path = dir.path().join("bench-full.db");
     let full = open(&full_path, SqliteSynchronous::Full, &ring).await;

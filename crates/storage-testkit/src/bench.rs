@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use storage_core::{
-    AuditQuery, AuditStore, ClaimOutcome, GmailTokenStore, IntegrationStore, NewUser, PageRequest, UserStore, WebhookStore,
+    Audit, AuditEntry, AuditQuery, AuditStore, ClaimOutcome, Engine, GmailTokenStore, IntegrationStore, NewUser, PageRequest, Store, User,
+    UserStore, Users, WebhookStore,
 };
 
 /// One asynchronous operation; the argument is a running counter, for distinct keys.
@@ -432,12 +433,42 @@ pub struct IdentityBaselines {
     pub audit_newest_50_by_actor: Op,
 }
 
-/// Fills the user and audit stores with the records the identity scenarios read.
-pub async fn preload_identity(users: &dyn UserStore, audit: &dyn AuditStore) {
+/// The identity scenarios' stores, filled, and the encoded bodies their baselines write.
+#[derive(Debug)]
+pub struct IdentityFixture {
+    /// The user store, with [`identity::KEYS`] users.
+    pub users: Arc<Users>,
+    /// The audit store, with [`identity::KEYS`] entries in [`identity::audit_tenant`].
+    pub audit: Arc<Audit>,
+    /// A user's body as the store encodes it, for the raw insert.
+    pub user_body: String,
+    /// An audit entry's body as the store encodes it, for the raw insert.
+    pub entry_body: String,
+}
+
+/// Fills the user and audit stores of `engine` with the records the identity scenarios read.
+pub async fn preload_identity(engine: &dyn Engine) -> IdentityFixture {
+    let (users, audit) = (Arc::new(Users::on(engine)), Arc::new(Audit::on(engine)));
     for i in 0..identity::KEYS {
         users.create_user(NewUser::new(identity::email(i), "Bench User")).await.expect("preload user");
         audit.log_event(&identity::audit_tenant(), identity::event(i)).await.expect("preload audit");
     }
+    let sample = users.create_user(identity::new_user("sample", 0)).await.expect("sample user");
+    let user_body = engine.table::<User>().encode_body(&sample).expect("encode");
+    let entry = audit.get_entry(&identity::audit_tenant(), 1).await.expect("entry").expect("present");
+    let entry_body = engine.table::<AuditEntry>().encode_body(&entry).expect("encode");
+    IdentityFixture { users, audit, user_body, entry_body }
+}
+
+/// An operation on a shared store: each call gets its own handle.
+fn on<S, F, Fut>(store: &Arc<S>, f: F) -> Op
+where
+    S: ?Sized + Send + Sync + 'static,
+    F: Fn(Arc<S>, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let store = Arc::clone(store);
+    op(move |i| f(Arc::clone(&store), i))
 }
 
 /// The identity and audit scenarios, beside a backend's baselines.
@@ -447,53 +478,37 @@ pub fn identity_scenarios(
     audit: Arc<dyn AuditStore>,
     raw: IdentityBaselines,
 ) -> Vec<Scenario> {
-    let (u1, u2, a1, a2) = (Arc::clone(&users), users, Arc::clone(&audit), audit);
+    let scenario = |operation, store, raw| Scenario { operation, backend, store, raw };
     vec![
-        Scenario {
-            operation: "user.get_by_email",
-            backend,
-            store: op(move |i| {
-                let s = Arc::clone(&u1);
-                async move {
-                    s.get_user_by_email(&identity::email(i)).await.expect("get").expect("present");
-                }
+        scenario(
+            "user.get_by_email",
+            on(&users, |s, i| async move {
+                s.get_user_by_email(&identity::email(i)).await.expect("get").expect("present");
             }),
-            raw: raw.user_get_by_email,
-        },
-        Scenario {
-            operation: "user.create",
-            backend,
-            store: op(move |i| {
-                let s = Arc::clone(&u2);
-                async move {
-                    s.create_user(identity::new_user("store", i)).await.expect("create");
-                }
+            raw.user_get_by_email,
+        ),
+        scenario(
+            "user.create",
+            on(&users, |s, i| async move {
+                s.create_user(identity::new_user("store", i)).await.expect("create");
             }),
-            raw: raw.user_create,
-        },
-        Scenario {
-            operation: "audit.log_event",
-            backend,
-            store: op(move |i| {
-                let s = Arc::clone(&a1);
-                async move {
-                    s.log_event(&identity::audit_tenant(), identity::event(i)).await.expect("log");
-                }
+            raw.user_create,
+        ),
+        scenario(
+            "audit.log_event",
+            on(&audit, |s, i| async move {
+                s.log_event(&identity::audit_tenant(), identity::event(i)).await.expect("log");
             }),
-            raw: raw.audit_log_event,
-        },
-        Scenario {
-            operation: "audit.newest_50_by_actor",
-            backend,
-            store: op(move |i| {
-                let s = Arc::clone(&a2);
-                async move {
-                    let query = AuditQuery { actor_id: Some(identity::actor(i)), ..AuditQuery::default() };
-                    let page = s.get_log(&identity::audit_tenant(), &query, &PageRequest::first(50)).await.expect("query");
-                    assert_eq!(page.items.len(), 50);
-                }
+            raw.audit_log_event,
+        ),
+        scenario(
+            "audit.newest_50_by_actor",
+            on(&audit, |s, i| async move {
+                let query = AuditQuery { actor_id: Some(identity::actor(i)), ..AuditQuery::default() };
+                let page = s.get_log(&identity::audit_tenant(), &query, &PageRequest::first(50)).await.expect("query");
+                assert_eq!(page.items.len(), 50);
             }),
-            raw: raw.audit_newest_50_by_actor,
-        },
+            raw.audit_newest_50_by_actor,
+        ),
     ]
 }
