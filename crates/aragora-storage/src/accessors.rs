@@ -78,4 +78,7 @@ stores! {
     audit_store: AuditStore = Audit, get_audit_store, set_audit_store, reset_audit_store;
     audit_trail_store: AuditTrailStore = AuditTrails, get_audit_trail_store, set_audit_trail_store, reset_audit_trail_store;
     governance_store: GovernanceStore = Governance, get_governance_store, set_governance_store, reset_governance_store;
+    bot_installation_store: BotInstallationStore = BotInstallations, get_bot_installation_store, set_bot_installation_store, reset_bot_installation_store;
+    plaid_credential_store: PlaidCredentialStore = PlaidCredentials, get_plaid_credential_store, set_plaid_credential_store, reset_plaid_credential_store;
+    slack_debate_store: SlackDebateStore = SlackDebates, get_slack_debate_store, set_slack_debate_store, reset_slack_debate_store;
 }

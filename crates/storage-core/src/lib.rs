@@ -39,6 +39,7 @@ pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope}
 pub use secret::{SealContext, Sealer, Secret};
 pub use stores::audit::{Audit, AuditEntry, AuditEvent, AuditHead, AuditQuery, AuditStore, BrokenLink, ChainReport, StoredEvent};
 pub use stores::audit_trail::{Artifact, ArtifactQuery, AuditTrailStore, AuditTrails};
+pub use stores::bot_installation::{BotInstallation, BotInstallationStore, BotInstallations, Platform, RefreshLease};
 pub use stores::external_identity::{ExternalIdentities, ExternalIdentity, ExternalIdentityStore, ExternalProfile};
 pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};
 pub use stores::governance::{
@@ -49,6 +50,8 @@ pub use stores::invitation::{Invitation, InvitationStatus, InvitationStore, Invi
 pub use stores::oauth::{OAuthLink, OAuthLinkStore, OAuthLinks};
 pub use stores::onboarding::{FlowChanges, Onboarding, OnboardingAnalytics, OnboardingFlow, OnboardingStore};
 pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome, UsageSummary};
+pub use stores::plaid::{PlaidCredential, PlaidCredentialStore, PlaidCredentials};
+pub use stores::slack_debate::{DebateOutcome, DebateStatus, SlackDebate, SlackDebateStore, SlackDebates};
 pub use stores::usage::{Usage, UsageEvent, UsageStore};
 pub use stores::user::{
     ApiKeyInfo, IssuedApiKey, LockoutInfo, LockoutPolicy, Mfa, NewUser, User, UserChanges, UserQuery, UserStats, UserStore, Users,

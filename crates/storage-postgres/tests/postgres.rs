@@ -31,9 +31,9 @@ async fn identity_backend() -> PostgresBackend {
 }
 
 #[tokio::test]
-async fn api_keys_invitation_tokens_and_identity_secrets_are_in_no_table_in_clear() {
+async fn no_secret_is_in_any_table_in_clear() {
     let backend = identity_backend().await;
-    let secrets = storage_testkit::at_rest::plant_identity_secrets(&backend).await;
+    let secrets = storage_testkit::at_rest::plant_secrets(&backend).await;
     // Every row of every table, as PostgreSQL renders it (`query_to_xml`, one document per table).
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT query_to_xml(format('SELECT * FROM public.%I', tablename), true, false, '')::text FROM pg_tables WHERE schemaname = 'public'",

@@ -57,10 +57,10 @@ fn collect_bytes(value: &redis::Value, out: &mut Vec<u8>) {
 }
 
 #[tokio::test]
-async fn api_keys_invitation_tokens_and_identity_secrets_are_in_no_key_in_clear() {
+async fn no_secret_is_in_any_key_in_clear() {
     let (url, namespace) = (shared_redis_url(), fresh_namespace());
     let ring = KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring");
     let backend = RedisBackend::builder(url.clone()).namespace(namespace.clone()).sealer(Arc::new(ring)).connect().await.expect("connect");
-    let secrets = storage_testkit::at_rest::plant_identity_secrets(&backend).await;
+    let secrets = storage_testkit::at_rest::plant_secrets(&backend).await;
     storage_testkit::at_rest::assert_no_secret_in(&secrets, &dump(&url, &namespace).await, "every key of the namespace");
 }

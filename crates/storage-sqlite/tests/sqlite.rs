@@ -228,11 +228,11 @@ async fn the_wal_stays_bounded_under_an_endless_stream_of_writes() {
 }
 
 #[tokio::test]
-async fn api_keys_invitation_tokens_and_identity_secrets_are_in_no_file_in_clear() {
+async fn no_secret_is_in_any_file_in_clear() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("identity.db");
     let backend = SqliteBackend::builder(&path).sealer(ring(&EncryptionKey::generate().expect("key"))).connect().await.expect("open");
-    let secrets = storage_testkit::at_rest::plant_identity_secrets(&backend).await;
+    let secrets = storage_testkit::at_rest::plant_secrets(&backend).await;
     let mut dump = Vec::new();
     for entry in std::fs::read_dir(dir.path()).expect("dir") {
         dump.extend(std::fs::read(entry.expect("entry").path()).expect("read"));

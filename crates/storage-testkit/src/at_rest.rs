@@ -1,15 +1,18 @@
-//! What must never be stored in clear: every identity secret a store accepts. A backend's own
-//! tests plant them with [`plant_identity_secrets`], dump what the backend holds (files, tables,
-//! keys) and check the dump with [`assert_no_secret_in`].
+//! What must never be stored in clear: the secrets the stores accept (passwords, MFA, API keys,
+//! invitation tokens, identity claims, bot tokens and signing secrets, bank tokens). A backend's
+//! own tests plant them with [`plant_secrets`], dump what the backend holds (files, tables, keys)
+//! and check the dump with [`assert_no_secret_in`].
 
 use storage_core::{
-    Engine, ExternalIdentities, ExternalIdentityStore, ExternalProfile, InvitationStore, Invitations, Mfa, NewUser, Role, Secret, Store,
-    TenantId, UserChanges, UserStore, Users,
+    BotInstallation, BotInstallationStore, BotInstallations, Engine, ExternalIdentities, ExternalIdentityStore, ExternalProfile,
+    InvitationStore, Invitations, Mfa, NewUser, PlaidCredentialStore, PlaidCredentials, Platform, Role, Secret, Store, TenantId,
+    UserChanges, UserStore, Users,
 };
 
-/// Writes a user with a password, MFA and an API key, an invitation and an external identity
-/// with claims; returns every secret written (the raw API key and invitation token included).
-pub async fn plant_identity_secrets(engine: &dyn Engine) -> Vec<String> {
+/// Writes a user with a password, MFA and an API key, an invitation, an external identity with
+/// claims, a bot installation and a Plaid item; returns every secret written (the raw API key
+/// and invitation token included).
+pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
     let users: Users = Users::on(engine);
     let invitations: Invitations = Invitations::on(engine);
     let identities: ExternalIdentities = ExternalIdentities::on(engine);
@@ -31,6 +34,15 @@ pub async fn plant_identity_secrets(engine: &dyn Engine) -> Vec<String> {
     let profile =
         ExternalProfile { provider: "okta".to_owned(), external_id: "sub-1".to_owned(), raw_claims: claims, ..ExternalProfile::default() };
     identities.create(&user.id, &profile).await.expect("identity");
+    let bots: BotInstallations = BotInstallations::on(engine);
+    let mut bot = BotInstallation::new(org.clone(), Platform::Slack, "T-AT-REST", "At Rest", "xoxb-bot-canary-51d0", chrono::Utc::now());
+    bot.signing_secret = Some(Secret::new("signing-canary-0e9c".to_owned()));
+    bots.save(&bot.with_refresh("xoxe-refresh-canary-77aa", chrono::Utc::now())).await.expect("bot");
+    let plaid: PlaidCredentials = PlaidCredentials::on(engine);
+    plaid
+        .save_credentials(&org, &user.id, "item-1", Secret::new("access-sandbox-canary-c3f1".to_owned()), "ins_1", "Bank")
+        .await
+        .expect("plaid");
     let secrets = vec![
         key.key.expose().clone(),
         invitation.token.expose().clone(),
@@ -39,6 +51,10 @@ pub async fn plant_identity_secrets(engine: &dyn Engine) -> Vec<String> {
         "totp-canary-JBSWY3DPEHPK3PXP".to_owned(),
         "backup-canary-4417".to_owned(),
         "claims-canary-b7e2".to_owned(),
+        "xoxb-bot-canary-51d0".to_owned(),
+        "signing-canary-0e9c".to_owned(),
+        "xoxe-refresh-canary-77aa".to_owned(),
+        "access-sandbox-canary-c3f1".to_owned(),
     ];
     // The secrets must still work: the store reads them back through the sealer.
     assert_eq!(users.get_user_by_api_key(key.key.expose()).await.expect("by key").map(|u| u.id), Some(user.id.clone()));

@@ -15,6 +15,7 @@ pub mod at_rest;
 pub mod audit;
 pub mod audit_trail;
 pub mod bench;
+pub mod bot_installation;
 pub mod engine;
 pub mod external_identity;
 pub mod faults;
@@ -26,8 +27,10 @@ pub mod model;
 pub mod oauth;
 pub mod onboarding;
 pub mod organization;
+pub mod plaid;
 pub mod properties;
 pub mod server;
+pub mod slack_debate;
 pub mod usage;
 pub mod user;
 pub mod webhook;
@@ -289,6 +292,29 @@ macro_rules! conformance_tests {
                 an_approval_is_decided_once_before_its_deadline,
                 concurrent_decisions_have_one_winner,
                 verifications_and_decisions_list_newest_first_and_expire,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            bot_installation,
+            [
+                an_inbound_event_finds_its_installation_without_a_tenant,
+                expiring_tokens_are_found_across_tenants,
+                one_worker_at_a_time_holds_a_refresh_lease,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            plaid,
+            [items_are_linked_relinked_and_listed_without_tokens, concurrent_links_of_one_item_keep_one_record]
+        );
+        $crate::conformance_module!(
+            $setup,
+            slack_debate,
+            [
+                one_debate_per_thread_found_by_thread_user_and_status,
+                debates_move_on_only_as_their_status_allows,
+                concurrent_status_changes_have_one_winner,
             ]
         );
     };

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod audit_trail;
+pub mod bot_installation;
 pub mod external_identity;
 pub mod gmail_token;
 pub mod governance;
@@ -10,6 +11,8 @@ pub mod invitation;
 pub mod oauth;
 pub mod onboarding;
 pub mod organization;
+pub mod plaid;
+pub mod slack_debate;
 pub mod usage;
 pub mod user;
 pub mod vertical;
@@ -39,6 +42,9 @@ pub const TABLES: &[&TableDef] = &[
     &governance::Approval::TABLE,
     &governance::Verification::TABLE,
     &governance::Decision::TABLE,
+    &bot_installation::BotInstallation::TABLE,
+    &plaid::PlaidCredential::TABLE,
+    &slack_debate::SlackDebate::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
