@@ -81,4 +81,6 @@ stores! {
     bot_installation_store: BotInstallationStore = BotInstallations, get_bot_installation_store, set_bot_installation_store, reset_bot_installation_store;
     plaid_credential_store: PlaidCredentialStore = PlaidCredentials, get_plaid_credential_store, set_plaid_credential_store, reset_plaid_credential_store;
     slack_debate_store: SlackDebateStore = SlackDebates, get_slack_debate_store, set_slack_debate_store, reset_slack_debate_store;
+    notification_config_store: NotificationConfigStore = NotificationConfigs, get_notification_config_store, set_notification_config_store, reset_notification_config_store;
+    notification_template_store: NotificationTemplateStore = NotificationTemplates, get_notification_template_store, set_notification_template_store, reset_notification_template_store;
 }

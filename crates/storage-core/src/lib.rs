@@ -47,6 +47,10 @@ pub use stores::governance::{
 };
 pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, UserIdMapping};
 pub use stores::invitation::{Invitation, InvitationStatus, InvitationStore, Invitations, IssuedInvitation};
+pub use stores::notification::{
+    EmailConfig, EmailProvider, EmailRecipient, NotificationConfigStore, NotificationConfigs, NotifyOn, TelegramConfig,
+};
+pub use stores::notification_template::{NotificationTemplateStore, NotificationTemplates, TemplateOverride};
 pub use stores::oauth::{OAuthLink, OAuthLinkStore, OAuthLinks};
 pub use stores::onboarding::{FlowChanges, Onboarding, OnboardingAnalytics, OnboardingFlow, OnboardingStore};
 pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome, UsageSummary};

@@ -1,16 +1,17 @@
 //! What must never be stored in clear: the secrets the stores accept (passwords, MFA, API keys,
-//! invitation tokens, identity claims, bot tokens and signing secrets, bank tokens). A backend's
+//! invitation tokens, identity claims, bot tokens and signing secrets, bank tokens, mail
+//! passwords). A backend's
 //! own tests plant them with [`plant_secrets`], dump what the backend holds (files, tables, keys)
 //! and check the dump with [`assert_no_secret_in`].
 
 use storage_core::{
-    BotInstallation, BotInstallationStore, BotInstallations, Engine, ExternalIdentities, ExternalIdentityStore, ExternalProfile,
-    InvitationStore, Invitations, Mfa, NewUser, PlaidCredentialStore, PlaidCredentials, Platform, Role, Secret, Store, TenantId,
-    UserChanges, UserStore, Users,
+    BotInstallation, BotInstallationStore, BotInstallations, EmailConfig, Engine, ExternalIdentities, ExternalIdentityStore,
+    ExternalProfile, InvitationStore, Invitations, Mfa, NewUser, NotificationConfigStore, NotificationConfigs, PlaidCredentialStore,
+    PlaidCredentials, Platform, Role, Secret, Store, TenantId, UserChanges, UserStore, Users,
 };
 
 /// Writes a user with a password, MFA and an API key, an invitation, an external identity with
-/// claims, a bot installation and a Plaid item; returns every secret written (the raw API key
+/// claims, a bot installation, a Plaid item and a mail channel; returns every secret written (the raw API key
 /// and invitation token included).
 pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
     let users: Users = Users::on(engine);
@@ -43,6 +44,10 @@ pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
         .save_credentials(&org, &user.id, "item-1", Secret::new("access-sandbox-canary-c3f1".to_owned()), "ins_1", "Bank")
         .await
         .expect("plaid");
+    let mut email = EmailConfig::smtp(org.clone(), "smtp.at-rest.example", 587, "alerts@at-rest.example");
+    email.smtp_password = Some(Secret::new("smtp-canary-9a4e".to_owned()));
+    let notifications: NotificationConfigs = NotificationConfigs::on(engine);
+    notifications.save_email_config(&email).await.expect("email config");
     let secrets = vec![
         key.key.expose().clone(),
         invitation.token.expose().clone(),
@@ -55,6 +60,7 @@ pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
         "signing-canary-0e9c".to_owned(),
         "xoxe-refresh-canary-77aa".to_owned(),
         "access-sandbox-canary-c3f1".to_owned(),
+        "smtp-canary-9a4e".to_owned(),
     ];
     // The secrets must still work: the store reads them back through the sealer.
     assert_eq!(users.get_user_by_api_key(key.key.expose()).await.expect("by key").map(|u| u.id), Some(user.id.clone()));

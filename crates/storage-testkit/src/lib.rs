@@ -24,6 +24,7 @@ pub mod governance;
 pub mod integration;
 pub mod invitation;
 pub mod model;
+pub mod notification;
 pub mod oauth;
 pub mod onboarding;
 pub mod organization;
@@ -307,6 +308,11 @@ macro_rules! conformance_tests {
             $setup,
             plaid,
             [items_are_linked_relinked_and_listed_without_tokens, concurrent_links_of_one_item_keep_one_record]
+        );
+        $crate::conformance_module!(
+            $setup,
+            notification,
+            [channels_and_recipients_are_per_organisation, template_overrides_are_per_user_and_template]
         );
         $crate::conformance_module!(
             $setup,

@@ -8,6 +8,8 @@ pub mod gmail_token;
 pub mod governance;
 pub mod integration;
 pub mod invitation;
+pub mod notification;
+pub mod notification_template;
 pub mod oauth;
 pub mod onboarding;
 pub mod organization;
@@ -45,6 +47,10 @@ pub const TABLES: &[&TableDef] = &[
     &bot_installation::BotInstallation::TABLE,
     &plaid::PlaidCredential::TABLE,
     &slack_debate::SlackDebate::TABLE,
+    &notification::EmailConfig::TABLE,
+    &notification::TelegramConfig::TABLE,
+    &notification::EmailRecipient::TABLE,
+    &notification_template::TemplateOverride::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),

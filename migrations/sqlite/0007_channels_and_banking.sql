@@ -1,6 +1,7 @@
--- Chat platforms and banking (issue 11): bot installations (Slack workspaces, Teams tenants and
--- Discord guilds in one table, found across tenants by platform and platform id), debates
--- started from Slack (one per thread) and Plaid credentials.
+-- Chat platforms, notifications and banking (issue 11): bot installations (Slack workspaces,
+-- Teams tenants and Discord guilds in one table, found across tenants by platform and platform
+-- id), debates started from Slack (one per thread), notification channels, recipients and
+-- template overrides, and Plaid credentials.
 
 CREATE TABLE bot_installations (
     tenant TEXT NOT NULL,
@@ -55,3 +56,45 @@ CREATE INDEX slack_debates_by_workspace_id ON slack_debates (tenant, workspace_i
 CREATE INDEX slack_debates_by_user_id ON slack_debates (tenant, user_id, id);
 CREATE INDEX slack_debates_by_status ON slack_debates (tenant, status, id);
 CREATE INDEX slack_debates_by_started_at ON slack_debates (tenant, started_at, id);
+
+CREATE TABLE notification_email_configs (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+CREATE TABLE notification_telegram_configs (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+CREATE TABLE notification_recipients (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+CREATE TABLE notification_template_overrides (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    user_id TEXT,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE INDEX notification_template_overrides_by_user_id ON notification_template_overrides (tenant, user_id, id);
