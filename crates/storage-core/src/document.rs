@@ -216,8 +216,11 @@ pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::De
     fn meta(&self) -> RecordMeta;
     /// Replaces the engine-maintained metadata.
     fn set_meta(&mut self, meta: RecordMeta);
-    /// The values of [`TableDef::indexes`], in order.
-    fn index_values(&self) -> Vec<Option<Value>>;
+    /// The values of [`TableDef::indexes`], in order; none for a table without indexes (a
+    /// table whose count differs is refused on every write).
+    fn index_values(&self) -> Vec<Option<Value>> {
+        Vec::new()
+    }
     /// Checks every field; a write of an invalid record is refused before anything is stored.
     fn validate(&self) -> Result<()>;
 

@@ -22,6 +22,12 @@ pub mod webhook;
 
 use crate::document::{Document, TableDef};
 
+/// Two ids as one, unambiguous whatever they contain: the first is length-prefixed, so
+/// (`a:b`, `c`) and (`a`, `b:c`) stay apart.
+pub(crate) fn joined_id(first: &str, second: &str) -> String {
+    format!("{}:{first}{second}", first.len())
+}
+
 /// Every document table of every store, for schema checks: the migrated SQL schemas must have
 /// each of them, with its columns and indexes.
 pub const TABLES: &[&TableDef] = &[

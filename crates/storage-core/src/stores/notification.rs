@@ -1,7 +1,7 @@
 //! How an organisation is notified: its email and Telegram channels (credentials sealed) and
 //! its email recipients.
 
-use crate::document::{Document, Secrets, TableDef, Value as IndexValue};
+use crate::document::{Document, Secrets, TableDef};
 use crate::engine::Engine;
 use crate::query::{Filter, Query, Scope};
 use crate::stores::user::normalize_email;
@@ -202,9 +202,6 @@ impl Document for EmailConfig {
         EMAIL.to_owned()
     }
     crate::record_meta!();
-    fn index_values(&self) -> Vec<Option<IndexValue>> {
-        Vec::new()
-    }
     fn validate(&self) -> Result<()> {
         normalize_email("from_email", &self.from_email)?;
         let texts = [
@@ -265,9 +262,6 @@ impl Document for TelegramConfig {
         TELEGRAM.to_owned()
     }
     crate::record_meta!();
-    fn index_values(&self) -> Vec<Option<IndexValue>> {
-        Vec::new()
-    }
     fn validate(&self) -> Result<()> {
         crate::validate_id("chat_id", &self.chat_id)?;
         if self.bot_token.expose().is_empty() {
@@ -301,9 +295,6 @@ impl Document for EmailRecipient {
         self.email.clone()
     }
     crate::record_meta!();
-    fn index_values(&self) -> Vec<Option<IndexValue>> {
-        Vec::new()
-    }
     fn validate(&self) -> Result<()> {
         if normalize_email("email", &self.email)? != self.email {
             return Err(StorageError::invalid("email", "must be lower-case"));

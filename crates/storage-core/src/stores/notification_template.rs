@@ -4,6 +4,7 @@
 use crate::document::{Document, IndexSpec, TableDef, Value as IndexValue};
 use crate::engine::Engine;
 use crate::query::{Filter, Query, Scope};
+use crate::stores::joined_id as key;
 use crate::stores::user::system;
 use crate::table::Table;
 use crate::{Result, TenantId, validate_id};
@@ -33,11 +34,6 @@ pub struct TemplateOverride {
     /// When last stored.
     #[serde(default)]
     pub updated_at: DateTime<Utc>,
-}
-
-/// The record's id: unambiguous whatever the ids contain (the user id is length-prefixed).
-fn key(user_id: &str, template_id: &str) -> String {
-    format!("{}:{user_id}{template_id}", user_id.len())
 }
 
 /// The id of a user's override of a template, both ids checked.

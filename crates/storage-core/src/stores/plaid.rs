@@ -4,6 +4,7 @@
 use crate::document::{Document, IndexSpec, Secrets, TableDef, Value};
 use crate::engine::Engine;
 use crate::query::{Filter, Order, Query, Scope};
+use crate::stores::joined_id as credential_id;
 use crate::table::{Table, retry_contended};
 use crate::{Result, Secret, StorageError, TenantId, validate_id};
 use async_trait::async_trait;
@@ -42,11 +43,6 @@ pub struct PlaidCredential {
     /// When last stored.
     #[serde(default)]
     pub updated_at: DateTime<Utc>,
-}
-
-/// The record's id: unambiguous whatever the ids contain (the user id is length-prefixed).
-fn credential_id(user_id: &str, item_id: &str) -> String {
-    format!("{}:{user_id}{item_id}", user_id.len())
 }
 
 /// The id of a user's item, both ids checked.

@@ -127,10 +127,9 @@ impl SlackDebate {
         }
     }
 
-    /// The thread's key: unambiguous whatever the ids contain (the first two are length-prefixed).
+    /// The thread's key: workspace, channel and thread, unambiguous whatever they contain.
     fn thread_key(&self) -> Option<String> {
-        let (ws, channel) = (&self.workspace_id, &self.channel_id);
-        self.thread_ts.as_ref().map(|ts| format!("{}:{ws}{}:{channel}{ts}", ws.len(), channel.len()))
+        self.thread_ts.as_ref().map(|ts| crate::stores::joined_id(&self.workspace_id, &crate::stores::joined_id(&self.channel_id, ts)))
     }
 }
 
