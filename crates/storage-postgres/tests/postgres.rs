@@ -65,3 +65,50 @@ async fn audit_rows_edited_deleted_or_swapped_with_sql_are_named_by_verify() {
         assert_eq!(first_broken_link(&backend, &t).await, Some(3), "{name}");
     }
 }
+
+#[tokio::test]
+async fn tsqueries_built_from_any_input_are_never_syntax_errors_and_find_their_phrases() {
+    use storage_core::build_tsquery;
+    use storage_testkit::fts::{for_each_query, phrase};
+    let backend = identity_backend().await;
+    let pool = backend.router().write_pool();
+    sqlx::raw_sql("CREATE TABLE fts_docs (id INT PRIMARY KEY, body TEXT NOT NULL)").execute(pool).await.expect("table");
+    for i in 0..200 {
+        sqlx::query("INSERT INTO fts_docs VALUES ($1, $2)")
+            .bind(i32::try_from(i).expect("id"))
+            .bind(phrase(i).0)
+            .execute(pool)
+            .await
+            .expect("insert");
+    }
+    let mut expressions = Vec::new();
+    for_each_query(10_000, |query| {
+        expressions.extend([false, true].into_iter().filter_map(|prefix| build_tsquery(query, prefix).map(|e| (query.to_owned(), e))))
+    });
+    assert!(expressions.len() > 15_000, "most inputs have terms: {}", expressions.len());
+    let mut conn = pool.acquire().await.expect("connection");
+    // In batches (one round trip each); a batch that fails is checked one by one, to name the input.
+    for batch in expressions.chunks(500) {
+        let texts: Vec<&str> = batch.iter().map(|(_, e)| e.as_str()).collect();
+        let parsed = sqlx::query_scalar::<_, i64>("SELECT count(to_tsquery('simple', q)) FROM unnest($1::text[]) AS q")
+            .bind(&texts)
+            .fetch_one(&mut *conn)
+            .await;
+        if parsed.is_err() {
+            for (query, expression) in batch {
+                let one =
+                    sqlx::query_scalar::<_, String>("SELECT to_tsquery('simple', $1)::text").bind(expression).fetch_one(&mut *conn).await;
+                assert!(one.is_ok(), "{query:?} as {expression:?}: {one:?}");
+            }
+        }
+    }
+    for i in 0..200 {
+        let expression = build_tsquery(&phrase(i).1, false).expect("terms");
+        let rows: Vec<i32> = sqlx::query_scalar("SELECT id FROM fts_docs WHERE to_tsvector('simple', body) @@ to_tsquery('simple', $1)")
+            .bind(&expression)
+            .fetch_all(&mut *conn)
+            .await
+            .expect("search");
+        assert_eq!(rows, [i32::try_from(i).expect("id")], "phrase {i} finds exactly its text");
+    }
+}

@@ -263,3 +263,34 @@ async fn audit_rows_edited_deleted_or_swapped_with_sql_are_named_by_verify() {
         assert_eq!(first_broken_link(&backend, &t).await, Some(3), "{name}");
     }
 }
+
+#[test]
+fn fts5_queries_built_from_any_input_are_never_syntax_errors_and_find_their_phrases() {
+    use storage_core::build_fts_match_query;
+    use storage_testkit::fts::{for_each_query, phrase};
+    let conn = Connection::open_in_memory().expect("memory database");
+    conn.execute_batch("CREATE VIRTUAL TABLE docs USING fts5(body)").expect("fts5");
+    for i in 0..200 {
+        conn.execute("INSERT INTO docs (rowid, body) VALUES (?1, ?2)", (i64::from(i), phrase(i).0)).expect("insert");
+    }
+    let mut statement = conn.prepare("SELECT count(*) FROM docs WHERE docs MATCH ?1").expect("prepare");
+    let (mut queries, mut built) = (0, 0);
+    for_each_query(10_000, |query| {
+        queries += 1;
+        for prefix in [false, true] {
+            if let Some(expression) = build_fts_match_query(query, prefix) {
+                built += 1;
+                let counted: rusqlite::Result<i64> = statement.query_row([&expression], |r| r.get(0));
+                assert!(counted.is_ok(), "{query:?} as {expression:?}: {counted:?}");
+            }
+        }
+    });
+    assert_eq!(queries, 10_000);
+    assert!(built > 15_000, "most inputs have terms: {built}");
+    let mut find = conn.prepare("SELECT rowid FROM docs WHERE docs MATCH ?1").expect("prepare");
+    for i in 0..200 {
+        let expression = build_fts_match_query(&phrase(i).1, false).expect("terms");
+        let rows: Vec<i64> = find.query_map([&expression], |r| r.get(0)).expect("search").collect::<rusqlite::Result<_>>().expect("rows");
+        assert_eq!(rows, [i64::from(i)], "phrase {i} finds exactly its text");
+    }
+}

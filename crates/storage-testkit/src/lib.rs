@@ -19,6 +19,7 @@ pub mod bot_installation;
 pub mod engine;
 pub mod external_identity;
 pub mod faults;
+pub mod fts;
 pub mod gmail_token;
 pub mod governance;
 pub mod integration;
