@@ -185,22 +185,23 @@ pub trait Tables: Send + Sync + fmt::Debug {
         value: &Value,
         now: DateTime<Utc>,
     ) -> Result<Option<(TenantId, String)>>;
-    /// The live record of `tenant` whose unique index `column` (a position) had `value`: by
-    /// default [`Tables::find_unique`] then [`Tables::get`] (cheap in process; the caller checks
-    /// the value still holds), in one round trip on a backend that has one per call.
+    /// The live record whose unique index `column` (a position) had `value`, in `scope`'s tenant
+    /// or across tenants for a global index: by default [`Tables::find_unique`] then
+    /// [`Tables::get`] (cheap in process; the caller checks the value still holds), in one round
+    /// trip on a backend that has one per call.
     async fn get_unique(
         &self,
         table: &'static TableDef,
-        tenant: &TenantId,
+        scope: Scope<'_>,
         column: usize,
         value: &Value,
         now: DateTime<Utc>,
     ) -> Result<Option<Row>> {
-        let Some((found, id)) = self.find_unique(table, Scope::Tenant(tenant), column, value, now).await? else { return Ok(None) };
-        if &found != tenant {
+        let Some((found, id)) = self.find_unique(table, scope, column, value, now).await? else { return Ok(None) };
+        if scope.tenant().is_some_and(|tenant| tenant != &found) {
             return Ok(None);
         }
-        Ok(self.get(table, tenant, &[id], now).await?.pop())
+        Ok(self.get(table, &found, &[id], now).await?.pop())
     }
 }
 

@@ -326,11 +326,10 @@ impl<D: Document> Table<D> {
         Ok((position, spec.unique, value))
     }
 
-    /// Reads the record whose found id still carries `value` in `column` (it may have changed
-    /// between the lookup and the read).
-    async fn read_found(&self, found: Option<(TenantId, String)>, position: usize, value: &Value) -> Result<Option<D>> {
-        let Some((tenant, id)) = found else { return Ok(None) };
-        let doc = self.get(&tenant, &id).await?;
+    /// The record a unique lookup found, if it still carries `value` in `column` (a position):
+    /// it may have changed between a lookup and a read.
+    fn still_holding(&self, row: Option<Row>, position: usize, value: &Value) -> Result<Option<D>> {
+        let doc = row.map(|row| self.decode(row)).transpose()?;
         Ok(doc.filter(|doc| doc.index_values().get(position).and_then(Option::as_ref) == Some(value)))
     }
 
@@ -340,10 +339,8 @@ impl<D: Document> Table<D> {
         if unique == Unique::No {
             return Err(StorageError::invalid(column, format!("is not a unique index of {}", D::TABLE.name)));
         }
-        let row = self.tables.get_unique(&D::TABLE, tenant, position, &value, self.now()).await?;
-        // The record may have changed between a lookup and a read.
-        let doc = row.map(|row| self.decode(row)).transpose()?;
-        Ok(doc.filter(|doc| doc.index_values().get(position).and_then(Option::as_ref) == Some(&value)))
+        let row = self.tables.get_unique(&D::TABLE, Scope::Tenant(tenant), position, &value, self.now()).await?;
+        self.still_holding(row, position, &value)
     }
 
     /// The tenant and id of the record whose globally unique index `column` has `value`: the
@@ -358,9 +355,12 @@ impl<D: Document> Table<D> {
 
     /// The record whose globally unique index `column` has `value`, whichever its tenant.
     pub async fn find_global(&self, column: &'static str, value: impl Into<Value>) -> Result<Option<D>> {
-        let (position, _, value) = Self::unique_column(column, value)?;
-        let found = self.locate(column, value.clone()).await?;
-        self.read_found(found, position, &value).await
+        let (position, unique, value) = Self::unique_column(column, value)?;
+        if unique != Unique::Global {
+            return Err(StorageError::invalid(column, format!("is not a global unique index of {}", D::TABLE.name)));
+        }
+        let row = self.tables.get_unique(&D::TABLE, Scope::AllTenants, position, &value, self.now()).await?;
+        self.still_holding(row, position, &value)
     }
 
     /// An atomic unit of `tenant`, starting with no change.

@@ -14,7 +14,7 @@ use storage_postgres::PostgresBackend;
 use storage_postgres::{PostgresGmailTokenStore, PostgresIntegrationStore, PostgresWebhookStore};
 use storage_router::PoolSettings;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, IdentityBaselines, Reference, Scenario, identity, number_after, op, tool_output};
+use storage_testkit::bench::{Baselines, IdentityBaselines, Reference, Scenario, chat, identity, number_after, op, tool_output};
 use storage_testkit::server::{PgServer, create_database};
 use tokio::sync::OnceCell;
 
@@ -158,6 +158,21 @@ async fn scenarios() -> Vec<Scenario> {
         },
     );
     scenarios.extend(storage_testkit::bench::identity_scenarios("postgresql", identity.users, identity.audit, identity_raw));
+    let installations = storage_testkit::bench::preload_chat(engine).await;
+    let raw_pool = pool.clone();
+    let raw_lookup = op(move |i| {
+        let pool = raw_pool.clone();
+        async move {
+            let row = sqlx::query("SELECT tenant, id, version, created_at, updated_at, body FROM bot_installations WHERE install_key = $1")
+                .bind(chat::install_key(i))
+                .fetch_one(&pool)
+                .await
+                .expect("raw installation");
+            let body: String = row.get(5);
+            std::hint::black_box(body);
+        }
+    });
+    scenarios.push(storage_testkit::bench::chat_scenario("postgresql", installations, raw_lookup));
     scenarios
 }
 

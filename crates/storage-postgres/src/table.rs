@@ -272,7 +272,7 @@ impl Tables for PostgresTables {
     async fn get_unique(
         &self,
         table: &'static TableDef,
-        tenant: &TenantId,
+        scope: Scope<'_>,
         column: usize,
         value: &Value,
         now: DateTime<Utc>,
@@ -280,7 +280,7 @@ impl Tables for PostgresTables {
         // One statement, not a lookup and a read: the unique index makes the filter a point query.
         let Some(spec) = table.indexes.get(column) else { return Ok(None) };
         let query = Query::new(Filter::all().eq(spec.column, value.clone()));
-        Ok(self.list(table, Scope::Tenant(tenant), &query, None, 1, now).await?.rows.into_iter().next())
+        Ok(self.list(table, scope, &query, None, 1, now).await?.rows.into_iter().next())
     }
 
     async fn list(

@@ -20,7 +20,7 @@ use storage_crypto::{EncryptionKey, KeyRing};
 use storage_sqlite::SqliteBackend;
 use storage_sqlite::{SQLiteGmailTokenStore, SQLiteIntegrationStore, SQLiteWebhookStore};
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, IdentityBaselines, Op, Reference, Scenario, identity, op};
+use storage_testkit::bench::{Baselines, IdentityBaselines, Op, Reference, Scenario, chat, identity, op};
 
 const GET: &str = "SELECT tenant, id, version, created_at, updated_at, {c}body FROM {t} WHERE tenant = ?1 AND id = ?2";
 const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, messages_sent, errors_24h, version, created_at, updated_at, body) \
@@ -46,6 +46,8 @@ const INSERT_ENTRY: &str = "INSERT INTO audit_log (tenant, id, seq, at, actor_id
     created_at, updated_at, body) VALUES ('bench-raw', ?1, ?2, ?3, ?4, 'document.updated', 'document', ?5, 0, 1, ?3, ?3, ?6)";
 const NEWEST_BY_ACTOR: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM audit_log \
     WHERE tenant = ?1 AND actor_id = ?2 AND seq IS NOT NULL ORDER BY seq DESC, id DESC LIMIT 51";
+
+const INSTALLATION_BY_KEY: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM bot_installations WHERE install_key = ?1";
 
 /// The floor's connections: synchronous rusqlite, each behind a mutex (uncontended at 1 task).
 struct Floor {
@@ -241,6 +243,21 @@ async fn scenarios() -> Vec<Scenario> {
     let identity = storage_testkit::bench::preload_identity(engine).await;
     let raw = identity_baselines(&floor, identity.user_body, identity.entry_body);
     scenarios.extend(storage_testkit::bench::identity_scenarios("sqlite", identity.users, identity.audit, raw));
+    let installations = storage_testkit::bench::preload_chat(engine).await;
+    let chat_floor = Arc::clone(&floor);
+    let raw_lookup = op(move |i| {
+        let floor = Arc::clone(&chat_floor);
+        async move {
+            floor.read(|conn| {
+                let mut statement = conn.prepare_cached(INSTALLATION_BY_KEY).expect("prepare");
+                let row: (String, String, i64, String) = statement
+                    .query_row([chat::install_key(i)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(5)?)))
+                    .expect("floor installation");
+                std::hint::black_box(row);
+            })
+        }
+    });
+    scenarios.push(storage_testkit::bench::chat_scenario("sqlite", installations, raw_lookup));
     // The same write with synchronous=FULL: every commit is durable across power loss.
     let full_path = dir.path().join("bench-full.db");
     let full = open(&full_path, SqliteSynchronous::Full, &ring).await;

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use storage_core::{
-    Audit, AuditEntry, AuditQuery, AuditStore, ClaimOutcome, Engine, GmailTokenStore, IntegrationStore, NewUser, PageRequest, Store, User,
-    UserStore, Users, WebhookStore,
+    Audit, AuditEntry, AuditQuery, AuditStore, BotInstallation, BotInstallationStore, BotInstallations, ClaimOutcome, Engine,
+    GmailTokenStore, IntegrationStore, NewUser, PageRequest, Platform, Store, User, UserStore, Users, WebhookStore,
 };
 
 /// One asynchronous operation; the argument is a running counter, for distinct keys.
@@ -511,4 +511,53 @@ pub fn identity_scenarios(
             raw.audit_newest_50_by_actor,
         ),
     ]
+}
+
+/// The chat-platform scenario: an inbound event finds its installation by team id.
+pub mod chat {
+    use crate::tenant;
+    use storage_core::TenantId;
+
+    /// Preloaded installations, spread over ten tenants.
+    pub const KEYS: u64 = 1_000;
+
+    /// The Slack team id of installation `i % KEYS`.
+    pub fn team(i: u64) -> String {
+        format!("T{:05}", i % KEYS)
+    }
+
+    /// Its global key, as the raw baseline looks it up.
+    pub fn install_key(i: u64) -> String {
+        format!("slack:{}", team(i))
+    }
+
+    /// Its tenant.
+    pub fn tenant_of(i: u64) -> TenantId {
+        tenant(&format!("bench-chat-{}", i % 10))
+    }
+}
+
+/// Fills the bot installation store of `engine` with [`chat::KEYS`] Slack installations.
+pub async fn preload_chat(engine: &dyn Engine) -> Arc<BotInstallations> {
+    let store = Arc::new(BotInstallations::on(engine));
+    for i in 0..chat::KEYS {
+        let installation = BotInstallation::new(
+            chat::tenant_of(i),
+            Platform::Slack,
+            chat::team(i),
+            "Bench workspace",
+            format!("xoxb-bench-{i}"),
+            chrono::Utc::now(),
+        );
+        store.save(&installation).await.expect("preload installation");
+    }
+    store
+}
+
+/// `bot.get_by_team_id` beside `raw`, one select by the installation's global key.
+pub fn chat_scenario(backend: &'static str, store: Arc<BotInstallations>, raw: Op) -> Scenario {
+    let store = on(&store, |s, i| async move {
+        s.get(Platform::Slack, &chat::team(i)).await.expect("lookup").expect("installed");
+    });
+    Scenario { operation: "bot.get_by_team_id", backend, store, raw }
 }
