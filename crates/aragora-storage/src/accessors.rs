@@ -83,4 +83,6 @@ stores! {
     slack_debate_store: SlackDebateStore = SlackDebates, get_slack_debate_store, set_slack_debate_store, reset_slack_debate_store;
     notification_config_store: NotificationConfigStore = NotificationConfigs, get_notification_config_store, set_notification_config_store, reset_notification_config_store;
     notification_template_store: NotificationTemplateStore = NotificationTemplates, get_notification_template_store, set_notification_template_store, reset_notification_template_store;
+    webhook_config_store: WebhookConfigStore = WebhookConfigs, get_webhook_config_store, set_webhook_config_store, reset_webhook_config_store;
+    channel_subscription_store: ChannelSubscriptionStore = ChannelSubscriptions, get_channel_subscription_store, set_channel_subscription_store, reset_channel_subscription_store;
 }

@@ -21,6 +21,7 @@ pub mod engine;
 pub mod error;
 pub mod fts;
 pub mod limits;
+pub mod multi;
 pub mod page;
 pub mod query;
 pub mod secret;
@@ -36,12 +37,16 @@ pub use document::{Document, IndexKind, IndexSpec, RecordMeta, TableDef, Unique,
 pub use engine::{Applied, Change, Engine, EngineParts, Incremented, OpenEngine, Row, RowPage, RowWrite, Step, Store, Tables, WriteMode};
 pub use error::{BoxError, Result, StorageError};
 pub use fts::{build_fts_match_query, build_tsquery, escape_fts_string, sanitize_fts_query};
+pub use multi::{MultiValued, Posting, postings_table};
 pub use page::{Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope};
 pub use secret::{SealContext, Sealer, Secret};
 pub use stores::audit::{Audit, AuditEntry, AuditEvent, AuditHead, AuditQuery, AuditStore, BrokenLink, ChainReport, StoredEvent};
 pub use stores::audit_trail::{Artifact, ArtifactQuery, AuditTrailStore, AuditTrails};
 pub use stores::bot_installation::{BotInstallation, BotInstallationStore, BotInstallations, Platform, RefreshLease};
+pub use stores::channel_subscription::{
+    ChannelSubscription, ChannelSubscriptionStore, ChannelSubscriptions, ChannelType, NewSubscription, SubscriptionChanges,
+};
 pub use stores::external_identity::{ExternalIdentities, ExternalIdentity, ExternalIdentityStore, ExternalProfile};
 pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};
 pub use stores::governance::{
@@ -64,5 +69,6 @@ pub use stores::user::{
 };
 pub use stores::vertical::{VerticalConfig, VerticalStore, Verticals};
 pub use stores::webhook::{ClaimOutcome, Delivery, EventState, Lease, WebhookEvents, WebhookOptions, WebhookStore, Webhooks};
+pub use stores::webhook_config::{WebhookChanges, WebhookConfig, WebhookConfigStore, WebhookConfigs, WebhookRegistration};
 pub use table::{Table, Unit};
 pub use tenant::{TenantId, validate_id};

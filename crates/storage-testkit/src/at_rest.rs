@@ -1,13 +1,14 @@
 //! What must never be stored in clear: the secrets the stores accept (passwords, MFA, API keys,
 //! invitation tokens, identity claims, bot tokens and signing secrets, bank tokens, mail
-//! passwords). A backend's
+//! passwords, webhook signing secrets, channel credentials). A backend's
 //! own tests plant them with [`plant_secrets`], dump what the backend holds (files, tables, keys)
 //! and check the dump with [`assert_no_secret_in`].
 
 use storage_core::{
-    BotInstallation, BotInstallationStore, BotInstallations, EmailConfig, Engine, ExternalIdentities, ExternalIdentityStore,
-    ExternalProfile, InvitationStore, Invitations, Mfa, NewUser, NotificationConfigStore, NotificationConfigs, PlaidCredentialStore,
-    PlaidCredentials, Platform, Role, Secret, Store, TenantId, UserChanges, UserStore, Users,
+    BotInstallation, BotInstallationStore, BotInstallations, ChannelSubscriptionStore, ChannelSubscriptions, ChannelType, EmailConfig,
+    Engine, ExternalIdentities, ExternalIdentityStore, ExternalProfile, InvitationStore, Invitations, Mfa, NewSubscription, NewUser,
+    NotificationConfigStore, NotificationConfigs, PlaidCredentialStore, PlaidCredentials, Platform, Role, Secret, Store, TenantId,
+    UserChanges, UserStore, Users, WebhookConfigStore, WebhookConfigs, WebhookRegistration,
 };
 
 /// Writes a user with a password, MFA and an API key, an invitation, an external identity with
@@ -48,8 +49,28 @@ pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
     email.smtp_password = Some(Secret::new("smtp-canary-9a4e".to_owned()));
     let notifications: NotificationConfigs = NotificationConfigs::on(engine);
     notifications.save_email_config(&email).await.expect("email config");
+    let webhooks: WebhookConfigs = WebhookConfigs::on(engine);
+    let registration = WebhookRegistration {
+        url: "https://hooks.at-rest.example/in".to_owned(),
+        events: ["debate.completed".to_owned()].into(),
+        ..WebhookRegistration::default()
+    };
+    let webhook = webhooks.register(&org, registration).await.expect("webhook");
+    let subscriptions: ChannelSubscriptions = ChannelSubscriptions::on(engine);
+    let subscription = NewSubscription {
+        channel_type: ChannelType::Webhook,
+        channel_id: "endpoint-1".to_owned(),
+        workspace_id: None,
+        channel_name: None,
+        event_types: ["debate.completed".to_owned()].into(),
+        created_by: None,
+        config: [("authorization".to_owned(), "Bearer header-canary-2d8b".to_owned())].into(),
+    };
+    subscriptions.create(&org, subscription).await.expect("subscription");
     let secrets = vec![
         key.key.expose().clone(),
+        webhook.secret.expose().clone(),
+        "header-canary-2d8b".to_owned(),
         invitation.token.expose().clone(),
         "pw-hash-canary-6c1f".to_owned(),
         "pw-salt-canary-93ab".to_owned(),

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod audit_trail;
 pub mod bench;
 pub mod bot_installation;
+pub mod channel_subscription;
 pub mod engine;
 pub mod external_identity;
 pub mod faults;
@@ -36,6 +37,7 @@ pub mod slack_debate;
 pub mod usage;
 pub mod user;
 pub mod webhook;
+pub mod webhook_config;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -323,6 +325,20 @@ macro_rules! conformance_tests {
                 debates_move_on_only_as_their_status_allows,
                 concurrent_status_changes_have_one_winner,
             ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            webhook_config,
+            [
+                webhooks_register_list_update_and_rotate_their_secret,
+                an_event_finds_its_webhooks_in_a_tenant_and_across_tenants,
+                concurrent_deliveries_and_event_changes_lose_nothing,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            channel_subscription,
+            [one_subscription_per_channel_found_by_event_type, concurrent_subscriptions_of_one_channel_have_one_winner]
         );
     };
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod audit_trail;
 pub mod bot_installation;
+pub mod channel_subscription;
 pub mod external_identity;
 pub mod gmail_token;
 pub mod governance;
@@ -19,8 +20,10 @@ pub mod usage;
 pub mod user;
 pub mod vertical;
 pub mod webhook;
+pub mod webhook_config;
 
 use crate::document::{Document, TableDef};
+use crate::multi::MultiValued;
 
 /// Two ids as one, unambiguous whatever they contain: the first is length-prefixed, so
 /// (`a:b`, `c`) and (`a`, `b:c`) stay apart.
@@ -57,6 +60,10 @@ pub const TABLES: &[&TableDef] = &[
     &notification::TelegramConfig::TABLE,
     &notification::EmailRecipient::TABLE,
     &notification_template::TemplateOverride::TABLE,
+    &webhook_config::WebhookConfig::TABLE,
+    &webhook_config::WebhookConfig::POSTINGS,
+    &channel_subscription::ChannelSubscription::TABLE,
+    &channel_subscription::ChannelSubscription::POSTINGS,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
