@@ -85,4 +85,5 @@ stores! {
     notification_template_store: NotificationTemplateStore = NotificationTemplates, get_notification_template_store, set_notification_template_store, reset_notification_template_store;
     webhook_config_store: WebhookConfigStore = WebhookConfigs, get_webhook_config_store, set_webhook_config_store, reset_webhook_config_store;
     channel_subscription_store: ChannelSubscriptionStore = ChannelSubscriptions, get_channel_subscription_store, set_channel_subscription_store, reset_channel_subscription_store;
+    unified_inbox_store: UnifiedInboxStore = UnifiedInbox, get_unified_inbox_store, set_unified_inbox_store, reset_unified_inbox_store;
 }

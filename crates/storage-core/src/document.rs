@@ -119,6 +119,9 @@ pub struct TableDef {
     /// Whether records carry sealed secrets ([`Document::secrets`]); the body must then have its
     /// sealed part, so one removed from a stored row is noticed.
     pub sealed: bool,
+    /// Whether records are searchable by the words of [`Document::search_text`] (see
+    /// [`crate::Table::search`]).
+    pub search: bool,
 }
 
 impl TableDef {
@@ -227,6 +230,11 @@ pub trait Document: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::De
     /// When the record stops existing, for tables that declare [`TableDef::expires`].
     fn expires_at(&self) -> Option<DateTime<Utc>> {
         None
+    }
+    /// The text a full-text search finds the record by, for tables that declare
+    /// [`TableDef::search`]. Never a secret: it is stored and indexed in clear.
+    fn search_text(&self) -> String {
+        String::new()
     }
     /// Sets a counter from its column (see [`IndexSpec::counter`]).
     fn set_counter(&mut self, column: &str, _value: i64) -> Result<()> {

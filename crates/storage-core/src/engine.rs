@@ -44,6 +44,9 @@ pub struct RowWrite {
     pub expires_at: Option<DateTime<Utc>>,
     /// The body (JSON), checked against the limits.
     pub body: String,
+    /// The searchable text (tables with [`TableDef::search`]): control characters replaced by
+    /// spaces, at most [`crate::fts::MAX_SEARCH_TEXT_BYTES`].
+    pub search: Option<String>,
 }
 
 /// How a write treats an existing record. An expired record counts as absent.
@@ -123,6 +126,15 @@ impl RowPage {
     }
 }
 
+/// One page of a full-text search: the best matches first, and how many match in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPage {
+    /// The rows, best match first (ties by id).
+    pub rows: Vec<Row>,
+    /// How many live rows match the search and the filter.
+    pub total: u64,
+}
+
 /// One increment of a counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
@@ -175,6 +187,20 @@ pub trait Tables: Send + Sync + fmt::Debug {
     /// Applies `step` to a counter of a live record, in place.
     async fn increment(&self, table: &'static TableDef, tenant: &TenantId, id: &str, step: Step, now: DateTime<Utc>)
     -> Result<Incremented>;
+    /// The live rows of `tenant` passing `filter` whose search text holds every phrase of
+    /// `search`, best first (ranked as each backend documents), `limit` of them after skipping
+    /// `offset`, with the number of all matches.
+    #[allow(clippy::too_many_arguments)]
+    async fn search(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        search: &crate::fts::Search,
+        filter: &Filter,
+        limit: u32,
+        offset: u32,
+        now: DateTime<Utc>,
+    ) -> Result<SearchPage>;
     /// The tenant and id of the live record whose unique index `column` (a position) has
     /// `value`: in `scope`'s tenant, or across tenants for a global index.
     async fn find_unique(

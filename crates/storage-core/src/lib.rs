@@ -34,9 +34,11 @@ pub use backend::DatabaseBackend;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{Environment, RedisMode, SqliteSynchronous, StorageConfig};
 pub use document::{Document, IndexKind, IndexSpec, RecordMeta, TableDef, Unique, Value};
-pub use engine::{Applied, Change, Engine, EngineParts, Incremented, OpenEngine, Row, RowPage, RowWrite, Step, Store, Tables, WriteMode};
+pub use engine::{
+    Applied, Change, Engine, EngineParts, Incremented, OpenEngine, Row, RowPage, RowWrite, SearchPage, Step, Store, Tables, WriteMode,
+};
 pub use error::{BoxError, Result, StorageError};
-pub use fts::{build_fts_match_query, build_tsquery, escape_fts_string, sanitize_fts_query};
+pub use fts::{Search, build_fts_match_query, build_tsquery, escape_fts_string, sanitize_fts_query};
 pub use multi::{MultiValued, Posting, postings_table};
 pub use page::{Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope};
@@ -51,6 +53,9 @@ pub use stores::external_identity::{ExternalIdentities, ExternalIdentity, Extern
 pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};
 pub use stores::governance::{
     Approval, ApprovalDecision, ApprovalStatus, Decision, Governance, GovernanceRetention, GovernanceStore, Verification,
+};
+pub use stores::inbox::{
+    AccountChanges, InboxAccount, InboxMessage, MessageFilter, PriorityTier, TriageResult, UnifiedInbox, UnifiedInboxStore,
 };
 pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, UserIdMapping};
 pub use stores::invitation::{Invitation, InvitationStatus, InvitationStore, Invitations, IssuedInvitation};

@@ -33,7 +33,7 @@ const POSTING_INDEXES: &[IndexSpec] = &[IndexSpec::text("value"), IndexSpec::tex
 
 /// The declaration of the postings table `name` (columns `value` and `owner`, both text).
 pub const fn postings_table(name: &'static str, entity: &'static str) -> TableDef {
-    TableDef { name, entity, id_field: "posting_id", indexes: POSTING_INDEXES, expires: false, sealed: false }
+    TableDef { name, entity, id_field: "posting_id", indexes: POSTING_INDEXES, expires: false, sealed: false, search: false }
 }
 
 /// One (value, record) pair of a multi-valued index of `D`.

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 /// The most changes one atomic unit may carry, and the most ids one `get_many` may name.
 pub const MAX_BATCH: usize = 1_000;
+/// The deepest a search pages: results past it are better found by a narrower query.
+pub const MAX_SEARCH_OFFSET: u32 = 10_000;
 /// How long [`Table::patch`] keeps retrying a record that others keep changing.
 pub const PATCH_DEADLINE: Duration = Duration::from_secs(30);
 /// The field name sealed secrets are bound to (they are sealed together, as one value).
@@ -115,7 +117,8 @@ impl<D: Document> Table<D> {
         };
         let body = serde_json::to_string(&Body { record: doc, sealed }).map_err(|e| StorageError::invalid("record", e))?;
         check_body(&body)?;
-        Ok(RowWrite { table, tenant: doc.tenant().clone(), id, indexes, expires_at, body })
+        let search = table.search.then(|| crate::fts::searchable(&doc.search_text()));
+        Ok(RowWrite { table, tenant: doc.tenant().clone(), id, indexes, expires_at, body, search })
     }
 
     /// Rebuilds a record from its row: metadata and counters from the columns, secrets opened.
@@ -361,6 +364,26 @@ impl<D: Document> Table<D> {
         }
         let row = self.tables.get_unique(&D::TABLE, Scope::AllTenants, position, &value, self.now()).await?;
         self.still_holding(row, position, &value)
+    }
+
+    /// The records of `tenant` passing `filter` whose searchable text
+    /// ([`Document::search_text`]) holds every term of `query` as a phrase — whatever the query
+    /// holds, it is never a syntax error — best first (ranked as `docs/backends.md` says per
+    /// backend), `limit` of them after the first `offset`, and how many match in all. A query
+    /// without a word finds nothing.
+    pub async fn search(&self, tenant: &TenantId, query: &str, filter: Filter, limit: u32, offset: u32) -> Result<(Vec<D>, u64)> {
+        if !D::TABLE.search {
+            return Err(StorageError::invalid("search", format!("{} is not searchable", D::TABLE.name)));
+        }
+        let filter = filter.checked(&D::TABLE)?;
+        let limit = PageRequest::first(limit).limit()?;
+        if offset > MAX_SEARCH_OFFSET {
+            return Err(StorageError::invalid("offset", format!("{offset}; a search pages at most {MAX_SEARCH_OFFSET} results deep")));
+        }
+        let Some(search) = crate::fts::Search::new(query) else { return Ok((Vec::new(), 0)) };
+        let found = self.tables.search(&D::TABLE, tenant, &search, &filter, limit, offset, self.now()).await?;
+        let items = found.rows.into_iter().map(|row| self.decode(row)).collect::<Result<Vec<_>>>()?;
+        Ok((items, found.total))
     }
 
     /// An atomic unit of `tenant`, starting with no change.

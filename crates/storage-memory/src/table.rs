@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock};
 use storage_core::engine::{Change, Incremented, Step, WriteMode};
 use storage_core::{
-    Applied, DatabaseBackend, Direction, Filter, Position, Query, RecordMeta, Result, Row, RowPage, RowWrite, Scope, StorageError,
-    TableDef, Tables, TenantId, Unique, Value,
+    Applied, DatabaseBackend, Direction, Filter, Position, Query, RecordMeta, Result, Row, RowPage, RowWrite, Scope, Search, SearchPage,
+    StorageError, TableDef, Tables, TenantId, Unique, Value,
 };
 
 const BACKEND: DatabaseBackend = DatabaseBackend::Memory;
@@ -22,6 +22,8 @@ struct Stored {
     expires_at: Option<DateTime<Utc>>,
     meta: RecordMeta,
     body: String,
+    /// The words of the searchable text, in order (searchable tables).
+    words: Vec<String>,
 }
 
 impl Stored {
@@ -144,7 +146,8 @@ fn write_one(
             return Err(StorageError::conflict(table.entity, row.id, format!("`{}` is already used by `{holder}`", spec.column)));
         }
     }
-    let stored = Stored { indexes: row.indexes, expires_at: row.expires_at, meta, body: row.body };
+    let words = row.search.as_deref().map(storage_core::fts::words).unwrap_or_default();
+    let stored = Stored { indexes: row.indexes, expires_at: row.expires_at, meta, body: row.body, words };
     let previous = records.entry(tenant.to_owned()).or_default().insert(row.id.clone(), stored);
     undo.push((table.name, tenant.to_owned(), row.id, previous));
     Ok(Applied::Written(meta))
@@ -248,6 +251,28 @@ impl Tables for MemoryTables {
             rows.push((stored.row(table, tenant, id), key));
         }
         Ok(RowPage { rows: rows.into_iter().map(|(row, _)| row).collect(), next })
+    }
+
+    async fn search(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        search: &Search,
+        filter: &Filter,
+        limit: u32,
+        offset: u32,
+        now: DateTime<Utc>,
+    ) -> Result<SearchPage> {
+        let tables = self.read();
+        let mut hits: Vec<(u64, &String, &String, &Stored)> = tables.get(table.name).map_or_else(Vec::new, |records| {
+            matching(table, records, Scope::Tenant(tenant), filter, now)
+                .filter_map(|(tenant, id, stored)| search.score(&stored.words).map(|score| (score, tenant, id, stored)))
+                .collect()
+        });
+        hits.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.2.cmp(b.2)));
+        let total = hits.len() as u64;
+        let rows = hits.into_iter().skip(offset as usize).take(limit as usize).map(|(_, t, id, s)| s.row(table, t, id)).collect();
+        Ok(SearchPage { rows, total })
     }
 
     async fn count(&self, table: &'static TableDef, scope: Scope<'_>, filter: &Filter, now: DateTime<Utc>) -> Result<u64> {

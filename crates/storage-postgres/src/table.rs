@@ -10,8 +10,8 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Arguments, AssertSqlSafe, Connection, PgConnection, Row as _, SqlSafeStr};
 use std::sync::Arc;
 use storage_core::{
-    Applied, Change, Filter, Incremented, IndexKind, Position, Query, RecordMeta, Result, Row, RowPage, RowWrite, Scope, Step,
-    StorageError, TableDef, Tables, TenantId, Value, WriteMode,
+    Applied, Change, Filter, Incremented, IndexKind, Position, Query, RecordMeta, Result, Row, RowPage, RowWrite, Scope, Search,
+    SearchPage, Step, StorageError, TableDef, Tables, TenantId, Value, WriteMode,
 };
 use storage_router::ConnectionRouter;
 use storage_schema::{Dialect, Param, Statement, Statements, column_of_index, pg_unique_violation, sqlx_error};
@@ -313,6 +313,26 @@ impl Tables for PostgresTables {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(RowPage::from_overfetch(positioned, limit))
+    }
+
+    async fn search(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        search: &Search,
+        filter: &Filter,
+        limit: u32,
+        offset: u32,
+        now: DateTime<Utc>,
+    ) -> Result<SearchPage> {
+        let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
+        let page = self.statements.search(table, tenant, search, filter, Some((limit, offset)), now);
+        let rows = fetch_all(&mut conn, page).await.map_err(sqlx_error)?;
+        let rows = rows.iter().map(|row| decode_row(table, row)).collect::<Result<Vec<_>>>()?;
+        let count =
+            fetch_optional(&mut conn, self.statements.search(table, tenant, search, filter, None, now)).await.map_err(sqlx_error)?;
+        let total: i64 = count.map(|row| get(&row, 0)).transpose()?.unwrap_or(0);
+        Ok(SearchPage { rows, total: u64::try_from(total).map_err(|e| StorageError::corrupt(BACKEND, e))? })
     }
 
     async fn count(&self, table: &'static TableDef, scope: Scope<'_>, filter: &Filter, now: DateTime<Utc>) -> Result<u64> {

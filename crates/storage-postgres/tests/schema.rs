@@ -24,6 +24,7 @@ async fn found(conn: &mut PgConnection, table: &str) -> Found {
             "bigint" => "BIGINT",
             "timestamp with time zone" => "TIMESTAMPTZ",
             "boolean" => "BOOLEAN",
+            "tsvector" => "TSVECTOR",
             other => other,
         };
         if sql_type == "TEXT" && collation != "C" {

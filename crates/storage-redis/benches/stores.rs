@@ -55,6 +55,7 @@ async fn scenarios() -> Vec<Scenario> {
                 indexes: indexes(i),
                 expires_at: None,
                 body: body.clone(),
+                search: None,
             };
             let (keys, arguments) =
                 tables.redis_tables().apply_request(&tenant, &[Change::Write { row, mode: WriteMode::Upsert }], Utc::now());

@@ -83,10 +83,23 @@ local function unindex(t, id, owner, vals, e)
   end
   if e and t.exp then redis.call('ZREM', t.exp, e .. '\0' .. id) end
 end
+-- The full-text index of a searchable table: one sorted set of ids per word (`<base>#~<word>`);
+-- a record's words, in order, are its hash field `s` (space-separated).
+local function word_set(s)
+  local set = {}
+  if s then for w in string.gmatch(s, '[^ ]+') do set[w] = true end end
+  return set
+end
+local function reindex_words(t, id, old, new)
+  local a, b = word_set(old), word_set(new)
+  for w in pairs(a) do if not b[w] then redis.call('ZREM', t.base .. '#~' .. w, id) end end
+  for w in pairs(b) do if not a[w] then redis.call('ZADD', t.base .. '#~' .. w, 0, id) end end
+end
 local function remove(t, prefix, owner, id)
   local key = prefix .. id
   local got, vals, e = current(t, key, id)
   unindex(t, id, owner, vals, e)
+  if t.s then reindex_words(t, id, redis.call('HGET', key, 's'), false) end
   redis.call('ZREM', t.all, id)
   if t.x then redis.call('HDEL', t.x, id) end
   redis.call('DEL', key)
@@ -185,6 +198,15 @@ for i, c in ipairs(spec.changes) do
       if v and x.u == 2 then redis.call('HSET', x.g, v, c.owner) end
     end
     if e and t.exp and e ~= expires then redis.call('ZREM', t.exp, e .. '\0' .. c.id) end
+    if t.s then
+      reindex_words(t, c.id, redis.call('HGET', c.key, 's'), c.w)
+      if c.w ~= '' then
+        table.insert(fields, 's')
+        table.insert(fields, c.w)
+      else
+        table.insert(gone, 's')
+      end
+    end
     redis.call('HSET', c.key, unpack(fields))
     if #gone > 0 then redis.call('HDEL', c.key, unpack(gone)) end
     if not got then redis.call('ZADD', t.all, 0, c.id) end

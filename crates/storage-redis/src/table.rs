@@ -17,8 +17,8 @@ use serde_json::{Value as Json, json};
 use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex, PoisonError};
 use storage_core::{
-    Applied, Change, Direction, Filter, Incremented, IndexKind, Op, Position, Query, RecordMeta, Result, Row, RowPage, Scope, Step,
-    StorageError, TableDef, Tables, TenantId, Unique, Value, WriteMode,
+    Applied, Change, Direction, Filter, Incremented, IndexKind, Op, Position, Query, RecordMeta, Result, Row, RowPage, Scope, Search,
+    SearchPage, Step, StorageError, TableDef, Tables, TenantId, Unique, Value, WriteMode,
 };
 
 static APPLY_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{PRELUDE}{APPLY}")));
@@ -31,6 +31,8 @@ static INCREMENT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format
 const BUDGET: u32 = 2_000;
 /// Expired records one `PURGE` call removes at most.
 const PURGE_BUDGET: u32 = 500;
+/// How many ids one command of a search checks.
+const SEARCH_CHUNK: usize = 1_000;
 /// How long after its expiry a record's key lingers before Redis collects it (`PEXPIREAT`), so a
 /// sweep usually finds it whole.
 const GC_GRACE: TimeDelta = TimeDelta::hours(1);
@@ -148,7 +150,7 @@ impl RedisTables {
             .collect();
         let base = self.keys.all(tenant, table.name);
         let base = base.strip_suffix('#').unwrap_or(&base);
-        json!({ "name": table.name, "base": base, "ns": self.keys.namespace(), "idx": idx, "expires": table.expires })
+        json!({ "name": table.name, "base": base, "ns": self.keys.namespace(), "idx": idx, "expires": table.expires, "s": table.search })
     }
 
     /// The fixed keys of a table in a tenant, for `KEYS`.
@@ -206,6 +208,9 @@ impl RedisTables {
                     bodies.push(row.body.clone());
                     set(&mut spec, "vals", Json::from(row.indexes.iter().map(|v| v.as_ref().map(encode)).collect::<Vec<_>>()));
                     set(&mut spec, "e", row.expires_at.map_or(Json::Null, |at| Json::from(encode_time(at))));
+                    if let Some(text) = &row.search {
+                        set(&mut spec, "w", Json::from(storage_core::fts::words(text).join(" ")));
+                    }
                     let gc = row.expires_at.map(|at| at.checked_add_signed(GC_GRACE).unwrap_or(at).timestamp_millis());
                     set(&mut spec, "gcat", gc.map_or(Json::Null, |ms| Json::from(ms.to_string())));
                 }
@@ -604,6 +609,90 @@ impl Tables for RedisTables {
             }
         }
         Ok(RowPage { rows, next: None })
+    }
+
+    async fn search(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        search: &Search,
+        filter: &Filter,
+        limit: u32,
+        offset: u32,
+        now: DateTime<Utc>,
+    ) -> Result<SearchPage> {
+        let phrases = search.phrases();
+        let mut words: Vec<&String> = phrases.iter().flatten().collect();
+        words.sort();
+        words.dedup();
+        let base = self.keys.all(tenant, table.name);
+        let key = |word: &str| format!("{base}~{word}");
+        let mut conn = self.conn.clone();
+        // Candidates: the ids under the rarest word that every other word also lists.
+        let mut pipe = redis::pipe();
+        for word in &words {
+            pipe.cmd("ZCARD").arg(key(word));
+        }
+        let sizes: Vec<u64> = pipe.query_async(&mut conn).await.map_err(redis_error)?;
+        let Some((rarest, _)) = words.iter().zip(&sizes).min_by_key(|(_, n)| **n) else { return Ok(SearchPage::default()) };
+        let mut ids: Vec<String> =
+            redis::cmd("ZRANGE").arg(key(rarest)).arg(0).arg(-1).query_async(&mut conn).await.map_err(redis_error)?;
+        for word in words.iter().filter(|w| *w != rarest) {
+            if ids.is_empty() {
+                break;
+            }
+            let mut pipe = redis::pipe();
+            for chunk in ids.chunks(SEARCH_CHUNK) {
+                pipe.cmd("ZMSCORE").arg(key(word)).arg(chunk);
+            }
+            let scores: Vec<Vec<Option<f64>>> = pipe.query_async(&mut conn).await.map_err(redis_error)?;
+            let listed: Vec<bool> = scores.into_iter().flatten().map(|score| score.is_some()).collect();
+            ids = ids.into_iter().zip(listed).filter_map(|(id, listed)| listed.then_some(id)).collect();
+        }
+        // The candidates' rows, checked for liveness, the filter and the phrases in order.
+        let mut fields = vec!["v".to_owned(), "c".to_owned(), "u".to_owned(), "e".to_owned(), "b".to_owned(), "s".to_owned()];
+        fields.extend((0..table.indexes.len()).map(field));
+        let mut hits = Vec::new();
+        for chunk in ids.chunks(SEARCH_CHUNK) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.cmd("HMGET").arg(self.keys.record(tenant, table.name, id)).arg(&fields);
+            }
+            let replies: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await.map_err(redis_error)?;
+            for (id, got) in chunk.iter().zip(replies) {
+                let [Some(v), Some(c), Some(u), e, Some(b), Some(s), stored @ ..] = got.as_slice() else { continue };
+                if !self.live(e.as_deref(), now) {
+                    continue;
+                }
+                let values = table
+                    .indexes
+                    .iter()
+                    .zip(stored)
+                    .map(|(spec, text)| text.as_deref().map(|text| decode(spec.kind, text)).transpose())
+                    .collect::<Result<Vec<_>>>()?;
+                if !filter.matches(table, &values) {
+                    continue;
+                }
+                let text_words: Vec<String> = s.split(' ').map(str::to_owned).collect();
+                let Some(score) = search.score(&text_words) else { continue };
+                let counters = table.counters().map(|(k, _)| match values.get(k) {
+                    Some(Some(Value::Int(n))) => *n,
+                    _ => 0,
+                });
+                let row = Row {
+                    tenant: tenant.as_str().to_owned(),
+                    id: id.clone(),
+                    meta: meta(v, c, u)?,
+                    counters: counters.collect(),
+                    body: b.clone(),
+                };
+                hits.push((score, row));
+            }
+        }
+        hits.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        let total = hits.len() as u64;
+        let rows = hits.into_iter().skip(offset as usize).take(limit as usize).map(|(_, row)| row).collect();
+        Ok(SearchPage { rows, total })
     }
 
     async fn count(&self, table: &'static TableDef, scope: Scope<'_>, filter: &Filter, now: DateTime<Utc>) -> Result<u64> {

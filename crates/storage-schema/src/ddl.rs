@@ -50,7 +50,21 @@ pub fn columns(dialect: Dialect, table: &TableDef) -> Vec<Column> {
     let integer = type_of(dialect, IndexKind::Int);
     let time = type_of(dialect, IndexKind::Time);
     columns.extend([required("version", integer), required("created_at", time), required("updated_at", time), required("body", "TEXT")]);
+    if table.search {
+        columns.push(column("search", "TEXT", false));
+        columns.push(match dialect {
+            // The rowid the FTS5 index refers to: an alias, so `VACUUM` never renumbers it.
+            Dialect::Sqlite => column("seq", "INTEGER", false),
+            Dialect::Postgres => column("search_vector", "TSVECTOR", false),
+        });
+    }
     columns
+}
+
+/// The FTS5 index of a searchable SQLite table: an external-content table over its `search`
+/// column, kept by triggers in the writing transaction.
+pub fn fts_table(table: &TableDef) -> String {
+    format!("{}_fts", table.name)
 }
 
 /// The indexes `table` needs: per declared index, `(tenant, column, id)`, or `(tenant, column)`
@@ -80,18 +94,44 @@ pub fn create_table(dialect: Dialect, table: &TableDef) -> String {
     let collate = if dialect == Dialect::Postgres { " COLLATE \"C\"" } else { "" };
     let mut ddl = format!("CREATE TABLE {} (\n", table.name);
     for column in columns(dialect, table) {
-        let collation = if column.sql_type == "TEXT" && column.name != "body" { collate } else { "" };
+        let collation = if column.sql_type == "TEXT" && !["body", "search"].contains(&column.name.as_str()) { collate } else { "" };
         let null = if column.not_null { " NOT NULL" } else { "" };
-        ddl.push_str(&format!("    {} {}{collation}{null},\n", column.name, column.sql_type));
+        let extra = match column.name.as_str() {
+            "seq" => " PRIMARY KEY",
+            "search_vector" => " GENERATED ALWAYS AS (to_tsvector('simple', coalesce(search, ''))) STORED",
+            _ => "",
+        };
+        ddl.push_str(&format!("    {} {}{collation}{null}{extra},\n", column.name, column.sql_type));
     }
-    ddl.push_str("    PRIMARY KEY (tenant, id)\n)");
-    if dialect == Dialect::Sqlite {
-        ddl.push_str(" WITHOUT ROWID");
+    match (dialect, table.search) {
+        (Dialect::Sqlite, true) => ddl.push_str("    UNIQUE (tenant, id)\n);\n"),
+        (Dialect::Sqlite, false) => ddl.push_str("    PRIMARY KEY (tenant, id)\n) WITHOUT ROWID;\n"),
+        (Dialect::Postgres, _) => ddl.push_str("    PRIMARY KEY (tenant, id)\n);\n"),
     }
-    ddl.push_str(";\n");
     for index in indexes(table) {
         let unique = if index.unique { "UNIQUE " } else { "" };
         ddl.push_str(&format!("CREATE {unique}INDEX {} ON {} ({});\n", index.name, table.name, index.columns.join(", ")));
+    }
+    if table.search {
+        let (name, fts) = (table.name, fts_table(table));
+        match dialect {
+            Dialect::Sqlite => ddl.push_str(&format!(
+                "CREATE VIRTUAL TABLE {fts} USING fts5(search, content='{name}', content_rowid='seq', tokenize='unicode61');\n\
+                 CREATE TRIGGER {fts}_insert AFTER INSERT ON {name} BEGIN\n\
+                 \x20   INSERT INTO {fts} (rowid, search) VALUES (new.seq, new.search);\n\
+                 END;\n\
+                 CREATE TRIGGER {fts}_delete AFTER DELETE ON {name} BEGIN\n\
+                 \x20   INSERT INTO {fts} ({fts}, rowid, search) VALUES ('delete', old.seq, old.search);\n\
+                 END;\n\
+                 CREATE TRIGGER {fts}_update AFTER UPDATE OF search ON {name} BEGIN\n\
+                 \x20   INSERT INTO {fts} ({fts}, rowid, search) VALUES ('delete', old.seq, old.search);\n\
+                 \x20   INSERT INTO {fts} (rowid, search) VALUES (new.seq, new.search);\n\
+                 END;\n"
+            )),
+            Dialect::Postgres => {
+                ddl.push_str(&format!("CREATE INDEX {} ON {name} USING GIN (search_vector);\n", crate::index_name(table, "search")));
+            }
+        }
     }
     ddl
 }
@@ -129,7 +169,7 @@ pub fn drift(dialect: Dialect, table: &TableDef, found: &Found) -> Vec<String> {
         }
     }
     for name in &found.unordered_text {
-        if name != "body" {
+        if name != "body" && name != "search" {
             problems.push(format!("{}: text column `{name}` does not use byte order (COLLATE \"C\")", table.name));
         }
     }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use storage_core::engine::{RowWrite, Step};
-use storage_core::{Direction, Filter, IndexKind, Op, Position, Query, Scope, TableDef, Unique, Value};
+use storage_core::{Direction, Filter, IndexKind, Op, Position, Query, Scope, Search, TableDef, TenantId, Unique, Value};
 
 /// Which SQL the statements are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +89,11 @@ enum Shape {
         table: &'static str,
         all_tenants: bool,
         filter: Vec<(&'static str, OpShape)>,
+    },
+    Search {
+        table: &'static str,
+        filter: Vec<(&'static str, OpShape)>,
+        count: bool,
     },
 }
 
@@ -218,7 +223,11 @@ impl std::fmt::Display for AllColumns<'_> {
         if self.0.expires {
             f.write_str(", expires_at")?;
         }
-        f.write_str(", version, created_at, updated_at, body")
+        f.write_str(", version, created_at, updated_at, body")?;
+        if self.0.search {
+            f.write_str(", search")?;
+        }
+        Ok(())
     }
 }
 
@@ -290,6 +299,13 @@ impl Statements {
         }
         b.push(", ").param(Param::Int(version)).push(", ").param(instant(self.dialect, now)).push(", ").param(instant(self.dialect, now));
         b.push(", ").param(Param::Text(row.body.clone()));
+        if table.search {
+            b.push(", ").param(Self::search_text(row));
+        }
+    }
+
+    fn search_text(row: &RowWrite) -> Param {
+        row.search.clone().map_or(Param::Null(IndexKind::Text), Param::Text)
     }
 
     /// Inserts a row unless its id is taken (then affects nothing).
@@ -337,6 +353,9 @@ impl Statements {
             if table.expires {
                 b.push("expires_at = excluded.expires_at, ");
             }
+            if table.search {
+                b.push("search = excluded.search, ");
+            }
             b.push_fmt(format_args!(
                 "version = {}.version + 1, updated_at = excluded.updated_at, body = excluded.body RETURNING version, created_at",
                 table.name
@@ -359,6 +378,9 @@ impl Statements {
             }
             b.push("version = version + 1, updated_at = ").param(instant(self.dialect, now));
             b.push(", body = ").param(Param::Text(row.body.clone()));
+            if table.search {
+                b.push(", search = ").param(Self::search_text(row));
+            }
             b.push(" WHERE tenant = ").param(Param::Text(row.tenant.as_str().to_owned()));
             b.push(" AND id = ").param(Param::Text(row.id.clone()));
             b.push(" AND version = ").param(Param::Int(expected));
@@ -563,6 +585,50 @@ impl Statements {
         self.statement(shape, |b| {
             b.push_fmt(format_args!("SELECT count(*) FROM {} WHERE TRUE", table.name));
             self.conditions(b, table, scope, filter, now);
+        })
+    }
+
+    /// The live rows of a tenant passing a filter and a full-text search → rows, best first
+    /// (SQLite: `bm25`; PostgreSQL: `ts_rank`), or with `count`, how many → `count`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        search: &Search,
+        filter: &Filter,
+        page: Option<(u32, u32)>,
+        now: DateTime<Utc>,
+    ) -> Statement {
+        let shape = Shape::Search { table: table.name, filter: shape_of(filter), count: page.is_none() };
+        self.statement(shape, |b| {
+            let what = if page.is_some() { RowColumns(table).to_string() } else { "count(*)".to_owned() };
+            match self.dialect {
+                Dialect::Sqlite => {
+                    let fts = crate::ddl::fts_table(table);
+                    b.push_fmt(format_args!(
+                        "SELECT {what} FROM {fts} CROSS JOIN {0} ON {0}.seq = {fts}.rowid WHERE {fts} MATCH ",
+                        table.name
+                    ))
+                    .param(Param::Text(search.fts5()));
+                }
+                Dialect::Postgres => {
+                    b.push_fmt(format_args!("SELECT {what} FROM {} WHERE search_vector @@ to_tsquery('simple', ", table.name))
+                        .param(Param::Text(search.tsquery()))
+                        .push(")");
+                }
+            }
+            self.conditions(b, table, Scope::Tenant(tenant), filter, now);
+            if let Some((limit, offset)) = page {
+                match self.dialect {
+                    Dialect::Sqlite => b.push_fmt(format_args!(" ORDER BY bm25({}), id", crate::ddl::fts_table(table))),
+                    Dialect::Postgres => b
+                        .push(" ORDER BY ts_rank(search_vector, to_tsquery('simple', ")
+                        .param(Param::Text(search.tsquery()))
+                        .push(")) DESC, id"),
+                };
+                b.push(" LIMIT ").param(Param::Int(i64::from(limit))).push(" OFFSET ").param(Param::Int(i64::from(offset)));
+            }
         })
     }
 

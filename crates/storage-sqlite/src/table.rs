@@ -10,8 +10,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use std::sync::Arc;
 use storage_core::{
-    Applied, Change, Filter, Incremented, IndexKind, Position, Query, RecordMeta, Result, Row, RowPage, RowWrite, Scope, Step,
-    StorageError, TableDef, Tables, TenantId, Unique, Value, WriteMode,
+    Applied, Change, Filter, Incremented, IndexKind, Position, Query, RecordMeta, Result, Row, RowPage, RowWrite, Scope, Search,
+    SearchPage, Step, StorageError, TableDef, Tables, TenantId, Unique, Value, WriteMode,
 };
 use storage_schema::{Dialect, Param, Statement, Statements, sqlite_error, sqlite_unique_violation};
 
@@ -253,6 +253,30 @@ impl Tables for SqliteTables {
         let all_tenants = matches!(scope, Scope::AllTenants);
         let rows = raws.into_iter().map(|raw| raw.positioned(table, query_, all_tenants)).collect::<Result<Vec<_>>>()?;
         Ok(RowPage::from_overfetch(rows, limit))
+    }
+
+    async fn search(
+        &self,
+        table: &'static TableDef,
+        tenant: &TenantId,
+        search: &Search,
+        filter: &Filter,
+        limit: u32,
+        offset: u32,
+        now: DateTime<Utc>,
+    ) -> Result<SearchPage> {
+        let rows = self.statements.search(table, tenant, search, filter, Some((limit, offset)), now);
+        let count = self.statements.search(table, tenant, search, filter, None, now);
+        let (raws, total) = self
+            .readers
+            .scan(|conn| {
+                let raws = query(conn, rows, read_raw(table, false))?;
+                let total: Option<i64> = query_one(conn, count, |r| r.get(0))?;
+                Ok((raws, total))
+            })
+            .await?;
+        let total = u64::try_from(total.unwrap_or(0)).map_err(|e| StorageError::corrupt(BACKEND, e))?;
+        Ok(SearchPage { rows: raws.into_iter().map(Raw::row).collect::<Result<_>>()?, total })
     }
 
     async fn count(&self, table: &'static TableDef, scope: Scope<'_>, filter: &Filter, now: DateTime<Utc>) -> Result<u64> {

@@ -1,14 +1,15 @@
 //! What must never be stored in clear: the secrets the stores accept (passwords, MFA, API keys,
 //! invitation tokens, identity claims, bot tokens and signing secrets, bank tokens, mail
-//! passwords, webhook signing secrets, channel credentials). A backend's
+//! passwords, webhook signing secrets, channel credentials, inbox message bodies). A backend's
 //! own tests plant them with [`plant_secrets`], dump what the backend holds (files, tables, keys)
 //! and check the dump with [`assert_no_secret_in`].
 
 use storage_core::{
     BotInstallation, BotInstallationStore, BotInstallations, ChannelSubscriptionStore, ChannelSubscriptions, ChannelType, EmailConfig,
-    Engine, ExternalIdentities, ExternalIdentityStore, ExternalProfile, InvitationStore, Invitations, Mfa, NewSubscription, NewUser,
-    NotificationConfigStore, NotificationConfigs, PlaidCredentialStore, PlaidCredentials, Platform, Role, Secret, Store, TenantId,
-    UserChanges, UserStore, Users, WebhookConfigStore, WebhookConfigs, WebhookRegistration,
+    Engine, ExternalIdentities, ExternalIdentityStore, ExternalProfile, InboxAccount, InboxMessage, InvitationStore, Invitations, Mfa,
+    NewSubscription, NewUser, NotificationConfigStore, NotificationConfigs, PlaidCredentialStore, PlaidCredentials, Platform, Role, Secret,
+    Store, TenantId, UnifiedInbox, UnifiedInboxStore, UserChanges, UserStore, Users, WebhookConfigStore, WebhookConfigs,
+    WebhookRegistration,
 };
 
 /// Writes a user with a password, MFA and an API key, an invitation, an external identity with
@@ -67,7 +68,30 @@ pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
         config: [("authorization".to_owned(), "Bearer header-canary-2d8b".to_owned())].into(),
     };
     subscriptions.create(&org, subscription).await.expect("subscription");
+    // A thousand messages whose bodies the inbox seals (their common prefix is the canary), in
+    // 50 mailboxes written concurrently, so that a backend with group commit is quick about it.
+    let inbox: UnifiedInbox = UnifiedInbox::on(engine);
+    let now = chrono::Utc::now();
+    let saves: Vec<_> = (0..50)
+        .map(|box_n| {
+            let (inbox, org) = (inbox.clone(), org.clone());
+            tokio::spawn(async move {
+                let mailbox = format!("mailbox-{box_n}");
+                let address = format!("{mailbox}@at-rest.example");
+                inbox.save_account(&InboxAccount::new(org.clone(), &mailbox, "gmail", &address, now)).await.expect("account");
+                for i in 0..20 {
+                    let mut message = InboxMessage::new(org.clone(), &mailbox, &format!("m-{i}"), "Subject", "sender@at-rest.example", now);
+                    message.body_preview = Secret::new(format!("inbox-body-canary-7f3e {box_n} {i}"));
+                    inbox.save_message(&message).await.expect("message");
+                }
+            })
+        })
+        .collect();
+    for save in saves {
+        save.await.expect("save");
+    }
     let secrets = vec![
+        "inbox-body-canary-7f3e".to_owned(),
         key.key.expose().clone(),
         webhook.secret.expose().clone(),
         "header-canary-2d8b".to_owned(),
@@ -93,12 +117,9 @@ pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
 /// Fails naming the secret if any of `secrets` occurs in `dump`; `dump` must not be empty.
 pub fn assert_no_secret_in(secrets: &[String], dump: &[u8], what: &str) {
     assert!(dump.len() > 1_000, "{what}: a dump of {} bytes cannot hold the planted records", dump.len());
-    assert!(
-        dump.windows(b"canary@at-rest.example".len()).any(|w| w == b"canary@at-rest.example"),
-        "{what}: the dump misses the planted user"
-    );
+    assert!(memchr::memmem::find(dump, b"canary@at-rest.example").is_some(), "{what}: the dump misses the planted user");
     for secret in secrets {
-        let found = dump.windows(secret.len()).any(|w| w == secret.as_bytes());
+        let found = memchr::memmem::find(dump, secret.as_bytes()).is_some();
         assert!(!found, "{what}: `{}…` is stored in clear", secret.get(..8).unwrap_or(secret));
     }
 }

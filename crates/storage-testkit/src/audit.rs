@@ -122,6 +122,7 @@ async fn overwrite(s: &Subject, t: &TenantId, entry: &AuditEntry, id: &str, body
         indexes: entry.index_values(),
         expires_at: None,
         body,
+        search: None,
     };
     s.engine.tables().apply(t, vec![Change::Write { row, mode: WriteMode::Upsert }], s.clock.now()).await.expect("overwrite");
 }

@@ -92,6 +92,7 @@ pub async fn a_trail_altered_behind_the_store_is_refused(s: &Subject) {
         indexes: storage_core::Document::index_values(&record),
         expires_at: None,
         body,
+        search: None,
     };
     s.engine.tables().apply(&acme, vec![Change::Write { row, mode: WriteMode::Upsert }], s.clock.now()).await.expect("tamper");
     assert!(matches!(store.get_trail(&acme, "t-1").await, Err(StorageError::Backend { .. })), "the checksum no longer matches");

@@ -55,6 +55,7 @@ impl Document for Probe {
         ],
         expires: true,
         sealed: true,
+        search: false,
     };
     fn tenant(&self) -> &TenantId {
         &self.tenant
@@ -117,6 +118,7 @@ impl Document for ProbeChild {
         indexes: &[IndexSpec::text("parent")],
         expires: false,
         sealed: false,
+        search: false,
     };
     fn tenant(&self) -> &TenantId {
         &self.tenant
@@ -532,7 +534,15 @@ pub async fn sealed_fields_cannot_be_removed_or_moved(s: &Subject) {
         async move { tables.get(&Probe::TABLE, &t, &[id], now).await.expect("raw get").pop().expect("row") }
     };
     let write = |id: &str, body: String, doc: &Probe| Change::Write {
-        row: RowWrite { table: &Probe::TABLE, tenant: t.clone(), id: id.to_owned(), indexes: doc.index_values(), expires_at: None, body },
+        row: RowWrite {
+            table: &Probe::TABLE,
+            tenant: t.clone(),
+            id: id.to_owned(),
+            indexes: doc.index_values(),
+            expires_at: None,
+            body,
+            search: None,
+        },
         mode: WriteMode::Upsert,
     };
     // The sealed part removed from the stored body: the record does not read without it.

@@ -23,6 +23,7 @@ pub mod faults;
 pub mod fts;
 pub mod gmail_token;
 pub mod governance;
+pub mod inbox;
 pub mod integration;
 pub mod invitation;
 pub mod model;
@@ -339,6 +340,16 @@ macro_rules! conformance_tests {
             $setup,
             channel_subscription,
             [one_subscription_per_channel_found_by_event_type, concurrent_subscriptions_of_one_channel_have_one_winner]
+        );
+        $crate::conformance_module!(
+            $setup,
+            inbox,
+            [
+                messages_are_deduplicated_ranked_and_counted_with_their_account,
+                concurrent_upserts_of_one_message_insert_it_once,
+                search_finds_words_of_subject_sender_and_snippet_in_its_tenant,
+                generated_queries_never_fail_and_known_phrases_are_found,
+            ]
         );
     };
 }

@@ -227,6 +227,7 @@ impl Document for AuditEntry {
         ],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {
@@ -308,6 +309,7 @@ impl Document for AuditHead {
         indexes: &[IndexSpec::int("seq")],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

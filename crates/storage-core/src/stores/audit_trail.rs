@@ -143,6 +143,7 @@ macro_rules! artifact_document {
                 ],
                 expires: false,
                 sealed: false,
+                search: false,
             };
 
             fn tenant(&self) -> &TenantId {

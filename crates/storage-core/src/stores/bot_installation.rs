@@ -173,6 +173,7 @@ impl Document for BotInstallation {
         ],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

@@ -111,6 +111,7 @@ impl Document for ChannelSubscription {
         indexes: &[IndexSpec::text("channel_type"), IndexSpec::bool("is_active"), IndexSpec::time("subscribed_at")],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

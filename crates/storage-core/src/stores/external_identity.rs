@@ -102,6 +102,7 @@ impl Document for ExternalIdentity {
         ],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

@@ -97,6 +97,7 @@ impl Document for GmailUserState {
         indexes: &[IndexSpec::text("email_address"), IndexSpec::time("token_expiry")],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {
@@ -225,6 +226,7 @@ impl Document for GmailSyncJob {
         indexes: &[IndexSpec::text("status"), IndexSpec::int("messages_synced")],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

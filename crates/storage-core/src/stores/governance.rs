@@ -250,6 +250,7 @@ impl Document for Approval {
         ],
         expires: false,
         sealed: false,
+        search: false,
     };
     fn tenant(&self) -> &TenantId {
         &self.tenant
@@ -288,6 +289,7 @@ impl Document for Verification {
         indexes: &[IndexSpec::text("claim_type"), IndexSpec::time("at")],
         expires: false,
         sealed: false,
+        search: false,
     };
     fn tenant(&self) -> &TenantId {
         &self.tenant
@@ -316,6 +318,7 @@ impl Document for Decision {
         indexes: &[IndexSpec::text("debate_id"), IndexSpec::bool("consensus_reached"), IndexSpec::time("at")],
         expires: false,
         sealed: false,
+        search: false,
     };
     fn tenant(&self) -> &TenantId {
         &self.tenant

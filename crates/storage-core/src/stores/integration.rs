@@ -192,6 +192,7 @@ impl Document for IntegrationConfig {
         ],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {
@@ -297,6 +298,7 @@ impl Document for UserIdMapping {
         indexes: &[IndexSpec::text("platform"), IndexSpec::text("user_id"), IndexSpec::text("email")],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

@@ -113,6 +113,7 @@ impl Document for Invitation {
         ],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

@@ -7,6 +7,7 @@ pub mod channel_subscription;
 pub mod external_identity;
 pub mod gmail_token;
 pub mod governance;
+pub mod inbox;
 pub mod integration;
 pub mod invitation;
 pub mod notification;
@@ -64,6 +65,9 @@ pub const TABLES: &[&TableDef] = &[
     &webhook_config::WebhookConfig::POSTINGS,
     &channel_subscription::ChannelSubscription::TABLE,
     &channel_subscription::ChannelSubscription::POSTINGS,
+    &inbox::InboxAccount::TABLE,
+    &inbox::InboxMessage::TABLE,
+    &inbox::TriageResult::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),

@@ -193,6 +193,7 @@ impl Document for EmailConfig {
         indexes: &[],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {
@@ -253,6 +254,7 @@ impl Document for TelegramConfig {
         indexes: &[],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {
@@ -286,6 +288,7 @@ impl Document for EmailRecipient {
         indexes: &[],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

@@ -51,6 +51,7 @@ impl Document for TemplateOverride {
         indexes: &[IndexSpec::text("user_id")],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

@@ -66,6 +66,7 @@ impl Document for OAuthLink {
         indexes: &[IndexSpec::text("user_id"), IndexSpec::text("user_provider").unique()],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

@@ -101,6 +101,7 @@ impl Document for OnboardingFlow {
         ],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

@@ -185,6 +185,7 @@ impl Document for Organization {
         ],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

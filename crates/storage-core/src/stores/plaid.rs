@@ -60,6 +60,7 @@ impl Document for PlaidCredential {
         indexes: &[IndexSpec::text("user_id"), IndexSpec::time("linked_at")],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

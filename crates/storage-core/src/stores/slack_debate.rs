@@ -147,6 +147,7 @@ impl Document for SlackDebate {
         ],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

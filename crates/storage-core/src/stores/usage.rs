@@ -61,6 +61,7 @@ impl Document for UsageEvent {
         indexes: &[IndexSpec::text("event_type"), IndexSpec::time("at")],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

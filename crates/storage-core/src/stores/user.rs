@@ -304,6 +304,7 @@ impl Document for User {
         ],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

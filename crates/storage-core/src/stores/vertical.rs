@@ -41,6 +41,7 @@ impl Document for VerticalConfig {
         indexes: &[IndexSpec::text("updated_by")],
         expires: false,
         sealed: false,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {

@@ -141,6 +141,7 @@ impl Document for WebhookConfig {
         indexes: &[IndexSpec::text("user_id"), IndexSpec::bool("active"), IndexSpec::time("registered_at")],
         expires: false,
         sealed: true,
+        search: false,
     };
 
     fn tenant(&self) -> &TenantId {
