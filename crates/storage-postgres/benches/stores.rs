@@ -8,13 +8,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use storage_core::Store;
-use storage_core::{Engine, GmailUserState, IntegrationConfig};
+use storage_core::{Engine, GmailUserState, InboxAccount, InboxMessage, IntegrationConfig};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_postgres::PostgresBackend;
 use storage_postgres::{PostgresGmailTokenStore, PostgresIntegrationStore, PostgresWebhookStore};
 use storage_router::PoolSettings;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, IdentityBaselines, Reference, Scenario, chat, identity, number_after, op, tool_output};
+use storage_testkit::bench::{Baselines, IdentityBaselines, Reference, Scenario, chat, identity, inbox, number_after, op, tool_output};
 use storage_testkit::server::{PgServer, create_database};
 use tokio::sync::OnceCell;
 
@@ -29,6 +29,13 @@ const UPSERT_GMAIL: &str = "INSERT INTO gmail_tokens (tenant, id, email_address,
     VALUES ($1, $2, $3, $4, 1, $5, $5, $6) ON CONFLICT (tenant, id) DO UPDATE SET email_address = excluded.email_address, \
     token_expiry = excluded.token_expiry, version = gmail_tokens.version + 1, updated_at = excluded.updated_at, body = excluded.body \
     RETURNING version, created_at";
+
+const INSERT_MESSAGE: &str = "INSERT INTO inbox_messages (tenant, id, account_id, priority_tier, is_read, rank, received_at, version, \
+    created_at, updated_at, body, search) VALUES ($1, $2, $3, 'low', false, $4, $5, 1, $5, $5, $6, $7) ON CONFLICT (tenant, id) DO NOTHING";
+const COUNT_IN_ACCOUNT: &str = "UPDATE inbox_accounts SET version = version + 1, updated_at = $1, body = $2 WHERE tenant = $3 AND id = $4";
+const SEARCH: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM inbox_messages \
+    WHERE search_vector @@ to_tsquery('simple', $1) AND tenant = $2 ORDER BY ts_rank(search_vector, to_tsquery('simple', $1)) DESC, id LIMIT 20";
+const SEARCH_COUNT: &str = "SELECT count(*) FROM inbox_messages WHERE search_vector @@ to_tsquery('simple', $1) AND tenant = $2";
 
 async fn scenarios() -> Vec<Scenario> {
     let server = PgServer::start_durable();
@@ -173,7 +180,62 @@ async fn scenarios() -> Vec<Scenario> {
         }
     });
     scenarios.push(storage_testkit::bench::chat_scenario("postgresql", installations, raw_lookup));
+    let inbox_store = storage_testkit::bench::preload_inbox(engine).await;
+    let (save, search) = inbox_baselines(&pool, engine);
+    scenarios.extend(storage_testkit::bench::inbox_scenarios("postgresql", &inbox_store, save, search));
     scenarios
+}
+
+/// The inbox baselines: a message insert and its account's update in one transaction; a search
+/// page and its count, by the statements the store issues.
+fn inbox_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> (storage_testkit::bench::Op, storage_testkit::bench::Op) {
+    let sample = inbox::message("raw-", 0, Utc::now());
+    let message_body = engine.table::<InboxMessage>().encode_body(&sample).expect("encode");
+    let account = InboxAccount::new(inbox::tenant_id(), &inbox::account(0), "gmail", "acct0@bench.example", Utc::now());
+    let account_body = engine.table::<InboxAccount>().encode_body(&account).expect("encode");
+    let (p1, p2) = (pool.clone(), pool.clone());
+    let save = op(move |i| {
+        let (pool, message_body, account_body) = (p1.clone(), message_body.clone(), account_body.clone());
+        async move {
+            let (now, message) = (Utc::now(), inbox::message(&format!("raw-{}-", std::process::id()), i, Utc::now()));
+            let tenant = inbox::tenant_id();
+            let search = storage_core::fts::searchable(&storage_core::Document::search_text(&message));
+            let mut tx = pool.begin().await.expect("begin");
+            let inserted = sqlx::query(INSERT_MESSAGE)
+                .bind(tenant.as_str())
+                .bind(message.message_id())
+                .bind(&message.account_id)
+                .bind(i64::try_from(i).expect("rank"))
+                .bind(now)
+                .bind(message_body)
+                .bind(search)
+                .execute(&mut *tx)
+                .await
+                .expect("raw insert message");
+            assert_eq!(inserted.rows_affected(), 1);
+            let counted = sqlx::query(COUNT_IN_ACCOUNT)
+                .bind(now)
+                .bind(account_body)
+                .bind(tenant.as_str())
+                .bind(&message.account_id)
+                .execute(&mut *tx)
+                .await
+                .expect("raw count");
+            assert_eq!(counted.rows_affected(), 1);
+            tx.commit().await.expect("commit");
+        }
+    });
+    let search = op(move |i| {
+        let pool = p2.clone();
+        async move {
+            let (query, tenant) = (format!("'{}'", inbox::query(i)), inbox::tenant_id());
+            let rows = sqlx::query(SEARCH).bind(&query).bind(tenant.as_str()).fetch_all(&pool).await.expect("raw search");
+            let bodies: Vec<String> = rows.iter().map(|row| row.get(5)).collect();
+            let total: i64 = sqlx::query(SEARCH_COUNT).bind(&query).bind(tenant.as_str()).fetch_one(&pool).await.expect("count").get(0);
+            assert!(total > 0 && !bodies.is_empty());
+        }
+    });
+    (save, search)
 }
 
 /// The identity and audit baselines: the statements the stores issue, through sqlx.

@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use storage_core::Store;
 use storage_core::clock::to_micros;
-use storage_core::{Engine, GmailUserState, IntegrationConfig};
+use storage_core::{Engine, GmailUserState, InboxAccount, InboxMessage, IntegrationConfig};
 use storage_core::{IntegrationStore, SqliteSynchronous};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_sqlite::SqliteBackend;
 use storage_sqlite::{SQLiteGmailTokenStore, SQLiteIntegrationStore, SQLiteWebhookStore};
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, IdentityBaselines, Op, Reference, Scenario, chat, identity, op};
+use storage_testkit::bench::{Baselines, IdentityBaselines, Op, Reference, Scenario, chat, identity, inbox, op};
 
 const GET: &str = "SELECT tenant, id, version, created_at, updated_at, {c}body FROM {t} WHERE tenant = ?1 AND id = ?2";
 const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, messages_sent, errors_24h, version, created_at, updated_at, body) \
@@ -48,6 +48,15 @@ const NEWEST_BY_ACTOR: &str = "SELECT tenant, id, version, created_at, updated_a
     WHERE tenant = ?1 AND actor_id = ?2 AND seq IS NOT NULL ORDER BY seq DESC, id DESC LIMIT 51";
 
 const INSTALLATION_BY_KEY: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM bot_installations WHERE install_key = ?1";
+
+const INSERT_MESSAGE: &str = "INSERT INTO inbox_messages (tenant, id, account_id, priority_tier, is_read, rank, received_at, version, \
+    created_at, updated_at, body, search) VALUES (?1, ?2, ?3, 'low', 0, ?4, ?5, 1, ?5, ?5, ?6, ?7) ON CONFLICT (tenant, id) DO NOTHING";
+const COUNT_IN_ACCOUNT: &str = "UPDATE inbox_accounts SET version = version + 1, updated_at = ?1, body = ?2 WHERE tenant = ?3 AND id = ?4";
+const SEARCH: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM inbox_messages_fts CROSS JOIN inbox_messages \
+    ON inbox_messages.seq = inbox_messages_fts.rowid WHERE inbox_messages_fts MATCH ?1 AND tenant = ?2 \
+    ORDER BY bm25(inbox_messages_fts), id LIMIT 20";
+const SEARCH_COUNT: &str = "SELECT count(*) FROM inbox_messages_fts CROSS JOIN inbox_messages \
+    ON inbox_messages.seq = inbox_messages_fts.rowid WHERE inbox_messages_fts MATCH ?1 AND tenant = ?2";
 
 /// The floor's connections: synchronous rusqlite, each behind a mutex (uncontended at 1 task).
 struct Floor {
@@ -196,6 +205,58 @@ fn identity_baselines(floor: &Arc<Floor>, user_body: String, entry_body: String)
     }
 }
 
+/// The inbox baselines: a message insert and its account's update in one transaction; a search
+/// page and its count, by the statements the store issues.
+fn inbox_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> (Op, Op) {
+    let sample = inbox::message("raw-", 0, Utc::now());
+    let message_body = engine.table::<InboxMessage>().encode_body(&sample).expect("encode");
+    let account = InboxAccount::new(inbox::tenant_id(), &inbox::account(0), "gmail", "acct0@bench.example", Utc::now());
+    let account_body = engine.table::<InboxAccount>().encode_body(&account).expect("encode");
+    let (f1, f2) = (Arc::clone(floor), Arc::clone(floor));
+    let save = op(move |i| {
+        let (floor, message_body, account_body) = (Arc::clone(&f1), message_body.clone(), account_body.clone());
+        async move {
+            let (now, message) = (to_micros(Utc::now()), inbox::message(&format!("raw-{}-", std::process::id()), i, Utc::now()));
+            let tenant = inbox::tenant_id();
+            floor.write(|conn| {
+                let tx = conn.unchecked_transaction().expect("begin");
+                let args = (tenant.as_str(), message.message_id(), &message.account_id, i64::try_from(i).expect("rank"), now, message_body);
+                let search = storage_core::fts::searchable(&storage_core::Document::search_text(&message));
+                let inserted =
+                    tx.prepare_cached(INSERT_MESSAGE).expect("prepare").execute((args.0, args.1, args.2, args.3, args.4, args.5, search));
+                assert_eq!(inserted.expect("floor insert message"), 1);
+                let counted = tx.prepare_cached(COUNT_IN_ACCOUNT).expect("prepare").execute((
+                    now,
+                    account_body,
+                    tenant.as_str(),
+                    &message.account_id,
+                ));
+                assert_eq!(counted.expect("floor count"), 1);
+                tx.commit().expect("commit");
+            })
+        }
+    });
+    let search = op(move |i| {
+        let floor = Arc::clone(&f2);
+        async move {
+            let (query, tenant) = (format!("\"{}\"", inbox::query(i)), inbox::tenant_id());
+            floor.read(|conn| {
+                let rows: Vec<(String, String, i64, String)> = conn
+                    .prepare_cached(SEARCH)
+                    .expect("prepare")
+                    .query_map((&query, tenant.as_str()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(5)?)))
+                    .expect("floor search")
+                    .collect::<rusqlite::Result<_>>()
+                    .expect("rows");
+                let total: i64 =
+                    conn.prepare_cached(SEARCH_COUNT).expect("prepare").query_row((&query, tenant.as_str()), |r| r.get(0)).expect("count");
+                assert!(total > 0 && !rows.is_empty());
+            })
+        }
+    });
+    (save, search)
+}
+
 async fn open(path: &Path, synchronous: SqliteSynchronous, ring: &Arc<KeyRing>) -> SqliteBackend {
     SqliteBackend::builder(path).sealer(ring.clone()).synchronous(synchronous).readers(4).connect().await.expect("open")
 }
@@ -258,6 +319,9 @@ async fn scenarios() -> Vec<Scenario> {
         }
     });
     scenarios.push(storage_testkit::bench::chat_scenario("sqlite", installations, raw_lookup));
+    let inbox_store = storage_testkit::bench::preload_inbox(engine).await;
+    let (save, search) = inbox_baselines(&floor, engine);
+    scenarios.extend(storage_testkit::bench::inbox_scenarios("sqlite", &inbox_store, save, search));
     // The same write with synchronous=FULL: every commit is durable across power loss.
     let full_path = dir.path().join("bench-full.db");
     let full = open(&full_path, SqliteSynchronous::Full, &ring).await;

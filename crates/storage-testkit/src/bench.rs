@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use storage_core::{
     Audit, AuditEntry, AuditQuery, AuditStore, BotInstallation, BotInstallationStore, BotInstallations, ClaimOutcome, Engine,
-    GmailTokenStore, IntegrationStore, NewUser, PageRequest, Platform, Store, User, UserStore, Users, WebhookStore,
+    GmailTokenStore, InboxAccount, InboxMessage, IntegrationStore, MessageFilter, NewUser, PageRequest, Platform, Store, UnifiedInbox,
+    UnifiedInboxStore, User, UserStore, Users, WebhookStore,
 };
 
 /// One asynchronous operation; the argument is a running counter, for distinct keys.
@@ -560,4 +561,92 @@ pub fn chat_scenario(backend: &'static str, store: Arc<BotInstallations>, raw: O
         s.get(Platform::Slack, &chat::team(i)).await.expect("lookup").expect("installed");
     });
     Scenario { operation: "bot.get_by_team_id", backend, store, raw }
+}
+
+/// The inbox scenarios: a message upsert (a new message moving its account's counters) and a
+/// full-text search over [`inbox::MESSAGES`] messages.
+pub mod inbox {
+    use crate::tenant;
+    use chrono::{DateTime, Utc};
+    use storage_core::{InboxMessage, Secret, TenantId};
+
+    /// Preloaded messages, in one tenant.
+    pub const MESSAGES: u64 = 100_000;
+    /// Their accounts.
+    pub const ACCOUNTS: u64 = 10;
+    /// Distinct words of the snippets: each word is in about 400 messages.
+    pub const VOCABULARY: u64 = 2_000;
+    /// Results per search page.
+    pub const PAGE: u32 = 20;
+
+    /// The tenant.
+    pub fn tenant_id() -> TenantId {
+        tenant("bench-inbox")
+    }
+
+    /// Account `i % ACCOUNTS`.
+    pub fn account(i: u64) -> String {
+        format!("acct-{}", i % ACCOUNTS)
+    }
+
+    /// Message `n` of the preload (or, with another prefix, of the upsert scenario).
+    pub fn message(prefix: &str, n: u64, at: DateTime<Utc>) -> InboxMessage {
+        let words: Vec<String> =
+            (1..=8_u64).map(|k| format!("w{}", (n.wrapping_mul(k).wrapping_mul(7_919).wrapping_add(k)) % VOCABULARY)).collect();
+        let mut message =
+            InboxMessage::new(tenant_id(), &account(n), &format!("{prefix}{n}"), &format!("Report {}", n % 5_000), "ops@bench.example", at);
+        message.snippet = words.join(" ");
+        message.body_preview = Secret::new(format!("body of {n}"));
+        message.priority_score = (n % 1_000) as f64 / 1_000.0;
+        message
+    }
+
+    /// The query of search `i`: one word of the vocabulary.
+    pub fn query(i: u64) -> String {
+        format!("w{}", i % VOCABULARY)
+    }
+}
+
+/// Fills the unified inbox of `engine` with [`inbox::MESSAGES`] messages in [`inbox::ACCOUNTS`]
+/// accounts, written in units of 500 (the accounts' counters set to match).
+pub async fn preload_inbox(engine: &dyn Engine) -> Arc<UnifiedInbox> {
+    let store = Arc::new(UnifiedInbox::on(engine));
+    let now = chrono::Utc::now();
+    for a in 0..inbox::ACCOUNTS {
+        let account = InboxAccount::new(inbox::tenant_id(), &inbox::account(a), "gmail", &format!("acct{a}@bench.example"), now);
+        store.save_account(&account).await.expect("preload account");
+    }
+    let messages = engine.table::<InboxMessage>();
+    for start in (0..inbox::MESSAGES).step_by(500) {
+        let mut unit = messages.unit(&inbox::tenant_id());
+        for n in start..(start + 500).min(inbox::MESSAGES) {
+            unit.insert(&messages, &inbox::message("m-", n, now)).expect("preload message");
+        }
+        unit.commit().await.expect("preload unit");
+    }
+    let per_account = inbox::MESSAGES / inbox::ACCOUNTS;
+    for a in 0..inbox::ACCOUNTS {
+        let counts = per_account as i64;
+        store.increment_account_counts(&inbox::tenant_id(), &inbox::account(a), counts, counts, 0).await.expect("counters");
+    }
+    store
+}
+
+/// `inbox.save_message` (a new message; its account's counters in the same unit) and
+/// `inbox.search` (one word, the best [`inbox::PAGE`] and the total) beside their baselines.
+pub fn inbox_scenarios(backend: &'static str, store: &Arc<UnifiedInbox>, raw_save: Op, raw_search: Op) -> Vec<Scenario> {
+    let save = on(store, |s, i| async move {
+        let (_, inserted) =
+            s.save_message(&inbox::message(&format!("new-{}-", std::process::id()), i, chrono::Utc::now())).await.expect("save");
+        assert!(inserted);
+    });
+    let search = on(store, |s, i| async move {
+        let (found, total) =
+            s.search_messages(&inbox::tenant_id(), &inbox::query(i), &MessageFilter::default(), inbox::PAGE, 0).await.expect("search");
+        assert!(total > 0 && !found.is_empty());
+    });
+    vec![
+        Scenario { operation: "inbox.save_message", backend, store: save, raw: raw_save },
+        Scenario { operation: "inbox.search_100k", backend, store: search, raw: raw_search },
+    ]
 }
