@@ -86,4 +86,6 @@ stores! {
     webhook_config_store: WebhookConfigStore = WebhookConfigs, get_webhook_config_store, set_webhook_config_store, reset_webhook_config_store;
     channel_subscription_store: ChannelSubscriptionStore = ChannelSubscriptions, get_channel_subscription_store, set_channel_subscription_store, reset_channel_subscription_store;
     unified_inbox_store: UnifiedInboxStore = UnifiedInbox, get_unified_inbox_store, set_unified_inbox_store, reset_unified_inbox_store;
+    inbox_activity_store: InboxActivityStore = InboxActivities, get_inbox_activity_store, set_inbox_activity_store, reset_inbox_activity_store;
+    email_store: EmailStore = Emails, get_email_store, set_email_store, reset_email_store;
 }

@@ -49,6 +49,10 @@ pub use stores::bot_installation::{BotInstallation, BotInstallationStore, BotIns
 pub use stores::channel_subscription::{
     ChannelSubscription, ChannelSubscriptionStore, ChannelSubscriptions, ChannelType, NewSubscription, SubscriptionChanges,
 };
+pub use stores::email::{
+    EmailStore, EmailUserConfig, Emails, FeedbackStats, MessageStatus, NewDecision, NewRoutingRule, NewSharedInbox, PrioritizationDecision,
+    RoutingRule, RoutingRuleChanges, SharedInbox, SharedInboxChanges, SharedMessage, VipSender,
+};
 pub use stores::external_identity::{ExternalIdentities, ExternalIdentity, ExternalIdentityStore, ExternalProfile};
 pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};
 pub use stores::governance::{
@@ -57,6 +61,7 @@ pub use stores::governance::{
 pub use stores::inbox::{
     AccountChanges, InboxAccount, InboxMessage, MessageFilter, PriorityTier, TriageResult, UnifiedInbox, UnifiedInboxStore,
 };
+pub use stores::inbox_activity::{InboxActivities, InboxActivity, InboxActivityStore, NewActivity};
 pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, UserIdMapping};
 pub use stores::invitation::{Invitation, InvitationStatus, InvitationStore, Invitations, IssuedInvitation};
 pub use stores::notification::{

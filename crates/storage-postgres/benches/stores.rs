@@ -30,6 +30,9 @@ const UPSERT_GMAIL: &str = "INSERT INTO gmail_tokens (tenant, id, email_address,
     token_expiry = excluded.token_expiry, version = gmail_tokens.version + 1, updated_at = excluded.updated_at, body = excluded.body \
     RETURNING version, created_at";
 
+/// The baseline's messages live apart, so the store's searches never meet their bodies (a body
+/// names its record; the baseline reuses one).
+const RAW_MESSAGES_TENANT: &str = "bench-inbox-raw";
 const INSERT_MESSAGE: &str = "INSERT INTO inbox_messages (tenant, id, account_id, priority_tier, is_read, rank, received_at, version, \
     created_at, updated_at, body, search) VALUES ($1, $2, $3, 'low', false, $4, $5, 1, $5, $5, $6, $7) ON CONFLICT (tenant, id) DO NOTHING";
 const COUNT_IN_ACCOUNT: &str = "UPDATE inbox_accounts SET version = version + 1, updated_at = $1, body = $2 WHERE tenant = $3 AND id = $4";
@@ -191,18 +194,27 @@ async fn scenarios() -> Vec<Scenario> {
 fn inbox_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> (storage_testkit::bench::Op, storage_testkit::bench::Op) {
     let sample = inbox::message("raw-", 0, Utc::now());
     let message_body = engine.table::<InboxMessage>().encode_body(&sample).expect("encode");
-    let account = InboxAccount::new(inbox::tenant_id(), &inbox::account(0), "gmail", "acct0@bench.example", Utc::now());
-    let account_body = engine.table::<InboxAccount>().encode_body(&account).expect("encode");
+    // One body per account: a body names its record, so each account keeps its own.
+    let account_bodies: Arc<Vec<String>> = Arc::new(
+        (0..inbox::ACCOUNTS)
+            .map(|a| {
+                let account =
+                    InboxAccount::new(inbox::tenant_id(), &inbox::account(a), "gmail", &format!("acct{a}@bench.example"), Utc::now());
+                engine.table::<InboxAccount>().encode_body(&account).expect("encode")
+            })
+            .collect(),
+    );
     let (p1, p2) = (pool.clone(), pool.clone());
     let save = op(move |i| {
-        let (pool, message_body, account_body) = (p1.clone(), message_body.clone(), account_body.clone());
+        let (pool, message_body) = (p1.clone(), message_body.clone());
+        let account_body = account_bodies[(i % inbox::ACCOUNTS) as usize].clone();
         async move {
             let (now, message) = (Utc::now(), inbox::message(&format!("raw-{}-", std::process::id()), i, Utc::now()));
             let tenant = inbox::tenant_id();
             let search = storage_core::fts::searchable(&storage_core::Document::search_text(&message));
             let mut tx = pool.begin().await.expect("begin");
             let inserted = sqlx::query(INSERT_MESSAGE)
-                .bind(tenant.as_str())
+                .bind(RAW_MESSAGES_TENANT)
                 .bind(message.message_id())
                 .bind(&message.account_id)
                 .bind(i64::try_from(i).expect("rank"))

@@ -49,6 +49,9 @@ const NEWEST_BY_ACTOR: &str = "SELECT tenant, id, version, created_at, updated_a
 
 const INSTALLATION_BY_KEY: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM bot_installations WHERE install_key = ?1";
 
+/// The baseline's messages live apart, so the store's searches never meet their bodies (a body
+/// names its record; the baseline reuses one).
+const RAW_MESSAGES_TENANT: &str = "bench-inbox-raw";
 const INSERT_MESSAGE: &str = "INSERT INTO inbox_messages (tenant, id, account_id, priority_tier, is_read, rank, received_at, version, \
     created_at, updated_at, body, search) VALUES (?1, ?2, ?3, 'low', 0, ?4, ?5, 1, ?5, ?5, ?6, ?7) ON CONFLICT (tenant, id) DO NOTHING";
 const COUNT_IN_ACCOUNT: &str = "UPDATE inbox_accounts SET version = version + 1, updated_at = ?1, body = ?2 WHERE tenant = ?3 AND id = ?4";
@@ -210,17 +213,27 @@ fn identity_baselines(floor: &Arc<Floor>, user_body: String, entry_body: String)
 fn inbox_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> (Op, Op) {
     let sample = inbox::message("raw-", 0, Utc::now());
     let message_body = engine.table::<InboxMessage>().encode_body(&sample).expect("encode");
-    let account = InboxAccount::new(inbox::tenant_id(), &inbox::account(0), "gmail", "acct0@bench.example", Utc::now());
-    let account_body = engine.table::<InboxAccount>().encode_body(&account).expect("encode");
+    // One body per account: a body names its record, so each account keeps its own.
+    let account_bodies: Arc<Vec<String>> = Arc::new(
+        (0..inbox::ACCOUNTS)
+            .map(|a| {
+                let account =
+                    InboxAccount::new(inbox::tenant_id(), &inbox::account(a), "gmail", &format!("acct{a}@bench.example"), Utc::now());
+                engine.table::<InboxAccount>().encode_body(&account).expect("encode")
+            })
+            .collect(),
+    );
     let (f1, f2) = (Arc::clone(floor), Arc::clone(floor));
     let save = op(move |i| {
-        let (floor, message_body, account_body) = (Arc::clone(&f1), message_body.clone(), account_body.clone());
+        let (floor, message_body) = (Arc::clone(&f1), message_body.clone());
+        let account_body = account_bodies[(i % inbox::ACCOUNTS) as usize].clone();
         async move {
             let (now, message) = (to_micros(Utc::now()), inbox::message(&format!("raw-{}-", std::process::id()), i, Utc::now()));
             let tenant = inbox::tenant_id();
             floor.write(|conn| {
                 let tx = conn.unchecked_transaction().expect("begin");
-                let args = (tenant.as_str(), message.message_id(), &message.account_id, i64::try_from(i).expect("rank"), now, message_body);
+                let args =
+                    (RAW_MESSAGES_TENANT, message.message_id(), &message.account_id, i64::try_from(i).expect("rank"), now, message_body);
                 let search = storage_core::fts::searchable(&storage_core::Document::search_text(&message));
                 let inserted =
                     tx.prepare_cached(INSERT_MESSAGE).expect("prepare").execute((args.0, args.1, args.2, args.3, args.4, args.5, search));

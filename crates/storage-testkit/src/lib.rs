@@ -17,6 +17,7 @@ pub mod audit_trail;
 pub mod bench;
 pub mod bot_installation;
 pub mod channel_subscription;
+pub mod email;
 pub mod engine;
 pub mod external_identity;
 pub mod faults;
@@ -24,6 +25,7 @@ pub mod fts;
 pub mod gmail_token;
 pub mod governance;
 pub mod inbox;
+pub mod inbox_activity;
 pub mod integration;
 pub mod invitation;
 pub mod model;
@@ -349,6 +351,21 @@ macro_rules! conformance_tests {
                 concurrent_upserts_of_one_message_insert_it_once,
                 search_finds_words_of_subject_sender_and_snippet_in_its_tenant,
                 generated_queries_never_fail_and_known_phrases_are_found,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            inbox_activity,
+            [activities_list_newest_first_in_their_organisation_and_expire, pages_of_activities_stay_whole_while_more_are_logged]
+        );
+        $crate::conformance_module!(
+            $setup,
+            email,
+            [
+                settings_and_vip_senders_are_per_user_and_workspace,
+                shared_inboxes_keep_members_messages_and_their_search_together,
+                routing_rules_run_by_priority_and_count_every_match,
+                decisions_take_feedback_on_the_latest_and_report_accuracy,
             ]
         );
     };

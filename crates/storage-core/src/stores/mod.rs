@@ -4,10 +4,12 @@ pub mod audit;
 pub mod audit_trail;
 pub mod bot_installation;
 pub mod channel_subscription;
+pub mod email;
 pub mod external_identity;
 pub mod gmail_token;
 pub mod governance;
 pub mod inbox;
+pub mod inbox_activity;
 pub mod integration;
 pub mod invitation;
 pub mod notification;
@@ -68,6 +70,14 @@ pub const TABLES: &[&TableDef] = &[
     &inbox::InboxAccount::TABLE,
     &inbox::InboxMessage::TABLE,
     &inbox::TriageResult::TABLE,
+    &inbox_activity::InboxActivity::TABLE,
+    &email::EmailUserConfig::TABLE,
+    &email::VipSender::TABLE,
+    &email::SharedInbox::TABLE,
+    &email::SharedInbox::POSTINGS,
+    &email::SharedMessage::TABLE,
+    &email::RoutingRule::TABLE,
+    &email::PrioritizationDecision::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
