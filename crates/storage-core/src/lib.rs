@@ -45,7 +45,10 @@ pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope}
 pub use secret::{SealContext, Sealer, Secret};
 pub use stores::audit::{Audit, AuditEntry, AuditEvent, AuditHead, AuditQuery, AuditStore, BrokenLink, ChainReport, StoredEvent};
 pub use stores::audit_trail::{Artifact, ArtifactQuery, AuditTrailStore, AuditTrails};
-pub use stores::bot_installation::{BotInstallation, BotInstallationStore, BotInstallations, Platform, RefreshLease};
+pub use stores::bot_installation::{
+    BotInstallation, BotInstallationStore, BotInstallations, DiscordGuildStore, Platform, PlatformInstallations, PlatformKind,
+    RefreshLease, SlackWorkspaceStore, TeamsTenantStore, TeamsWorkspaceStore,
+};
 pub use stores::channel_subscription::{
     ChannelSubscription, ChannelSubscriptionStore, ChannelSubscriptions, ChannelType, NewSubscription, SubscriptionChanges,
 };

@@ -160,3 +160,22 @@ pub async fn one_worker_at_a_time_holds_a_refresh_lease(s: &Subject) {
         Err(StorageError::NotFound { .. })
     ));
 }
+
+pub async fn the_seed_platform_stores_see_only_their_platform(s: &Subject) {
+    let slack = s.store::<storage_core::SlackWorkspaceStore>();
+    let teams = s.store::<storage_core::TeamsTenantStore>();
+    let discord = s.store::<storage_core::DiscordGuildStore>();
+    let acme = tenant("acme");
+    let now = s.clock.now();
+    let workspace = BotInstallation::new(acme.clone(), Platform::Slack, "T-SAME", "Acme Slack", "xoxb-1", now);
+    slack.save(&workspace).await.expect("slack");
+    teams.save(&BotInstallation::new(acme.clone(), Platform::Teams, "T-SAME", "Acme Teams", "eyJ-1", now)).await.expect("teams");
+    assert_invalid(discord.save(&workspace).await, "platform");
+    assert_eq!(slack.get("T-SAME").await.expect("get").map(|i| i.name), Some("Acme Slack".to_owned()));
+    assert_eq!(teams.get("T-SAME").await.expect("get").map(|i| i.name), Some("Acme Teams".to_owned()));
+    assert!(discord.get("T-SAME").await.expect("get").is_none());
+    assert_eq!((slack.count(true).await.expect("count"), discord.count(false).await.expect("count")), (1, 0));
+    assert_eq!(teams.get_by_tenant(&acme, &storage_core::PageRequest::first(10)).await.expect("page").items.len(), 1);
+    assert!(slack.delete("T-SAME").await.expect("delete"));
+    assert!(teams.get("T-SAME").await.expect("get").is_some(), "another platform's id stays");
+}

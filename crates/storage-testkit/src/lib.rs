@@ -308,6 +308,7 @@ macro_rules! conformance_tests {
                 an_inbound_event_finds_its_installation_without_a_tenant,
                 expiring_tokens_are_found_across_tenants,
                 one_worker_at_a_time_holds_a_refresh_lease,
+                the_seed_platform_stores_see_only_their_platform,
             ]
         );
         $crate::conformance_module!(

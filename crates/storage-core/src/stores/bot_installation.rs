@@ -481,3 +481,118 @@ impl<B: ?Sized> BotInstallationStore for BotInstallations<B> {
         }
     }
 }
+
+/// A platform, as a type: what makes [`PlatformInstallations`] the seed's per-platform stores.
+pub trait PlatformKind: Send + Sync + 'static {
+    /// The platform.
+    const PLATFORM: Platform;
+}
+
+/// Slack, as a type.
+#[derive(Debug)]
+pub enum Slack {}
+/// Microsoft Teams, as a type.
+#[derive(Debug)]
+pub enum Teams {}
+/// Discord, as a type.
+#[derive(Debug)]
+pub enum Discord {}
+
+impl PlatformKind for Slack {
+    const PLATFORM: Platform = Platform::Slack;
+}
+impl PlatformKind for Teams {
+    const PLATFORM: Platform = Platform::Teams;
+}
+impl PlatformKind for Discord {
+    const PLATFORM: Platform = Platform::Discord;
+}
+
+/// The installations of one platform: a view of [`BotInstallations`] under the seed's names
+/// ([`SlackWorkspaceStore`], [`TeamsWorkspaceStore`], [`TeamsTenantStore`],
+/// [`DiscordGuildStore`]), whose calls take the platform's own id and never see another
+/// platform's installations.
+pub struct PlatformInstallations<P, B: ?Sized = dyn Engine> {
+    all: BotInstallations<B>,
+    _platform: PhantomData<fn() -> P>,
+}
+
+/// The seed's Slack workspace store.
+pub type SlackWorkspaceStore = PlatformInstallations<Slack>;
+/// The seed's Teams workspace store.
+pub type TeamsWorkspaceStore = PlatformInstallations<Teams>;
+/// The seed's Teams tenant store (the same installations as [`TeamsWorkspaceStore`]).
+pub type TeamsTenantStore = PlatformInstallations<Teams>;
+/// The seed's Discord guild store.
+pub type DiscordGuildStore = PlatformInstallations<Discord>;
+
+impl<P: PlatformKind, B: ?Sized + 'static> crate::Store for PlatformInstallations<P, B> {
+    fn on(engine: &dyn Engine) -> Self {
+        Self { all: BotInstallations::on(engine), _platform: PhantomData }
+    }
+}
+
+impl<P, B: ?Sized> Clone for PlatformInstallations<P, B> {
+    fn clone(&self) -> Self {
+        Self { all: self.all.clone(), _platform: PhantomData }
+    }
+}
+
+impl<P: PlatformKind, B: ?Sized> fmt::Debug for PlatformInstallations<P, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlatformInstallations").field("platform", &P::PLATFORM).finish_non_exhaustive()
+    }
+}
+
+impl<P: PlatformKind, B: ?Sized> PlatformInstallations<P, B> {
+    /// Stores an installation of this platform (see [`BotInstallationStore::save`]).
+    pub async fn save(&self, installation: &BotInstallation) -> Result<BotInstallation> {
+        if installation.platform != P::PLATFORM {
+            return Err(StorageError::invalid(
+                "platform",
+                format!("a {} installation given to the {} store", installation.platform.as_str(), P::PLATFORM.as_str()),
+            ));
+        }
+        self.all.save(installation).await
+    }
+    /// The installation of a workspace, tenant or guild id, whichever its tenant.
+    pub async fn get(&self, external_id: &str) -> Result<Option<BotInstallation>> {
+        self.all.get(P::PLATFORM, external_id).await
+    }
+    /// One page of a tenant's active installations, newest first.
+    pub async fn get_by_tenant(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<BotInstallation>> {
+        self.all.get_by_tenant(tenant, Some(P::PLATFORM), page).await
+    }
+    /// One page of every tenant's active installations.
+    pub async fn list_active(&self, page: &PageRequest) -> Result<Page<BotInstallation>> {
+        self.all.list_active(Some(P::PLATFORM), page).await
+    }
+    /// How many installations (active only, if asked).
+    pub async fn count(&self, active_only: bool) -> Result<u64> {
+        self.all.count(Some(P::PLATFORM), active_only).await
+    }
+    /// Stops serving events.
+    pub async fn deactivate(&self, external_id: &str) -> Result<BotInstallation> {
+        self.all.deactivate(P::PLATFORM, external_id).await
+    }
+    /// Blanks every token and secret and deactivates.
+    pub async fn revoke_token(&self, external_id: &str) -> Result<BotInstallation> {
+        self.all.revoke_token(P::PLATFORM, external_id).await
+    }
+    /// Removes the installation; whether it existed.
+    pub async fn delete(&self, external_id: &str) -> Result<bool> {
+        self.all.delete(P::PLATFORM, external_id).await
+    }
+    /// Stores refreshed tokens.
+    pub async fn update_tokens(&self, external_id: &str, refresh: TokenRefresh) -> Result<BotInstallation> {
+        self.all.update_tokens(P::PLATFORM, external_id, refresh).await
+    }
+    /// The right to refresh an installation's tokens for `ttl`, if no other worker holds it.
+    pub async fn acquire_refresh_lease(&self, external_id: &str, holder: &str, ttl: TimeDelta) -> Result<Option<RefreshLease>> {
+        self.all.acquire_refresh_lease(P::PLATFORM, external_id, holder, ttl).await
+    }
+    /// Every platform's installations: the expiring-token scan and the lease completion live there.
+    pub fn all_platforms(&self) -> &BotInstallations<B> {
+        &self.all
+    }
+}

@@ -592,17 +592,23 @@ impl<B: ?Sized> UnifiedInboxStore for UnifiedInbox<B> {
     async fn save_message(&self, message: &InboxMessage) -> Result<(InboxMessage, bool)> {
         message.validate()?;
         let (tenant, id) = (&message.tenant, message.message_id());
+        // The insert comes first and a duplicate is read only when it conflicts: a new message
+        // (the common case) costs two round trips, not three.
         retry_contended(|| async {
-            if let Some(stored) = self.messages.get(tenant, &id).await? {
-                return Ok((stored, false));
-            }
             let mut account = account_of(self.accounts.get(tenant, &message.account_id).await?, &message.account_id)?;
             account.count(1, unread(message));
             let mut unit = self.messages.unit(tenant);
             unit.insert(&self.messages, message)?;
             unit.update(&self.accounts, &account)?;
-            let applied = unit.commit().await.map_err(contended)?;
-            Ok((written(message.clone(), &applied, 0), true))
+            match unit.commit().await {
+                Ok(applied) => Ok((written(message.clone(), &applied, 0), true)),
+                Err(conflict @ StorageError::Conflict { .. }) => match self.messages.get(tenant, &id).await? {
+                    Some(stored) => Ok((stored, false)),
+                    // Deleted meanwhile: try again.
+                    None => Err(contended(conflict)),
+                },
+                Err(other) => Err(other),
+            }
         })
         .await
     }
