@@ -88,4 +88,7 @@ stores! {
     unified_inbox_store: UnifiedInboxStore = UnifiedInbox, get_unified_inbox_store, set_unified_inbox_store, reset_unified_inbox_store;
     inbox_activity_store: InboxActivityStore = InboxActivities, get_inbox_activity_store, set_inbox_activity_store, reset_inbox_activity_store;
     email_store: EmailStore = Emails, get_email_store, set_email_store, reset_email_store;
+    receipt_store: ReceiptStore = Receipts, get_receipt_store, set_receipt_store, reset_receipt_store;
+    invoice_store: InvoiceStore = Invoices, get_invoice_store, set_invoice_store, reset_invoice_store;
+    ar_invoice_store: ArInvoiceStore = ArInvoices, get_ar_invoice_store, set_ar_invoice_store, reset_ar_invoice_store;
 }

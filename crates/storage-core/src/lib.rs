@@ -20,7 +20,9 @@ pub mod document;
 pub mod engine;
 pub mod error;
 pub mod fts;
+pub mod ledger;
 pub mod limits;
+pub mod money;
 pub mod multi;
 pub mod page;
 pub mod query;
@@ -39,10 +41,13 @@ pub use engine::{
 };
 pub use error::{BoxError, Result, StorageError};
 pub use fts::{Search, build_fts_match_query, build_tsquery, escape_fts_string, sanitize_fts_query};
+pub use ledger::{Balance, EntryKind, LedgerEntry, Ledgered, NewEntry, Posted, ledger_table};
+pub use money::{Currency, MAX_MINOR, Money, Totals};
 pub use multi::{MultiValued, Posting, postings_table};
 pub use page::{Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope};
 pub use secret::{SealContext, Sealer, Secret};
+pub use stores::ar_invoice::{AgingBucket, AgingReport, ArInvoice, ArInvoiceStore, ArInvoices, ArStatus, Customer, Reminder};
 pub use stores::audit::{Audit, AuditEntry, AuditEvent, AuditHead, AuditQuery, AuditStore, BrokenLink, ChainReport, StoredEvent};
 pub use stores::audit_trail::{Artifact, ArtifactQuery, AuditTrailStore, AuditTrails};
 pub use stores::bot_installation::{
@@ -66,6 +71,7 @@ pub use stores::inbox::{
 };
 pub use stores::inbox_activity::{InboxActivities, InboxActivity, InboxActivityStore, NewActivity};
 pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, UserIdMapping};
+pub use stores::invoice::{Invoice, InvoiceStatus, InvoiceStore, Invoices, LineItem, MAX_LINE_ITEMS};
 pub use stores::invitation::{Invitation, InvitationStatus, InvitationStore, Invitations, IssuedInvitation};
 pub use stores::notification::{
     EmailConfig, EmailProvider, EmailRecipient, NotificationConfigStore, NotificationConfigs, NotifyOn, TelegramConfig,
@@ -75,6 +81,10 @@ pub use stores::oauth::{OAuthLink, OAuthLinkStore, OAuthLinks};
 pub use stores::onboarding::{FlowChanges, Onboarding, OnboardingAnalytics, OnboardingFlow, OnboardingStore};
 pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome, UsageSummary};
 pub use stores::plaid::{PlaidCredential, PlaidCredentialStore, PlaidCredentials};
+pub use stores::receipt::{
+    DEFAULT_RECEIPT_RETENTION, DeletionQuery, DeletionReason, LegalHold, Receipt, ReceiptDeletion, ReceiptQuery, ReceiptSignature, ReceiptSort,
+    ReceiptStats, ReceiptStore, ReceiptVerification, Receipts, SignatureAlgorithm, SignatureCheck, TrustedTimestamp, VerifyingKey,
+};
 pub use stores::slack_debate::{DebateOutcome, DebateStatus, SlackDebate, SlackDebateStore, SlackDebates};
 pub use stores::usage::{Usage, UsageEvent, UsageStore};
 pub use stores::user::{

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, missing_docs)]
 
+pub mod ar_invoice;
 pub mod at_rest;
 pub mod audit;
 pub mod audit_trail;
@@ -28,6 +29,7 @@ pub mod inbox;
 pub mod inbox_activity;
 pub mod integration;
 pub mod invitation;
+pub mod invoice;
 pub mod model;
 pub mod notification;
 pub mod oauth;
@@ -35,6 +37,7 @@ pub mod onboarding;
 pub mod organization;
 pub mod plaid;
 pub mod properties;
+pub mod receipt;
 pub mod server;
 pub mod slack_debate;
 pub mod usage;
@@ -367,6 +370,38 @@ macro_rules! conformance_tests {
                 shared_inboxes_keep_members_messages_and_their_search_together,
                 routing_rules_run_by_priority_and_count_every_match,
                 decisions_take_feedback_on_the_latest_and_report_accuracy,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            receipt,
+            [
+                a_receipt_is_written_once_and_checked_on_every_read,
+                receipts_list_in_four_orders_both_ways_with_counts_and_search,
+                signatures_timestamps_and_holds_change_only_what_they_may,
+                deletion_is_logged_atomically_and_refused_under_hold,
+                retention_keeps_held_receipts_and_logs_every_deletion,
+                a_hold_placed_during_retention_wins_or_finds_the_receipt_gone,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            invoice,
+            [
+                an_invoice_moves_through_approval_as_its_status_allows,
+                concurrent_payments_with_repeated_keys_are_counted_once,
+                duplicates_schedules_and_overdue_invoices_are_found,
+                payments_and_refunds_keep_the_balance_exact,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            ar_invoice,
+            [
+                receivables_are_sent_reminded_and_settled_with_write_offs_apart,
+                aging_and_customer_balances_are_exact_per_currency,
+                concurrent_receivable_payments_lose_no_update,
+                customers_are_kept_per_tenant,
             ]
         );
     };

@@ -567,6 +567,13 @@ impl<B: ?Sized> Audit<B> {
                         actual: head.version.saturating_add(1),
                     });
                 }
+                // A change of the caller's went stale: running the same changes again cannot
+                // help, so the caller re-reads (the chain itself did not move).
+                Err(StorageError::VersionMismatch { entity, id, .. })
+                    if entity != AuditHead::TABLE.entity && entity != AuditEntry::TABLE.entity =>
+                {
+                    return Err(StorageError::conflict(entity, id, "changed by another writer since it was read"));
+                }
                 other => other?,
             };
             // Inserted at version 1 or updated from the version read: one more either way.
@@ -585,7 +592,8 @@ impl<B: ?Sized> Audit<B> {
 
     /// Appends an event in the same unit as the audited change that `build` adds (records of the
     /// same tenant, on the same backend): both commit, or neither. `build` may run more than once
-    /// (when another writer moved the chain first), so it must add the same changes each time.
+    /// (when another writer moved the chain first), so it must add the same changes each time; a
+    /// change of `build`'s whose record changed since it was read fails the call with `Conflict`.
     pub async fn log_with(
         &self,
         tenant: &TenantId,
@@ -595,6 +603,21 @@ impl<B: ?Sized> Audit<B> {
         event.validate()?;
         let mut entries = self.append(tenant, vec![event.into()], &build, None).await?;
         entries.pop().ok_or_else(|| StorageError::backend(self.entries.backend(), "an append returned no entry"))
+    }
+
+    /// Appends `events`, in order, in the same unit as the changes `build` adds (see
+    /// [`Audit::log_with`]); the entries. A change of `build`'s that finds its record changed
+    /// since it was read fails the call with `Conflict`, so the caller can read again.
+    pub async fn log_batch_with(
+        &self,
+        tenant: &TenantId,
+        events: Vec<AuditEvent>,
+        build: impl Fn(&mut Unit) -> Result<()> + Send + Sync,
+    ) -> Result<Vec<AuditEntry>> {
+        for event in &events {
+            event.validate()?;
+        }
+        self.append(tenant, events.into_iter().map(StoredEvent::from).collect(), &build, None).await
     }
 
     /// Takes the lane's turn and appends everything queued in it, tenant by tenant.

@@ -1,5 +1,6 @@
 //! One module per store: its models, its trait, and its logic, written once over the engine.
 
+pub mod ar_invoice;
 pub mod audit;
 pub mod audit_trail;
 pub mod bot_installation;
@@ -12,12 +13,14 @@ pub mod inbox;
 pub mod inbox_activity;
 pub mod integration;
 pub mod invitation;
+pub mod invoice;
 pub mod notification;
 pub mod notification_template;
 pub mod oauth;
 pub mod onboarding;
 pub mod organization;
 pub mod plaid;
+pub mod receipt;
 pub mod slack_debate;
 pub mod usage;
 pub mod user;
@@ -26,6 +29,7 @@ pub mod webhook;
 pub mod webhook_config;
 
 use crate::document::{Document, TableDef};
+use crate::ledger::Ledgered;
 use crate::multi::MultiValued;
 
 /// Two ids as one, unambiguous whatever they contain: the first is length-prefixed, so
@@ -78,6 +82,12 @@ pub const TABLES: &[&TableDef] = &[
     &email::SharedMessage::TABLE,
     &email::RoutingRule::TABLE,
     &email::PrioritizationDecision::TABLE,
+    &receipt::Receipt::TABLE,
+    &invoice::Invoice::TABLE,
+    &invoice::Invoice::ENTRIES,
+    &ar_invoice::ArInvoice::TABLE,
+    &ar_invoice::ArInvoice::ENTRIES,
+    &ar_invoice::Customer::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
