@@ -123,3 +123,6 @@ CREATE TABLE ar_customers (
     body TEXT NOT NULL,
     PRIMARY KEY (tenant, id)
 );
+
+-- Trail receipts are decision receipts now (the audit trail store saves them in the receipt store).
+DROP TABLE trail_receipts;

@@ -2,7 +2,7 @@
 
 use crate::{Subject, assert_invalid, collect_all, tenant};
 use chrono::TimeDelta;
-use storage_core::{Artifact, ArtifactQuery, AuditTrailStore, AuditTrails, Change, Clock, StorageError, WriteMode};
+use storage_core::{Artifact, ArtifactQuery, AuditTrailStore, AuditTrails, Change, Clock, ReceiptStore, StorageError, WriteMode};
 
 fn trail(t: &str, id: &str, gauntlet: &str, verdict: &str) -> Artifact {
     let mut trail = Artifact::new(tenant(t), id, gauntlet, verdict, serde_json::json!({"steps": [1, 2, 3], "note": id}));
@@ -35,6 +35,12 @@ pub async fn trails_and_receipts_are_written_once_per_gauntlet_run(s: &Subject) 
     store.link_trail_to_receipt(&acme, "t-1", "r-1").await.expect("the same link again is fine");
     assert_eq!(store.link_receipt_to_trail(&acme, "r-1", "t-1").await.expect("link").linked_id.as_deref(), Some("t-1"));
     assert_eq!(store.get_receipt_by_gauntlet(&acme, "g-1").await.expect("by gauntlet").map(|r| r.id), Some("r-1".into()));
+    let folded = s.store::<storage_core::Receipts>().get(&acme, "r-1").await.expect("get").expect("one receipt store");
+    assert_eq!(
+        (folded.audit_trail_id.as_deref(), folded.risk_level.as_str()),
+        (Some("t-1"), "low"),
+        "the trail's receipt is the receipt store's"
+    );
     let mut bad = trail("acme", "t-3", "g-3", "pass");
     bad.confidence = 1.5;
     assert_invalid(store.save_trail(&bad).await, "confidence");
@@ -71,8 +77,16 @@ pub async fn lists_count_and_retention(s: &Subject) {
         1
     );
     assert_eq!(store.count_receipts(&acme, &ArtifactQuery::default()).await.expect("count"), 3);
-    // Now is 300 days after the first save; a 250-day retention removes the first run's pair.
+    // Now is 300 days after the first save; a 250-day retention removes the first run's pair,
+    // but not a receipt under legal hold; the receipt's deletion is logged.
+    let receipts = s.store::<storage_core::Receipts>();
+    receipts.place_legal_hold(&acme, "r-1", "litigation", "counsel", None).await.expect("hold");
     assert_eq!(store.cleanup_expired(TimeDelta::days(250)).await.expect("cleanup"), 2);
+    assert_eq!(store.cleanup_expired(TimeDelta::days(150)).await.expect("cleanup"), 1, "the trail goes, the held receipt stays");
+    assert!(store.get_receipt(&acme, "r-1").await.expect("get").is_some());
+    let logged =
+        receipts.deletions(&acme, &storage_core::DeletionQuery::default(), &storage_core::PageRequest::first(10)).await.expect("log");
+    assert_eq!(logged.items.iter().map(|d| d.receipt_id.as_str()).collect::<Vec<_>>(), ["r-0"]);
     assert!(store.get_trail(&acme, "t-0").await.expect("get").is_none());
     assert!(store.cleanup_expired(TimeDelta::days(-1)).await.is_err());
 }

@@ -1,9 +1,14 @@
 //! Audit trails of gauntlet runs and their receipts: write-once compliance artifacts, one of
 //! each per gauntlet run, with a checksum that every read verifies.
+//!
+//! Receipts are the receipt store's ([`crate::stores::receipt`]): this store's receipt calls are
+//! a view of them as [`Artifact`]s, so a receipt saved here is the one the receipt store signs,
+//! holds and retains, and its deletion is logged there.
 
 use crate::document::{Document, IndexSpec, TableDef, Value as IndexValue};
 use crate::engine::Engine;
 use crate::query::{Filter, Order, Query, Scope};
+use crate::stores::receipt::{Receipt, ReceiptQuery, ReceiptStore, Receipts};
 use crate::table::Table;
 use crate::token::hash_token;
 use crate::{Page, PageRequest, Result, StorageError, TenantId, validate_id};
@@ -12,7 +17,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
-use std::marker::PhantomData;
 
 /// How long trails and receipts are kept unless configured (`ARAGORA_AUDIT_TRAIL_RETENTION_DAYS`).
 pub const DEFAULT_RETENTION: TimeDelta = TimeDelta::days(365);
@@ -174,7 +178,6 @@ macro_rules! artifact_document {
 }
 
 artifact_document!(TrailRecord, "audit_trails", "audit trail");
-artifact_document!(ReceiptRecord, "trail_receipts", "trail receipt");
 
 /// Which artifacts a list selects.
 #[derive(Debug, Clone, Default)]
@@ -213,17 +216,68 @@ pub trait AuditTrailStore: Send + Sync + fmt::Debug {
     /// Links a receipt to its trail, once.
     async fn link_receipt_to_trail(&self, tenant: &TenantId, receipt_id: &str, trail_id: &str) -> Result<Artifact>;
     /// Deletes the trails and receipts saved more than `retention` ago, in every tenant; how many.
+    /// Receipts go as the receipt store deletes them: never one under legal hold, each logged.
     async fn cleanup_expired(&self, retention: TimeDelta) -> Result<u64>;
 }
 
 /// [`AuditTrailStore`] on any backend.
 pub struct AuditTrails<B: ?Sized = dyn Engine> {
     trails: Table<TrailRecord>,
-    receipts: Table<ReceiptRecord>,
-    _backend: PhantomData<fn(&B)>,
+    receipts: Receipts<B>,
 }
 
-crate::seed_store!(AuditTrails { trails, receipts });
+impl<B: ?Sized + 'static> crate::Store for AuditTrails<B> {
+    fn on(engine: &dyn Engine) -> Self {
+        Self { trails: engine.table(), receipts: Receipts::on(engine) }
+    }
+}
+
+impl<B: ?Sized> Clone for AuditTrails<B> {
+    fn clone(&self) -> Self {
+        Self { trails: self.trails.clone(), receipts: self.receipts.clone() }
+    }
+}
+
+impl<B: ?Sized> fmt::Debug for AuditTrails<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditTrails").field("trails", &self.trails).field("receipts", &self.receipts).finish()
+    }
+}
+
+crate::seed_constructors!(AuditTrails);
+
+/// The operator retention names in the receipts' deletion log.
+const RETENTION_OPERATOR: &str = "audit-trail-retention";
+
+/// A receipt as an artifact.
+fn artifact_of(receipt: Receipt) -> Artifact {
+    Artifact {
+        tenant: receipt.tenant,
+        id: receipt.receipt_id,
+        gauntlet_id: receipt.gauntlet_id,
+        verdict: receipt.verdict,
+        confidence: receipt.confidence,
+        risk_level: Some(receipt.risk_level),
+        total_findings: 0,
+        duration_seconds: 0.0,
+        linked_id: receipt.audit_trail_id,
+        data: receipt.data,
+        checksum: receipt.checksum,
+        saved_at: receipt.issued_at.unwrap_or(receipt.created_at),
+        version: receipt.version,
+        created_at: receipt.created_at,
+        updated_at: receipt.updated_at,
+    }
+}
+
+fn receipts_query(query: &ArtifactQuery) -> ReceiptQuery {
+    ReceiptQuery {
+        verdict: query.verdict.clone(),
+        risk_level: query.risk_level.clone(),
+        direction: crate::Direction::Desc,
+        ..ReceiptQuery::default()
+    }
+}
 
 fn filter(query: &ArtifactQuery) -> Result<Filter> {
     let mut filter = Filter::all();
@@ -294,23 +348,29 @@ impl<B: ?Sized> AuditTrailStore for AuditTrails<B> {
         link(&self.trails, tenant, trail_id, receipt_id, |r| &mut r.0.linked_id, |r| r.0).await
     }
     async fn save_receipt(&self, receipt: &Artifact) -> Result<Artifact> {
-        save(&self.receipts, receipt, ReceiptRecord, |r| r.0).await
+        receipt.check_fields()?;
+        let mut stored = Receipt::new(receipt.tenant.clone(), &receipt.id, &receipt.gauntlet_id, &receipt.verdict, receipt.data.clone());
+        stored.confidence = receipt.confidence;
+        if let Some(risk) = &receipt.risk_level {
+            stored.risk_level.clone_from(risk);
+        }
+        self.receipts.save(&stored).await.map(artifact_of)
     }
     async fn get_receipt(&self, tenant: &TenantId, receipt_id: &str) -> Result<Option<Artifact>> {
-        self.receipts.get(tenant, receipt_id).await?.map(|r| r.0.check(self.backend())).transpose()
+        Ok(self.receipts.get(tenant, receipt_id).await?.map(artifact_of))
     }
     async fn get_receipt_by_gauntlet(&self, tenant: &TenantId, gauntlet_id: &str) -> Result<Option<Artifact>> {
-        self.receipts.get_by_unique(tenant, "gauntlet_id", gauntlet_id).await?.map(|r| r.0.check(self.backend())).transpose()
+        Ok(self.receipts.get_by_gauntlet(tenant, gauntlet_id).await?.map(artifact_of))
     }
     async fn list_receipts(&self, tenant: &TenantId, query: &ArtifactQuery, page: &PageRequest) -> Result<Page<Artifact>> {
-        let page = self.receipts.list(Scope::Tenant(tenant), Query::new(filter(query)?).order(Order::desc("saved_at")), page).await?;
-        Ok(Page { items: page.items.into_iter().map(|r| r.0.check(self.backend())).collect::<Result<_>>()?, next: page.next })
+        let page = self.receipts.list(tenant, &receipts_query(query), page).await?;
+        Ok(Page { items: page.items.into_iter().map(artifact_of).collect(), next: page.next })
     }
     async fn count_receipts(&self, tenant: &TenantId, query: &ArtifactQuery) -> Result<u64> {
-        self.receipts.count(Scope::Tenant(tenant), filter(query)?).await
+        self.receipts.count(tenant, &receipts_query(query)).await
     }
     async fn link_receipt_to_trail(&self, tenant: &TenantId, receipt_id: &str, trail_id: &str) -> Result<Artifact> {
-        link(&self.receipts, tenant, receipt_id, trail_id, |r| &mut r.0.linked_id, |r| r.0).await
+        self.receipts.link_trail(tenant, receipt_id, trail_id).await.map(artifact_of)
     }
     async fn cleanup_expired(&self, retention: TimeDelta) -> Result<u64> {
         if retention < TimeDelta::zero() {
@@ -319,7 +379,7 @@ impl<B: ?Sized> AuditTrailStore for AuditTrails<B> {
         let cutoff = crate::limits::sub("retention", self.trails.now(), retention)?;
         let old = || Filter::all().lt("saved_at", cutoff);
         let trails = self.trails.delete_where(Scope::AllTenants, old()).await?;
-        let receipts = self.receipts.delete_where(Scope::AllTenants, old()).await?;
+        let receipts = self.receipts.delete_issued_before(cutoff, RETENTION_OPERATOR).await?;
         Ok(trails.saturating_add(receipts))
     }
 }

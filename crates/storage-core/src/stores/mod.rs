@@ -56,7 +56,6 @@ pub const TABLES: &[&TableDef] = &[
     &audit::AuditEntry::TABLE,
     &audit::AuditHead::TABLE,
     &audit_trail::TrailRecord::TABLE,
-    &audit_trail::ReceiptRecord::TABLE,
     &governance::Approval::TABLE,
     &governance::Verification::TABLE,
     &governance::Decision::TABLE,

@@ -203,7 +203,7 @@ pub struct Receipt {
     pub issued_at: Option<DateTime<Utc>>,
     /// The person the decision is about: what an access or erasure request finds it by.
     pub subject_id: Option<String>,
-    /// The audit trail of the run.
+    /// The audit trail of the run (a link, set once; not part of the checksum).
     pub audit_trail_id: Option<String>,
     /// The full receipt as the application produced it.
     pub data: Value,
@@ -285,7 +285,7 @@ impl Receipt {
     }
 
     /// The checksum of the receipt's content: everything the decision says, not its signature,
-    /// timestamp or hold.
+    /// timestamp, hold or link to its audit trail.
     pub fn compute_checksum(&self) -> String {
         let canonical = serde_json::json!([
             self.tenant.as_str(),
@@ -298,7 +298,6 @@ impl Receipt {
             self.risk_score,
             self.issued_at.map(|at| at.timestamp_micros()),
             self.subject_id,
-            self.audit_trail_id,
             self.data,
         ]);
         hash_token(&canonical.to_string())
@@ -628,6 +627,8 @@ pub trait ReceiptStore: Send + Sync + fmt::Debug {
     /// Checks the receipt's checksum and, with `key`, its signature (made with that key's
     /// algorithm over the checksum). `NotFound` for a missing receipt.
     async fn verify(&self, tenant: &TenantId, receipt_id: &str, key: Option<&VerifyingKey>) -> Result<ReceiptVerification>;
+    /// Links the receipt to its run's audit trail, once (`Conflict` if linked to another).
+    async fn link_trail(&self, tenant: &TenantId, receipt_id: &str, trail_id: &str) -> Result<Receipt>;
     /// Stores an RFC 3161 timestamp of the receipt. `NotFound` for a missing receipt.
     async fn add_timestamp(&self, tenant: &TenantId, receipt_id: &str, token: &str, tsa_url: &str) -> Result<Receipt>;
     /// Places a legal hold (`Conflict` if one stands). `NotFound` for a missing receipt.
@@ -759,7 +760,17 @@ impl<B: ?Sized> Receipts<B> {
         Err(StorageError::conflict(Receipt::TABLE.entity, ids.first().copied().unwrap_or_default(), "kept changing while being deleted"))
     }
 
-    /// Deletes the receipts of `tenant` passing `filter` that `doomed` selects, batch by batch.
+    /// Deletes the receipts issued before `cutoff` in every tenant, as retention does (never a
+    /// held one, each logged): the audit trail store's retention of the receipts it saved.
+    pub(crate) async fn delete_issued_before(&self, cutoff: DateTime<Utc>, operator: &str) -> Result<u64> {
+        let old = Filter::all().lt("issued_at", cutoff).eq("legal_hold", false);
+        self.delete_matching(Scope::AllTenants, old, DeletionReason::RetentionExpired, operator, move |r| {
+            r.issued_at.is_some_and(|at| at < cutoff)
+        })
+        .await
+    }
+
+    /// Deletes the receipts passing `filter` in `scope` that `doomed` still selects, batch by batch.
     async fn delete_matching(
         &self,
         scope: Scope<'_>,
@@ -867,6 +878,20 @@ impl<B: ?Sized> ReceiptStore for Receipts<B> {
             },
         };
         Ok(ReceiptVerification { intact, signature })
+    }
+
+    async fn link_trail(&self, tenant: &TenantId, receipt_id: &str, trail_id: &str) -> Result<Receipt> {
+        validate_id("audit_trail_id", trail_id)?;
+        self.change(tenant, receipt_id, |receipt| match &receipt.audit_trail_id {
+            Some(linked) if linked != trail_id => {
+                Err(StorageError::conflict(Receipt::TABLE.entity, receipt_id, format!("already linked to trail `{linked}`")))
+            }
+            _ => {
+                receipt.audit_trail_id = Some(trail_id.to_owned());
+                Ok(())
+            }
+        })
+        .await
     }
 
     async fn add_timestamp(&self, tenant: &TenantId, receipt_id: &str, token: &str, tsa_url: &str) -> Result<Receipt> {
