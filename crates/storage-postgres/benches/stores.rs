@@ -8,13 +8,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use storage_core::Store;
-use storage_core::{Engine, GmailUserState, InboxAccount, InboxMessage, IntegrationConfig};
+use storage_core::{Engine, GmailUserState, InboxAccount, InboxMessage, IntegrationConfig, Invoice, LedgerEntry, Receipt};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_postgres::PostgresBackend;
 use storage_postgres::{PostgresGmailTokenStore, PostgresIntegrationStore, PostgresWebhookStore};
 use storage_router::PoolSettings;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, IdentityBaselines, Reference, Scenario, chat, identity, inbox, number_after, op, tool_output};
+use storage_testkit::bench::{Baselines, IdentityBaselines, Reference, Scenario, chat, identity, inbox, money, number_after, op, tool_output};
 use storage_testkit::server::{PgServer, create_database};
 use tokio::sync::OnceCell;
 
@@ -39,6 +39,17 @@ const COUNT_IN_ACCOUNT: &str = "UPDATE inbox_accounts SET version = version + 1,
 const SEARCH: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM inbox_messages \
     WHERE search_vector @@ to_tsquery('simple', $1) AND tenant = $2 ORDER BY ts_rank(search_vector, to_tsquery('simple', $1)) DESC, id LIMIT 20";
 const SEARCH_COUNT: &str = "SELECT count(*) FROM inbox_messages WHERE search_vector @@ to_tsquery('simple', $1) AND tenant = $2";
+
+const INSERT_RECEIPT: &str = "INSERT INTO decision_receipts (tenant, id, gauntlet_id, verdict, risk_level, issued_at, confidence, risk_score, \
+    retain_until, legal_hold, version, created_at, updated_at, body, search) VALUES ($1, $2, $3, $4, 'MEDIUM', $5, 500, 0, $6, false, 1, $5, $5, $7, $8)";
+const NEWEST_BY_VERDICT: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM decision_receipts \
+    WHERE tenant = $1 AND verdict = $2 AND issued_at IS NOT NULL AND (expires_at IS NULL OR expires_at > $3) \
+    ORDER BY issued_at DESC, id DESC LIMIT 51";
+const LOCK_INVOICE: &str = "SELECT version, body FROM ap_invoices WHERE tenant = $1 AND id = $2 FOR UPDATE";
+const INSERT_PAYMENT: &str = "INSERT INTO ap_payments (tenant, id, bill_id, at, version, created_at, updated_at, body) \
+    VALUES ($1, $2, $3, $4, 1, $4, $4, $5)";
+const SETTLE_INVOICE: &str = "UPDATE ap_invoices SET status = 'partially_paid', version = version + 1, updated_at = $1, body = $2 \
+    WHERE tenant = $3 AND id = $4";
 
 async fn scenarios() -> Vec<Scenario> {
     let server = PgServer::start_durable();
@@ -186,6 +197,8 @@ async fn scenarios() -> Vec<Scenario> {
     let inbox_store = storage_testkit::bench::preload_inbox(engine).await;
     let (save, search) = inbox_baselines(&pool, engine);
     scenarios.extend(storage_testkit::bench::inbox_scenarios("postgresql", &inbox_store, save, search));
+    let (receipts, invoices) = storage_testkit::bench::preload_money(engine).await;
+    scenarios.extend(storage_testkit::bench::money_scenarios("postgresql", &receipts, &invoices, money_baselines(&pool, engine)));
     scenarios
 }
 
@@ -248,6 +261,76 @@ fn inbox_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> (storage_testkit
         }
     });
     (save, search)
+}
+
+/// The receipt and invoice baselines: a receipt insert; the newest page of a verdict by the
+/// statement the store issues; a payment as a careful hand-written ledger does it — in one
+/// transaction, lock the invoice row, insert the payment, write the invoice back.
+fn money_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> [Option<storage_testkit::bench::Op>; 3] {
+    let raw = money::raw_tenant_id();
+    let sample = money::receipt(&raw, "raw-", 0, Utc::now());
+    let receipt_body = engine.table::<Receipt>().encode_body(&sample).expect("encode");
+    let search = storage_core::fts::searchable(&storage_core::Document::search_text(&sample));
+    let payment_body = engine.table::<LedgerEntry<Invoice>>().encode_body(&money::payment(&raw, 0)).expect("encode");
+    let (p1, p2, p3) = (pool.clone(), pool.clone(), pool.clone());
+    let save = op(move |i| {
+        let (pool, body, search) = (p1.clone(), receipt_body.clone(), search.clone());
+        async move {
+            let (now, id) = (Utc::now(), format!("raw-{}-{i}", std::process::id()));
+            let inserted = sqlx::query(INSERT_RECEIPT)
+                .bind(money::raw_tenant_id().as_str())
+                .bind(&id)
+                .bind(format!("g-{id}"))
+                .bind(money::verdict(i))
+                .bind(now)
+                .bind(now + TimeDelta::days(2555))
+                .bind(body)
+                .bind(search)
+                .execute(&pool)
+                .await
+                .expect("raw insert receipt");
+            assert_eq!(inserted.rows_affected(), 1);
+        }
+    });
+    let query = op(move |i| {
+        let pool = p2.clone();
+        async move {
+            let rows = sqlx::query(NEWEST_BY_VERDICT)
+                .bind(money::tenant_id().as_str())
+                .bind(money::verdict(i))
+                .bind(Utc::now())
+                .fetch_all(&pool)
+                .await
+                .expect("raw list");
+            let bodies: Vec<String> = rows.iter().map(|row| row.get(5)).collect();
+            assert_eq!(bodies.len(), 51);
+        }
+    });
+    let pay = op(move |i| {
+        let (pool, payment_body) = (p3.clone(), payment_body.clone());
+        async move {
+            let (tenant, invoice, now) = (money::raw_tenant_id(), money::invoice_id(i), Utc::now());
+            let mut tx = pool.begin().await.expect("begin");
+            let row = sqlx::query(LOCK_INVOICE).bind(tenant.as_str()).bind(&invoice).fetch_one(&mut *tx).await.expect("raw lock");
+            let body: String = row.get(1);
+            let key = format!("{}:{invoice}raw-{}-{i}", invoice.len(), std::process::id());
+            let inserted = sqlx::query(INSERT_PAYMENT)
+                .bind(tenant.as_str())
+                .bind(key)
+                .bind(&invoice)
+                .bind(now)
+                .bind(payment_body)
+                .execute(&mut *tx)
+                .await
+                .expect("raw insert payment");
+            assert_eq!(inserted.rows_affected(), 1);
+            let settled =
+                sqlx::query(SETTLE_INVOICE).bind(now).bind(body).bind(tenant.as_str()).bind(&invoice).execute(&mut *tx).await.expect("raw settle");
+            assert_eq!(settled.rows_affected(), 1);
+            tx.commit().await.expect("commit");
+        }
+    });
+    [Some(save), Some(query), Some(pay)]
 }
 
 /// The identity and audit baselines: the statements the stores issue, through sqlx.

@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use storage_core::Store;
 use storage_core::clock::to_micros;
-use storage_core::{Engine, GmailUserState, InboxAccount, InboxMessage, IntegrationConfig};
+use storage_core::{Engine, GmailUserState, InboxAccount, InboxMessage, IntegrationConfig, Invoice, LedgerEntry, Receipt};
 use storage_core::{IntegrationStore, SqliteSynchronous};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_sqlite::SqliteBackend;
 use storage_sqlite::{SQLiteGmailTokenStore, SQLiteIntegrationStore, SQLiteWebhookStore};
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, IdentityBaselines, Op, Reference, Scenario, chat, identity, inbox, op};
+use storage_testkit::bench::{Baselines, IdentityBaselines, Op, Reference, Scenario, chat, identity, inbox, money, op};
 
 const GET: &str = "SELECT tenant, id, version, created_at, updated_at, {c}body FROM {t} WHERE tenant = ?1 AND id = ?2";
 const UPSERT_INTEGRATION: &str = "INSERT INTO integrations (tenant, id, user_id, integration_type, messages_sent, errors_24h, version, created_at, updated_at, body) \
@@ -60,6 +60,17 @@ const SEARCH: &str = "SELECT tenant, id, version, created_at, updated_at, body F
     ORDER BY bm25(inbox_messages_fts), id LIMIT 20";
 const SEARCH_COUNT: &str = "SELECT count(*) FROM inbox_messages_fts CROSS JOIN inbox_messages \
     ON inbox_messages.seq = inbox_messages_fts.rowid WHERE inbox_messages_fts MATCH ?1 AND tenant = ?2";
+
+const INSERT_RECEIPT: &str = "INSERT INTO decision_receipts (tenant, id, gauntlet_id, verdict, risk_level, issued_at, confidence, risk_score, \
+    retain_until, legal_hold, version, created_at, updated_at, body, search) VALUES (?1, ?2, ?3, ?4, 'MEDIUM', ?5, ?6, 0, ?7, 0, 1, ?5, ?5, ?8, ?9)";
+const NEWEST_BY_VERDICT: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM decision_receipts \
+    WHERE tenant = ?1 AND verdict = ?2 AND issued_at IS NOT NULL AND (expires_at IS NULL OR expires_at > ?3) \
+    ORDER BY issued_at DESC, id DESC LIMIT 51";
+const INVOICE_BODY: &str = "SELECT version, body FROM ap_invoices WHERE tenant = ?1 AND id = ?2";
+const INSERT_PAYMENT: &str = "INSERT INTO ap_payments (tenant, id, bill_id, at, version, created_at, updated_at, body) \
+    VALUES (?1, ?2, ?3, ?4, 1, ?4, ?4, ?5)";
+const SETTLE_INVOICE: &str = "UPDATE ap_invoices SET status = 'partially_paid', version = version + 1, updated_at = ?1, body = ?2 \
+    WHERE tenant = ?3 AND id = ?4 AND version = ?5";
 
 /// The floor's connections: synchronous rusqlite, each behind a mutex (uncontended at 1 task).
 struct Floor {
@@ -270,6 +281,65 @@ fn inbox_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> (Op, Op) {
     (save, search)
 }
 
+/// The receipt and invoice baselines: a receipt insert; the newest page of a verdict by the
+/// statement the store issues; a payment as a careful hand-written ledger does it — in one
+/// transaction, read the invoice, insert the payment, write the invoice back at its version.
+fn money_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 3] {
+    let raw = money::raw_tenant_id();
+    let sample = money::receipt(&raw, "raw-", 0, Utc::now());
+    let receipt_body = engine.table::<Receipt>().encode_body(&sample).expect("encode");
+    let search = storage_core::fts::searchable(&storage_core::Document::search_text(&sample));
+    let payment = money::payment(&raw, 0);
+    let payment_body = engine.table::<LedgerEntry<Invoice>>().encode_body(&payment).expect("encode");
+    let (f1, f2, f3) = (Arc::clone(floor), Arc::clone(floor), Arc::clone(floor));
+    let save = op(move |i| {
+        let (floor, body, search) = (Arc::clone(&f1), receipt_body.clone(), search.clone());
+        async move {
+            let now = to_micros(Utc::now());
+            let id = format!("raw-{}-{i}", std::process::id());
+            floor.write(|conn| {
+                let args = (money::raw_tenant_id().as_str().to_owned(), &id, format!("g-{id}"), money::verdict(i), now, 500, now + 1, body, search);
+                let inserted = conn.prepare_cached(INSERT_RECEIPT).expect("prepare").execute(args);
+                assert_eq!(inserted.expect("floor insert receipt"), 1);
+            })
+        }
+    });
+    let query = op(move |i| {
+        let floor = Arc::clone(&f2);
+        async move {
+            let tenant = money::tenant_id();
+            floor.read(|conn| {
+                let rows: Vec<(String, String, i64, String)> = conn
+                    .prepare_cached(NEWEST_BY_VERDICT)
+                    .expect("prepare")
+                    .query_map((tenant.as_str(), money::verdict(i), to_micros(Utc::now())), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(5)?)))
+                    .expect("floor list")
+                    .collect::<rusqlite::Result<_>>()
+                    .expect("rows");
+                assert_eq!(rows.len(), 51);
+            })
+        }
+    });
+    let pay = op(move |i| {
+        let (floor, payment_body) = (Arc::clone(&f3), payment_body.clone());
+        async move {
+            let (tenant, invoice, now) = (money::raw_tenant_id(), money::invoice_id(i), to_micros(Utc::now()));
+            floor.write(|conn| {
+                let tx = conn.unchecked_transaction().expect("begin");
+                let (version, body): (i64, String) =
+                    tx.prepare_cached(INVOICE_BODY).expect("prepare").query_row((tenant.as_str(), &invoice), |r| Ok((r.get(0)?, r.get(1)?))).expect("read");
+                let key = format!("{}:{invoice}raw-{}-{i}", invoice.len(), std::process::id());
+                let inserted = tx.prepare_cached(INSERT_PAYMENT).expect("prepare").execute((tenant.as_str(), key, &invoice, now, payment_body));
+                assert_eq!(inserted.expect("floor insert payment"), 1);
+                let settled = tx.prepare_cached(SETTLE_INVOICE).expect("prepare").execute((now, body, tenant.as_str(), &invoice, version));
+                assert_eq!(settled.expect("floor settle"), 1);
+                tx.commit().expect("commit");
+            })
+        }
+    });
+    [Some(save), Some(query), Some(pay)]
+}
+
 async fn open(path: &Path, synchronous: SqliteSynchronous, ring: &Arc<KeyRing>) -> SqliteBackend {
     SqliteBackend::builder(path).sealer(ring.clone()).synchronous(synchronous).readers(4).connect().await.expect("open")
 }
@@ -335,6 +405,8 @@ async fn scenarios() -> Vec<Scenario> {
     let inbox_store = storage_testkit::bench::preload_inbox(engine).await;
     let (save, search) = inbox_baselines(&floor, engine);
     scenarios.extend(storage_testkit::bench::inbox_scenarios("sqlite", &inbox_store, save, search));
+    let (receipts, invoices) = storage_testkit::bench::preload_money(engine).await;
+    scenarios.extend(storage_testkit::bench::money_scenarios("sqlite", &receipts, &invoices, money_baselines(&floor, engine)));
     // The same write with synchronous=FULL: every commit is durable across power loss.
     let full_path = dir.path().join("bench-full.db");
     let full = open(&full_path, SqliteSynchronous::Full, &ring).await;

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use storage_core::{
-    Audit, AuditEntry, AuditQuery, AuditStore, BotInstallation, BotInstallationStore, BotInstallations, ClaimOutcome, Engine,
-    GmailTokenStore, InboxAccount, InboxMessage, IntegrationStore, MessageFilter, NewUser, PageRequest, Platform, Store, UnifiedInbox,
-    UnifiedInboxStore, User, UserStore, Users, WebhookStore,
+    Audit, AuditEntry, AuditQuery, AuditStore, BotInstallation, BotInstallationStore, BotInstallations, ClaimOutcome, Direction, Engine,
+    GmailTokenStore, InboxAccount, InboxMessage, IntegrationStore, Invoice, InvoiceStore, Invoices, MessageFilter, NewEntry, NewUser,
+    PageRequest, Platform, Receipt, ReceiptQuery, ReceiptStore, Receipts, Store, UnifiedInbox, UnifiedInboxStore, User, UserStore, Users,
+    WebhookStore,
 };
 
 /// One asynchronous operation; the argument is a running counter, for distinct keys.
@@ -649,4 +650,124 @@ pub fn inbox_scenarios(backend: &'static str, store: &Arc<UnifiedInbox>, raw_sav
         Scenario { operation: "inbox.save_message", backend, store: save, raw: raw_save },
         Scenario { operation: "inbox.search_100k", backend, store: search, raw: raw_search },
     ]
+}
+
+/// The receipt and invoice scenarios: a receipt saved once, the newest receipts of a verdict,
+/// and a payment posted to an invoice's ledger.
+pub mod money {
+    use crate::tenant;
+    use chrono::{DateTime, TimeDelta, Utc};
+    use storage_core::{Balance, Currency, Invoice, InvoiceStatus, LedgerEntry, Money, Receipt, TenantId};
+
+    /// Preloaded receipts, in one tenant.
+    pub const RECEIPTS: u64 = 10_000;
+    /// Preloaded invoices, approved, in the store's tenant and again in the baseline's.
+    pub const INVOICES: u64 = 1_000;
+    /// Receipts per listed page.
+    pub const PAGE: u32 = 50;
+    /// The verdicts, in turn.
+    pub const VERDICTS: [&str; 3] = ["APPROVED", "REJECTED", "NEEDS_REVIEW"];
+
+    /// The store's tenant.
+    pub fn tenant_id() -> TenantId {
+        tenant("bench-money")
+    }
+
+    /// The baseline's tenant: its rows live apart, so the store's lists never meet them.
+    pub fn raw_tenant_id() -> TenantId {
+        tenant("bench-money-raw")
+    }
+
+    /// The verdict of receipt (or query) `n`.
+    pub fn verdict(n: u64) -> &'static str {
+        VERDICTS[(n % 3) as usize]
+    }
+
+    /// Receipt `n` (ids `{prefix}{n}`), issued `n` seconds before `at`, as the store saves it.
+    pub fn receipt(tenant: &TenantId, prefix: &str, n: u64, at: DateTime<Utc>) -> Receipt {
+        let data = serde_json::json!({"task": format!("review contract {n}"), "reasoning": "clause 4.2 caps liability"});
+        let mut receipt = Receipt::new(tenant.clone(), format!("{prefix}{n}"), format!("g-{prefix}{n}"), verdict(n), data);
+        receipt.confidence = (n % 100) as f64 / 100.0;
+        receipt.issued_at = Some(storage_core::clock::truncate_micros(at - TimeDelta::seconds(n as i64)));
+        receipt.retain_until = at + TimeDelta::days(2555);
+        receipt.checksum = receipt.compute_checksum();
+        receipt
+    }
+
+    /// Invoice `i % INVOICES` of `tenant`: approved, owing far more than any run pays.
+    pub fn invoice(tenant: &TenantId, i: u64) -> Invoice {
+        let usd = Currency::from_code("USD").expect("usd");
+        let total = Money::from_minor(1_000_000_000_000, usd).expect("total");
+        let mut invoice = Invoice::new(tenant.clone(), invoice_id(i), "v-bench", invoice_id(i), total, Money::zero(usd), Utc::now());
+        invoice.balance = Balance::new(total).expect("balance");
+        invoice.status = InvoiceStatus::Approved;
+        invoice
+    }
+
+    /// The id of invoice `i % INVOICES`.
+    pub fn invoice_id(i: u64) -> String {
+        format!("inv-{}", i % INVOICES)
+    }
+
+    /// A payment of a cent to invoice `i`, as the ledger stores it (the baselines write its body).
+    pub fn payment(tenant: &TenantId, i: u64) -> LedgerEntry<Invoice> {
+        let entry = serde_json::json!({
+            "tenant": tenant.as_str(), "bill_id": invoice_id(i), "key": "raw", "kind": "payment", "amount": cent(),
+            "at": Utc::now(), "method": null, "reference": null,
+        });
+        serde_json::from_value(entry).expect("a ledger entry")
+    }
+
+    /// A cent.
+    pub fn cent() -> Money {
+        Money::from_minor(1, Currency::from_code("USD").expect("usd")).expect("cent")
+    }
+}
+
+/// Fills `engine` with [`money::RECEIPTS`] receipts and [`money::INVOICES`] approved invoices in
+/// the store's tenant (and the same invoices in the baseline's), written in units of 500.
+pub async fn preload_money(engine: &dyn Engine) -> (Arc<Receipts>, Arc<Invoices>) {
+    let now = chrono::Utc::now();
+    let receipts = engine.table::<Receipt>();
+    for start in (0..money::RECEIPTS).step_by(500) {
+        let mut unit = receipts.unit(&money::tenant_id());
+        for n in start..(start + 500).min(money::RECEIPTS) {
+            unit.insert(&receipts, &money::receipt(&money::tenant_id(), "r-", n, now)).expect("preload receipt");
+        }
+        unit.commit().await.expect("preload receipts");
+    }
+    let invoices = engine.table::<Invoice>();
+    for tenant in [money::tenant_id(), money::raw_tenant_id()] {
+        for start in (0..money::INVOICES).step_by(500) {
+            let mut unit = invoices.unit(&tenant);
+            for i in start..(start + 500).min(money::INVOICES) {
+                unit.insert(&invoices, &money::invoice(&tenant, i)).expect("preload invoice");
+            }
+            unit.commit().await.expect("preload invoices");
+        }
+    }
+    (Arc::new(Receipts::on(engine)), Arc::new(Invoices::on(engine)))
+}
+
+/// `receipt.save` (a new receipt, written once), `receipt.newest_50_by_verdict` and
+/// `invoice.payment` (a payment under a new key: the entry and the invoice's balance in one
+/// unit) beside their baselines; a backend without a baseline for one leaves its row out.
+pub fn money_scenarios(backend: &'static str, receipts: &Arc<Receipts>, invoices: &Arc<Invoices>, raw: [Option<Op>; 3]) -> Vec<Scenario> {
+    let [raw_save, raw_query, raw_pay] = raw;
+    let save = on(receipts, |s, i| async move {
+        s.save(&money::receipt(&money::tenant_id(), &format!("new-{}-", std::process::id()), i, chrono::Utc::now())).await.expect("save");
+    });
+    let query = on(receipts, |s, i| async move {
+        let query = ReceiptQuery { verdict: Some(money::verdict(i).to_owned()), direction: Direction::Desc, ..ReceiptQuery::default() };
+        let page = s.list(&money::tenant_id(), &query, &PageRequest::first(money::PAGE)).await.expect("list");
+        assert_eq!(page.items.len(), money::PAGE as usize);
+    });
+    let pay = on(invoices, |s, i| async move {
+        let entry = NewEntry::payment(format!("k-{}-{i}", std::process::id()), money::cent(), chrono::Utc::now());
+        assert!(s.record_payment(&money::tenant_id(), &money::invoice_id(i), &entry).await.expect("pay").applied);
+    });
+    [("receipt.save", save, raw_save), ("receipt.newest_50_by_verdict", query, raw_query), ("invoice.payment", pay, raw_pay)]
+        .into_iter()
+        .filter_map(|(operation, store, raw)| raw.map(|raw| Scenario { operation, backend, store, raw }))
+        .collect()
 }
