@@ -14,7 +14,9 @@ use storage_postgres::PostgresBackend;
 use storage_postgres::{PostgresGmailTokenStore, PostgresIntegrationStore, PostgresWebhookStore};
 use storage_router::PoolSettings;
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, IdentityBaselines, Reference, Scenario, chat, identity, inbox, money, number_after, op, tool_output};
+use storage_testkit::bench::{
+    Baselines, IdentityBaselines, Reference, Scenario, chat, identity, inbox, money, number_after, op, tool_output,
+};
 use storage_testkit::server::{PgServer, create_database};
 use tokio::sync::OnceCell;
 
@@ -324,8 +326,14 @@ fn money_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> [Option<storage_
                 .await
                 .expect("raw insert payment");
             assert_eq!(inserted.rows_affected(), 1);
-            let settled =
-                sqlx::query(SETTLE_INVOICE).bind(now).bind(body).bind(tenant.as_str()).bind(&invoice).execute(&mut *tx).await.expect("raw settle");
+            let settled = sqlx::query(SETTLE_INVOICE)
+                .bind(now)
+                .bind(body)
+                .bind(tenant.as_str())
+                .bind(&invoice)
+                .execute(&mut *tx)
+                .await
+                .expect("raw settle");
             assert_eq!(settled.rows_affected(), 1);
             tx.commit().await.expect("commit");
         }

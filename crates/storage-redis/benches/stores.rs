@@ -7,7 +7,9 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use storage_core::Store;
 use storage_core::clock::to_micros;
-use storage_core::{Change, Document, Engine, GmailUserState, IntegrationConfig, Invoice, LedgerEntry, Receipt, RowWrite, TableDef, Value, WriteMode};
+use storage_core::{
+    Change, Document, Engine, GmailUserState, IntegrationConfig, Invoice, LedgerEntry, Receipt, RowWrite, TableDef, Value, WriteMode,
+};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_redis::RedisBackend;
 use storage_redis::{RedisGmailTokenStore, RedisIntegrationStore, RedisWebhookStore};
@@ -192,8 +194,15 @@ async fn money_baselines(backend: &RedisBackend, apply: &Arc<redis::Script>) -> 
                     body: payment_body,
                     search: None,
                 };
-                let invoice_row =
-                    RowWrite { table: &Invoice::TABLE, tenant: tenant.clone(), id: invoice_id, indexes: invoice.index_values(), expires_at: None, body, search: None };
+                let invoice_row = RowWrite {
+                    table: &Invoice::TABLE,
+                    tenant: tenant.clone(),
+                    id: invoice_id,
+                    indexes: invoice.index_values(),
+                    expires_at: None,
+                    body,
+                    search: None,
+                };
                 let changes = [
                     Change::Write { row: entry_row, mode: WriteMode::Insert },
                     Change::Write { row: invoice_row, mode: WriteMode::Update { expected: version } },

@@ -298,7 +298,17 @@ fn money_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 3] {
             let now = to_micros(Utc::now());
             let id = format!("raw-{}-{i}", std::process::id());
             floor.write(|conn| {
-                let args = (money::raw_tenant_id().as_str().to_owned(), &id, format!("g-{id}"), money::verdict(i), now, 500, now + 1, body, search);
+                let args = (
+                    money::raw_tenant_id().as_str().to_owned(),
+                    &id,
+                    format!("g-{id}"),
+                    money::verdict(i),
+                    now,
+                    500,
+                    now + 1,
+                    body,
+                    search,
+                );
                 let inserted = conn.prepare_cached(INSERT_RECEIPT).expect("prepare").execute(args);
                 assert_eq!(inserted.expect("floor insert receipt"), 1);
             })
@@ -312,7 +322,9 @@ fn money_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 3] {
                 let rows: Vec<(String, String, i64, String)> = conn
                     .prepare_cached(NEWEST_BY_VERDICT)
                     .expect("prepare")
-                    .query_map((tenant.as_str(), money::verdict(i), to_micros(Utc::now())), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(5)?)))
+                    .query_map((tenant.as_str(), money::verdict(i), to_micros(Utc::now())), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(5)?))
+                    })
                     .expect("floor list")
                     .collect::<rusqlite::Result<_>>()
                     .expect("rows");
@@ -326,10 +338,14 @@ fn money_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 3] {
             let (tenant, invoice, now) = (money::raw_tenant_id(), money::invoice_id(i), to_micros(Utc::now()));
             floor.write(|conn| {
                 let tx = conn.unchecked_transaction().expect("begin");
-                let (version, body): (i64, String) =
-                    tx.prepare_cached(INVOICE_BODY).expect("prepare").query_row((tenant.as_str(), &invoice), |r| Ok((r.get(0)?, r.get(1)?))).expect("read");
+                let (version, body): (i64, String) = tx
+                    .prepare_cached(INVOICE_BODY)
+                    .expect("prepare")
+                    .query_row((tenant.as_str(), &invoice), |r| Ok((r.get(0)?, r.get(1)?)))
+                    .expect("read");
                 let key = format!("{}:{invoice}raw-{}-{i}", invoice.len(), std::process::id());
-                let inserted = tx.prepare_cached(INSERT_PAYMENT).expect("prepare").execute((tenant.as_str(), key, &invoice, now, payment_body));
+                let inserted =
+                    tx.prepare_cached(INSERT_PAYMENT).expect("prepare").execute((tenant.as_str(), key, &invoice, now, payment_body));
                 assert_eq!(inserted.expect("floor insert payment"), 1);
                 let settled = tx.prepare_cached(SETTLE_INVOICE).expect("prepare").execute((now, body, tenant.as_str(), &invoice, version));
                 assert_eq!(settled.expect("floor settle"), 1);

@@ -43,11 +43,16 @@ pub async fn an_invoice_moves_through_approval_as_its_status_allows(s: &Subject)
     assert_invalid(store.update_status(&t, "inv-1", InvoiceStatus::Approved, None, None).await, "approved_by");
     let rejected = store.update_status(&t, "inv-1", InvoiceStatus::Rejected, None, Some("wrong PO")).await.expect("reject");
     assert_eq!(rejected.rejection_reason.as_deref(), Some("wrong PO"));
+    conflict(
+        store.record_payment(&t, "inv-1", &NewEntry::payment("p-1", usd(100), s.clock.now())).await,
+        "a rejected invoice takes no payment",
+    );
     let mut corrected = rejected.clone();
     corrected.subtotal = usd(9_000);
     corrected.tax = usd(900);
     let corrected = store.update(&corrected).await.expect("a rejected invoice is corrected");
     assert_eq!((corrected.balance.total, corrected.status), (usd(9_900), InvoiceStatus::Rejected));
+    assert_eq!(corrected.created_at, saved.created_at, "a correction keeps when the invoice was recorded");
     store.update_status(&t, "inv-1", InvoiceStatus::Draft, None, None).await.expect("back to draft");
     store.update_status(&t, "inv-1", InvoiceStatus::PendingApproval, None, None).await.expect("submit");
     let approved = store.update_status(&t, "inv-1", InvoiceStatus::Approved, Some("cfo"), None).await.expect("approve");

@@ -204,6 +204,8 @@ pub async fn signatures_timestamps_and_holds_change_only_what_they_may(s: &Subje
     let held = store.place_legal_hold(&t, "r-00001", "litigation", "counsel", Some("m-7")).await.expect("hold");
     assert_eq!(held.legal_hold.as_ref().map(|h| h.matter_id.as_deref()), Some(Some("m-7")));
     assert!(held.timestamp.is_some() && held.signature.is_some(), "a hold keeps the rest");
+    let read = store.get(&t, "r-00001").await.expect("get").expect("present");
+    assert!(read.legal_hold.is_some() && read.timestamp.is_some() && read.signature.is_some(), "reads return the hold and the timestamp");
     assert!(matches!(store.place_legal_hold(&t, "r-00001", "again", "counsel", None).await, Err(StorageError::Conflict { .. })));
     let under = store.list_under_legal_hold(&t, Some("m-7"), &PageRequest::first(10)).await.expect("held");
     assert_eq!(under.items.len(), 1);
