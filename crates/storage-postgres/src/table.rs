@@ -123,11 +123,37 @@ fn written(row: &PgRow, now: DateTime<Utc>) -> Result<RecordMeta> {
     Ok(RecordMeta { version: version(get(row, 0)?)?, created_at: get(row, 1)?, updated_at: now })
 }
 
-/// One write of a unit.
+/// One write of a unit. On an expiring table the expired rows it would collide with (its id, its
+/// unique values) are dropped first, so an expired record counts as absent — except for a write
+/// alone (outside a transaction, where a failed statement aborts nothing): that one is tried
+/// first, and the expired rows dropped only if it collides, so the common write costs one round
+/// trip, not two. An upsert always drops first: over an expired row of its id it would otherwise
+/// keep that row's `created_at` and version.
 async fn write_row(
     conn: &mut PgConnection,
     statements: &Statements,
     row: RowWrite,
+    mode: WriteMode,
+    now: DateTime<Utc>,
+    alone: bool,
+) -> Result<Applied> {
+    let Some(drop) = statements.drop_expired(&row, now) else { return write_once(conn, statements, &row, mode, now).await };
+    if !alone || mode == WriteMode::Upsert {
+        execute(conn, drop).await.map_err(sqlx_error)?;
+        return write_once(conn, statements, &row, mode, now).await;
+    }
+    let first = write_once(conn, statements, &row, mode, now).await;
+    if matches!(first, Err(StorageError::Conflict { .. })) && execute(conn, drop).await.map_err(sqlx_error)? > 0 {
+        return write_once(conn, statements, &row, mode, now).await;
+    }
+    first
+}
+
+/// One write, as it is.
+async fn write_once(
+    conn: &mut PgConnection,
+    statements: &Statements,
+    row: &RowWrite,
     mode: WriteMode,
     now: DateTime<Utc>,
 ) -> Result<Applied> {
@@ -136,32 +162,32 @@ async fn write_row(
         Some(column) => StorageError::conflict(table.entity, row.id.clone(), format!("`{column}` is already used")),
         None => sqlx_error(e),
     };
-    if let Some(drop) = statements.drop_expired(&row, now) {
-        execute(conn, drop).await.map_err(sqlx_error)?;
-    }
     let meta = match mode {
         WriteMode::Insert => {
-            if execute(conn, statements.insert(&row, now)).await.map_err(unique)? == 0 {
-                return Err(StorageError::conflict(table.entity, row.id, "already exists"));
+            if execute(conn, statements.insert(row, now)).await.map_err(unique)? == 0 {
+                return Err(StorageError::conflict(table.entity, row.id.clone(), "already exists"));
             }
             RecordMeta::new_at(now)
         }
         WriteMode::Upsert => {
-            let stored = fetch_optional(conn, statements.upsert(&row, now)).await.map_err(unique)?;
+            let stored = fetch_optional(conn, statements.upsert(row, now)).await.map_err(unique)?;
             written(&stored.ok_or_else(|| StorageError::backend(BACKEND, "an upsert returned nothing"))?, now)?
         }
         WriteMode::Update { expected } => {
             let expected_stored =
                 i64::try_from(expected).map_err(|_| StorageError::invalid("version", format!("{expected} is out of range")))?;
-            match fetch_optional(conn, statements.update(&row, expected_stored, now)).await.map_err(unique)? {
+            match fetch_optional(conn, statements.update(row, expected_stored, now)).await.map_err(unique)? {
                 Some(stored) => written(&stored, now)?,
                 None => {
                     let actual = fetch_optional(conn, statements.version(table, row.tenant.as_str(), &row.id)).await.map_err(sqlx_error)?;
                     return Err(match actual {
-                        None => StorageError::not_found(table.entity, row.id),
-                        Some(actual) => {
-                            StorageError::VersionMismatch { entity: table.entity, id: row.id, expected, actual: version(get(&actual, 0)?)? }
-                        }
+                        None => StorageError::not_found(table.entity, &row.id),
+                        Some(actual) => StorageError::VersionMismatch {
+                            entity: table.entity,
+                            id: row.id.clone(),
+                            expected,
+                            actual: version(get(&actual, 0)?)?,
+                        },
                     });
                 }
             }
@@ -176,9 +202,10 @@ async fn apply_change(
     tenant: &TenantId,
     change: Change,
     now: DateTime<Utc>,
+    alone: bool,
 ) -> Result<Applied> {
     match change {
-        Change::Write { row, mode } => write_row(conn, statements, row, mode, now).await,
+        Change::Write { row, mode } => write_row(conn, statements, row, mode, now, alone).await,
         Change::Delete { table, id } => {
             let deleted = fetch_optional(conn, statements.delete(table, tenant.as_str(), &id, now)).await.map_err(sqlx_error)?;
             Ok(Applied::Deleted(deleted.map(|row| get::<bool>(&row, 0)).transpose()?.unwrap_or(false)))
@@ -219,7 +246,7 @@ async fn transaction(
             let statement = (run.len() > 1 && rows.len() == run.len()).then(|| statements.insert_many(&rows, now)).flatten();
             let Some(statement) = statement else {
                 for change in run {
-                    applied.push(apply_change(&mut tx, statements, tenant, change.clone(), now).await?);
+                    applied.push(apply_change(&mut tx, statements, tenant, change.clone(), now, false).await?);
                 }
                 continue;
             };
@@ -233,7 +260,7 @@ async fn transaction(
         }
     } else {
         for change in changes {
-            applied.push(apply_change(&mut tx, statements, tenant, change, now).await?);
+            applied.push(apply_change(&mut tx, statements, tenant, change, now, false).await?);
         }
     }
     tx.commit().await.map_err(sqlx_error)?;
@@ -253,7 +280,7 @@ impl Tables for PostgresTables {
         if changes.len() == 1 {
             let mut applied = Vec::with_capacity(1);
             for change in changes {
-                applied.push(apply_change(&mut conn, &self.statements, tenant, change, now).await?);
+                applied.push(apply_change(&mut conn, &self.statements, tenant, change, now, true).await?);
             }
             return Ok(applied);
         }

@@ -211,7 +211,7 @@ async fn money_baselines(backend: &RedisBackend, apply: &Arc<redis::Script>) -> 
                 // Another task may have paid this invoice since it was read: the script refuses
                 // the stale version, as the ledger would before it retries.
                 let reply: redis::RedisResult<redis::Value> = invoke(&apply, &keys, &arguments).invoke_async(&mut conn).await;
-                std::hint::black_box(reply);
+                let _ = std::hint::black_box(reply);
             }
         })
     };
