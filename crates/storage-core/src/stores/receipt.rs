@@ -287,20 +287,22 @@ impl Receipt {
     /// The checksum of the receipt's content: everything the decision says, not its signature,
     /// timestamp, hold or link to its audit trail.
     pub fn compute_checksum(&self) -> String {
-        let canonical = serde_json::json!([
+        // A JSON array of the fields, serialized in place (no copy of `data`): lists check it on
+        // every receipt they return.
+        let canonical = (
             self.tenant.as_str(),
-            self.receipt_id,
-            self.gauntlet_id,
-            self.debate_id,
-            self.verdict,
+            &self.receipt_id,
+            &self.gauntlet_id,
+            &self.debate_id,
+            &self.verdict,
             self.confidence,
-            self.risk_level,
+            &self.risk_level,
             self.risk_score,
             self.issued_at.map(|at| at.timestamp_micros()),
-            self.subject_id,
-            self.data,
-        ]);
-        hash_token(&canonical.to_string())
+            &self.subject_id,
+            &self.data,
+        );
+        hash_token(&serde_json::to_string(&canonical).unwrap_or_default())
     }
 
     /// Whether its content still matches its checksum.
