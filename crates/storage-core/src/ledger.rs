@@ -356,6 +356,29 @@ impl<D: Ledgered> Table<LedgerEntry<D>> {
         }
     }
 
+    /// Deletes bill `bill_id` of `bills` if `deletable` says its status allows and nothing was
+    /// ever posted to it (`Conflict` otherwise: a bill with a ledger is kept, and voided);
+    /// whether it existed. Statuses that allow deletion take no entry, so none can be posted
+    /// between the check and the delete.
+    pub async fn delete_unposted(
+        &self,
+        bills: &Table<D>,
+        tenant: &TenantId,
+        bill_id: &str,
+        deletable: impl Fn(&D) -> bool,
+    ) -> Result<bool> {
+        let Some(bill) = bills.get(tenant, bill_id).await? else { return Ok(false) };
+        let posted = self.count(Scope::Tenant(tenant), Filter::all().eq("bill_id", bill_id)).await? > 0;
+        if posted || !deletable(&bill) {
+            return Err(StorageError::conflict(
+                D::TABLE.entity,
+                bill_id,
+                "is kept: only a bill that never took an entry in a deletable status goes",
+            ));
+        }
+        bills.delete(tenant, bill_id).await
+    }
+
     /// Every entry of bill `bill_id`, oldest first.
     pub async fn entries(&self, tenant: &TenantId, bill_id: &str) -> Result<Vec<LedgerEntry<D>>> {
         validate_id(D::TABLE.id_field, bill_id)?;

@@ -378,15 +378,7 @@ impl<B: ?Sized> ArInvoiceStore for ArInvoices<B> {
     }
 
     async fn delete_invoice(&self, tenant: &TenantId, invoice_id: &str) -> Result<bool> {
-        let Some(current) = self.invoices.get(tenant, invoice_id).await? else { return Ok(false) };
-        if !matches!(current.status, ArStatus::Draft | ArStatus::Void) || !self.payments.entries(tenant, invoice_id).await?.is_empty() {
-            return Err(StorageError::conflict(
-                ArInvoice::TABLE.entity,
-                invoice_id,
-                format!("a {} invoice is kept; void it", current.status.as_str()),
-            ));
-        }
-        self.invoices.delete(tenant, invoice_id).await
+        self.payments.delete_unposted(&self.invoices, tenant, invoice_id, |i| matches!(i.status, ArStatus::Draft | ArStatus::Void)).await
     }
 
     async fn list_invoices(

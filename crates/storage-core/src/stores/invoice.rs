@@ -291,8 +291,8 @@ pub trait InvoiceStore: Send + Sync + fmt::Debug {
     /// Corrects an invoice not yet approved (draft, pending approval, rejected), at the version
     /// it was read at; its total is recomputed, status and ledger untouched.
     async fn update(&self, invoice: &Invoice) -> Result<Invoice>;
-    /// Deletes an invoice that never reached approval (draft, rejected, or void with nothing
-    /// paid); `Conflict` otherwise: paid invoices are kept. Whether it existed.
+    /// Deletes a draft, rejected or void invoice that never took a payment; `Conflict`
+    /// otherwise: an invoice with a ledger is kept. Whether it existed.
     async fn delete(&self, tenant: &TenantId, invoice_id: &str) -> Result<bool>;
     /// One page of invoices (of a status, of a vendor, or all), newest invoice date first.
     async fn list(
@@ -385,17 +385,11 @@ impl<B: ?Sized> InvoiceStore for Invoices<B> {
     }
 
     async fn delete(&self, tenant: &TenantId, invoice_id: &str) -> Result<bool> {
-        let Some(current) = self.invoices.get(tenant, invoice_id).await? else { return Ok(false) };
-        let deletable = matches!(current.status, InvoiceStatus::Draft | InvoiceStatus::Rejected)
-            || (current.status == InvoiceStatus::Void && current.balance.paid.is_zero());
-        if !deletable || !self.payments.entries(tenant, invoice_id).await?.is_empty() {
-            return Err(StorageError::conflict(
-                Invoice::TABLE.entity,
-                invoice_id,
-                format!("a {} invoice is kept; void it", current.status.as_str()),
-            ));
-        }
-        self.invoices.delete(tenant, invoice_id).await
+        self.payments
+            .delete_unposted(&self.invoices, tenant, invoice_id, |i| {
+                matches!(i.status, InvoiceStatus::Draft | InvoiceStatus::Rejected | InvoiceStatus::Void)
+            })
+            .await
     }
 
     async fn list(
