@@ -91,4 +91,7 @@ stores! {
     receipt_store: ReceiptStore = Receipts, get_receipt_store, set_receipt_store, reset_receipt_store;
     invoice_store: InvoiceStore = Invoices, get_invoice_store, set_invoice_store, reset_invoice_store;
     ar_invoice_store: ArInvoiceStore = ArInvoices, get_ar_invoice_store, set_ar_invoice_store, reset_ar_invoice_store;
+    gauntlet_run_store: GauntletRunStore = GauntletRuns, get_gauntlet_run_store, set_gauntlet_run_store, reset_gauntlet_run_store;
+    approval_request_store: ApprovalRequestStore = ApprovalRequests, get_approval_request_store, set_approval_request_store, reset_approval_request_store;
+    decision_result_store: DecisionResultStore = DecisionResults, get_decision_result_store, set_decision_result_store, reset_decision_result_store;
 }

@@ -47,6 +47,7 @@ pub use multi::{MultiValued, Posting, postings_table};
 pub use page::{Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope};
 pub use secret::{SealContext, Sealer, Secret};
+pub use stores::approval_request::{ApprovalRequest, ApprovalRequestStore, ApprovalRequests, ApprovalResponse, RequestStatus};
 pub use stores::ar_invoice::{AgingBucket, AgingReport, ArInvoice, ArInvoiceStore, ArInvoices, ArStatus, Customer, Reminder};
 pub use stores::audit::{Audit, AuditEntry, AuditEvent, AuditHead, AuditQuery, AuditStore, BrokenLink, ChainReport, StoredEvent};
 pub use stores::audit_trail::{Artifact, ArtifactQuery, AuditTrailStore, AuditTrails};
@@ -57,11 +58,13 @@ pub use stores::bot_installation::{
 pub use stores::channel_subscription::{
     ChannelSubscription, ChannelSubscriptionStore, ChannelSubscriptions, ChannelType, NewSubscription, SubscriptionChanges,
 };
+pub use stores::decision_result::{DecisionResult, DecisionResultOptions, DecisionResultStore, DecisionResults};
 pub use stores::email::{
     EmailStore, EmailUserConfig, Emails, FeedbackStats, MessageStatus, NewDecision, NewRoutingRule, NewSharedInbox, PrioritizationDecision,
     RoutingRule, RoutingRuleChanges, SharedInbox, SharedInboxChanges, SharedMessage, VipSender,
 };
 pub use stores::external_identity::{ExternalIdentities, ExternalIdentity, ExternalIdentityStore, ExternalProfile};
+pub use stores::gauntlet_run::{GauntletRun, GauntletRunStore, GauntletRuns, QueueAnalytics, QueuedRun, RunStatus};
 pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};
 pub use stores::governance::{
     Approval, ApprovalDecision, ApprovalStatus, Decision, Governance, GovernanceRetention, GovernanceStore, Verification,
@@ -71,8 +74,8 @@ pub use stores::inbox::{
 };
 pub use stores::inbox_activity::{InboxActivities, InboxActivity, InboxActivityStore, NewActivity};
 pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, UserIdMapping};
-pub use stores::invoice::{Invoice, InvoiceStatus, InvoiceStore, Invoices, LineItem, MAX_LINE_ITEMS};
 pub use stores::invitation::{Invitation, InvitationStatus, InvitationStore, Invitations, IssuedInvitation};
+pub use stores::invoice::{Invoice, InvoiceStatus, InvoiceStore, Invoices, LineItem, MAX_LINE_ITEMS};
 pub use stores::notification::{
     EmailConfig, EmailProvider, EmailRecipient, NotificationConfigStore, NotificationConfigs, NotifyOn, TelegramConfig,
 };
@@ -82,8 +85,9 @@ pub use stores::onboarding::{FlowChanges, Onboarding, OnboardingAnalytics, Onboa
 pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome, UsageSummary};
 pub use stores::plaid::{PlaidCredential, PlaidCredentialStore, PlaidCredentials};
 pub use stores::receipt::{
-    DEFAULT_RECEIPT_RETENTION, DeletionQuery, DeletionReason, LegalHold, Receipt, ReceiptDeletion, ReceiptQuery, ReceiptSignature, ReceiptSort,
-    ReceiptStats, ReceiptStore, ReceiptVerification, Receipts, SignatureAlgorithm, SignatureCheck, TrustedTimestamp, VerifyingKey,
+    DEFAULT_RECEIPT_RETENTION, DeletionQuery, DeletionReason, LegalHold, Receipt, ReceiptDeletion, ReceiptQuery, ReceiptSignature,
+    ReceiptSort, ReceiptStats, ReceiptStore, ReceiptVerification, Receipts, SignatureAlgorithm, SignatureCheck, TrustedTimestamp,
+    VerifyingKey,
 };
 pub use stores::slack_debate::{DebateOutcome, DebateStatus, SlackDebate, SlackDebateStore, SlackDebates};
 pub use stores::usage::{Usage, UsageEvent, UsageStore};

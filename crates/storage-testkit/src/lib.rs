@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, missing_docs)]
 
+pub mod approval_request;
 pub mod ar_invoice;
 pub mod at_rest;
 pub mod audit;
@@ -18,11 +19,13 @@ pub mod audit_trail;
 pub mod bench;
 pub mod bot_installation;
 pub mod channel_subscription;
+pub mod decision_result;
 pub mod email;
 pub mod engine;
 pub mod external_identity;
 pub mod faults;
 pub mod fts;
+pub mod gauntlet_run;
 pub mod gmail_token;
 pub mod governance;
 pub mod inbox;
@@ -403,6 +406,21 @@ macro_rules! conformance_tests {
                 concurrent_receivable_payments_lose_no_update,
                 customers_are_kept_per_tenant,
             ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            gauntlet_run,
+            [runs_move_only_as_their_status_allows, runs_list_newest_first_and_the_queue_has_positions]
+        );
+        $crate::conformance_module!(
+            $setup,
+            approval_request,
+            [concurrent_responders_have_one_winner, deadlines_expire_requests_and_pending_ones_list_by_priority]
+        );
+        $crate::conformance_module!(
+            $setup,
+            decision_result,
+            [results_expire_after_their_ttl_and_a_resave_keeps_created_at, a_tenant_keeps_at_most_its_cap_oldest_going_first]
         );
     };
 }

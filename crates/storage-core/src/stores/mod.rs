@@ -1,12 +1,15 @@
 //! One module per store: its models, its trait, and its logic, written once over the engine.
 
+pub mod approval_request;
 pub mod ar_invoice;
 pub mod audit;
 pub mod audit_trail;
 pub mod bot_installation;
 pub mod channel_subscription;
+pub mod decision_result;
 pub mod email;
 pub mod external_identity;
+pub mod gauntlet_run;
 pub mod gmail_token;
 pub mod governance;
 pub mod inbox;
@@ -87,6 +90,9 @@ pub const TABLES: &[&TableDef] = &[
     &ar_invoice::ArInvoice::TABLE,
     &ar_invoice::ArInvoice::ENTRIES,
     &ar_invoice::Customer::TABLE,
+    &gauntlet_run::GauntletRun::TABLE,
+    &approval_request::ApprovalRequest::TABLE,
+    &decision_result::DecisionResult::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
