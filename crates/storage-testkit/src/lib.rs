@@ -22,6 +22,7 @@ pub mod channel_subscription;
 pub mod decision_result;
 pub mod email;
 pub mod engine;
+pub mod expense;
 pub mod external_identity;
 pub mod faults;
 pub mod fts;
@@ -421,6 +422,15 @@ macro_rules! conformance_tests {
             $setup,
             decision_result,
             [results_expire_after_their_ttl_and_a_resave_keeps_created_at, a_tenant_keeps_at_most_its_cap_oldest_going_first]
+        );
+        $crate::conformance_module!(
+            $setup,
+            expense,
+            [
+                sums_are_exact_per_currency_and_never_mixed,
+                duplicates_are_found_by_vendor_total_and_a_window_around_the_date,
+                expenses_move_as_their_status_allows_and_sync_once,
+            ]
         );
     };
 }

@@ -8,6 +8,7 @@ pub mod bot_installation;
 pub mod channel_subscription;
 pub mod decision_result;
 pub mod email;
+pub mod expense;
 pub mod external_identity;
 pub mod gauntlet_run;
 pub mod gmail_token;
@@ -93,6 +94,7 @@ pub const TABLES: &[&TableDef] = &[
     &gauntlet_run::GauntletRun::TABLE,
     &approval_request::ApprovalRequest::TABLE,
     &decision_result::DecisionResult::TABLE,
+    &expense::Expense::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
