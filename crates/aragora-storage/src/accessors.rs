@@ -95,4 +95,5 @@ stores! {
     approval_request_store: ApprovalRequestStore = ApprovalRequests, get_approval_request_store, set_approval_request_store, reset_approval_request_store;
     decision_result_store: DecisionResultStore = DecisionResults, get_decision_result_store, set_decision_result_store, reset_decision_result_store;
     expense_store: ExpenseStore = Expenses, get_expense_store, set_expense_store, reset_expense_store;
+    marketplace_store: MarketplaceStore = Marketplace, get_marketplace_store, set_marketplace_store, reset_marketplace_store;
 }

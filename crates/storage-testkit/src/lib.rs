@@ -34,6 +34,7 @@ pub mod inbox_activity;
 pub mod integration;
 pub mod invitation;
 pub mod invoice;
+pub mod marketplace;
 pub mod model;
 pub mod notification;
 pub mod oauth;
@@ -431,6 +432,11 @@ macro_rules! conformance_tests {
                 duplicates_are_found_by_vendor_total_and_a_window_around_the_date,
                 expenses_move_as_their_status_allows_and_sync_once,
             ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            marketplace,
+            [concurrent_ratings_keep_the_aggregate_exact, templates_are_unique_by_name_sorted_searched_and_deleted_whole]
         );
     };
 }

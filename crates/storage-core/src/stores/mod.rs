@@ -18,6 +18,7 @@ pub mod inbox_activity;
 pub mod integration;
 pub mod invitation;
 pub mod invoice;
+pub mod marketplace;
 pub mod notification;
 pub mod notification_template;
 pub mod oauth;
@@ -95,6 +96,9 @@ pub const TABLES: &[&TableDef] = &[
     &approval_request::ApprovalRequest::TABLE,
     &decision_result::DecisionResult::TABLE,
     &expense::Expense::TABLE,
+    &marketplace::Template::TABLE,
+    &marketplace::Rating::TABLE,
+    &marketplace::Review::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
