@@ -1,5 +1,6 @@
 -- Business (issue 12): the marketplace's templates (global: the system tenant; searchable),
--- ratings and reviews.
+-- ratings and reviews; provenance chains (one per debate), their hash-linked evidence records
+-- and citations.
 CREATE TABLE marketplace_templates (
     tenant TEXT COLLATE "C" NOT NULL,
     id TEXT COLLATE "C" NOT NULL,
@@ -56,3 +57,55 @@ CREATE TABLE marketplace_reviews (
 );
 CREATE INDEX marketplace_reviews_by_template_id ON marketplace_reviews (tenant, template_id, id);
 CREATE INDEX marketplace_reviews_by_posted_at ON marketplace_reviews (tenant, posted_at, id);
+
+CREATE TABLE provenance_chains (
+    tenant TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    debate_id TEXT COLLATE "C",
+    saved_at TIMESTAMPTZ,
+    version BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE UNIQUE INDEX provenance_chains_by_debate_id ON provenance_chains (tenant, debate_id);
+CREATE INDEX provenance_chains_by_saved_at ON provenance_chains (tenant, saved_at, id);
+
+CREATE TABLE provenance_records (
+    tenant TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    chain_id TEXT COLLATE "C",
+    position BIGINT,
+    source_type TEXT COLLATE "C",
+    source_id TEXT COLLATE "C",
+    verified BOOLEAN,
+    timestamp TIMESTAMPTZ,
+    version BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX provenance_records_by_chain_id ON provenance_records (tenant, chain_id, id);
+CREATE INDEX provenance_records_by_position ON provenance_records (tenant, position, id);
+CREATE INDEX provenance_records_by_source_type ON provenance_records (tenant, source_type, id);
+CREATE INDEX provenance_records_by_source_id ON provenance_records (tenant, source_id, id);
+CREATE INDEX provenance_records_by_verified ON provenance_records (tenant, verified, id);
+CREATE INDEX provenance_records_by_timestamp ON provenance_records (tenant, timestamp, id);
+
+CREATE TABLE provenance_citations (
+    tenant TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    chain_id TEXT COLLATE "C",
+    claim_id TEXT COLLATE "C",
+    evidence_id TEXT COLLATE "C",
+    version BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX provenance_citations_by_chain_id ON provenance_citations (tenant, chain_id, id);
+CREATE INDEX provenance_citations_by_claim_id ON provenance_citations (tenant, claim_id, id);
+CREATE INDEX provenance_citations_by_evidence_id ON provenance_citations (tenant, evidence_id, id);

@@ -96,4 +96,5 @@ stores! {
     decision_result_store: DecisionResultStore = DecisionResults, get_decision_result_store, set_decision_result_store, reset_decision_result_store;
     expense_store: ExpenseStore = Expenses, get_expense_store, set_expense_store, reset_expense_store;
     marketplace_store: MarketplaceStore = Marketplace, get_marketplace_store, set_marketplace_store, reset_marketplace_store;
+    provenance_store: ProvenanceStore = Provenance, get_provenance_store, set_provenance_store, reset_provenance_store;
 }

@@ -86,6 +86,10 @@ pub use stores::oauth::{OAuthLink, OAuthLinkStore, OAuthLinks};
 pub use stores::onboarding::{FlowChanges, Onboarding, OnboardingAnalytics, OnboardingFlow, OnboardingStore};
 pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome, UsageSummary};
 pub use stores::plaid::{PlaidCredential, PlaidCredentialStore, PlaidCredentials};
+pub use stores::provenance::{
+    BrokenRecord, ChainVerification, Citation, CitationsOf, EvidenceRecord, NewEvidence, Provenance, ProvenanceChain, ProvenanceStats,
+    ProvenanceStore,
+};
 pub use stores::receipt::{
     DEFAULT_RECEIPT_RETENTION, DeletionQuery, DeletionReason, LegalHold, Receipt, ReceiptDeletion, ReceiptQuery, ReceiptSignature,
     ReceiptSort, ReceiptStats, ReceiptStore, ReceiptVerification, Receipts, SignatureAlgorithm, SignatureCheck, TrustedTimestamp,

@@ -97,7 +97,8 @@ pub fn create_table(dialect: Dialect, table: &TableDef) -> String {
         let collation = if column.sql_type == "TEXT" && !["body", "search"].contains(&column.name.as_str()) { collate } else { "" };
         let null = if column.not_null { " NOT NULL" } else { "" };
         let extra = match column.name.as_str() {
-            "seq" => " PRIMARY KEY",
+            // The FTS rowid of a searchable SQLite table (an index may be named `seq` elsewhere).
+            "seq" if table.search && dialect == Dialect::Sqlite => " PRIMARY KEY",
             "search_vector" => " GENERATED ALWAYS AS (to_tsvector('simple', coalesce(search, ''))) STORED",
             _ => "",
         };

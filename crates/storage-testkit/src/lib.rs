@@ -42,6 +42,7 @@ pub mod onboarding;
 pub mod organization;
 pub mod plaid;
 pub mod properties;
+pub mod provenance;
 pub mod receipt;
 pub mod server;
 pub mod slack_debate;
@@ -437,6 +438,11 @@ macro_rules! conformance_tests {
             $setup,
             marketplace,
             [concurrent_ratings_keep_the_aggregate_exact, templates_are_unique_by_name_sorted_searched_and_deleted_whole]
+        );
+        $crate::conformance_module!(
+            $setup,
+            provenance,
+            [a_chain_is_saved_whole_replaced_whole_and_deleted_whole, verify_names_the_first_altered_or_removed_record]
         );
     };
 }

@@ -25,6 +25,7 @@ pub mod oauth;
 pub mod onboarding;
 pub mod organization;
 pub mod plaid;
+pub mod provenance;
 pub mod receipt;
 pub mod slack_debate;
 pub mod usage;
@@ -99,6 +100,9 @@ pub const TABLES: &[&TableDef] = &[
     &marketplace::Template::TABLE,
     &marketplace::Rating::TABLE,
     &marketplace::Review::TABLE,
+    &provenance::ProvenanceChain::TABLE,
+    &provenance::EvidenceRecord::TABLE,
+    &provenance::Citation::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
