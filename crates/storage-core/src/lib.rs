@@ -63,7 +63,10 @@ pub use stores::email::{
     EmailStore, EmailUserConfig, Emails, FeedbackStats, MessageStatus, NewDecision, NewRoutingRule, NewSharedInbox, PrioritizationDecision,
     RoutingRule, RoutingRuleChanges, SharedInbox, SharedInboxChanges, SharedMessage, VipSender,
 };
-pub use stores::expense::{Expense, ExpenseFilter, ExpenseStats, ExpenseStatus, ExpenseStore, Expenses, normalise_vendor};
+pub use stores::expense::{
+    Expense, ExpenseFilter, ExpenseStats, ExpenseStatus, ExpenseStore, Expenses, MAX_DUPLICATE_WINDOW_DAYS, MAX_STATISTICS_EXPENSES,
+    normalise_vendor,
+};
 pub use stores::external_identity::{ExternalIdentities, ExternalIdentity, ExternalIdentityStore, ExternalProfile};
 pub use stores::gauntlet_run::{GauntletRun, GauntletRunStore, GauntletRuns, QueueAnalytics, QueuedRun, RunStatus};
 pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};

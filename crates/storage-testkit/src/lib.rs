@@ -431,7 +431,14 @@ macro_rules! conformance_tests {
             [
                 sums_are_exact_per_currency_and_never_mixed,
                 duplicates_are_found_by_vendor_total_and_a_window_around_the_date,
+                totals_match_as_integers_not_as_text,
+                bad_input_is_refused_naming_the_field_and_writes_nothing,
+                tenants_never_see_each_others_expenses,
+                every_move_the_status_machine_forbids_is_a_conflict_and_changes_nothing,
                 expenses_move_as_their_status_allows_and_sync_once,
+                corrections_apply_at_the_version_read,
+                lists_page_newest_first_by_status_employee_and_category,
+                random_expenses_sum_exactly_per_currency,
             ]
         );
         $crate::conformance_module!(

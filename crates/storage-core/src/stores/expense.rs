@@ -1,8 +1,10 @@
 //! Expenses: employees' spending, approved, checked for duplicates and synced to accounting.
 //!
 //! Every amount is exact [`Money`] in the expense's one currency; the total is amount + tax + tip,
-//! computed by the store. Statistics keep a total per currency. Duplicates are found by an
-//! indexed query: the same normalised vendor, currency and total, within a window around a date.
+//! computed by the store on every write (a caller's total is never trusted, and a stored one that
+//! disagrees is refused). Statistics keep a total per currency. Duplicates are found by an
+//! indexed query: the same normalised vendor, currency and total (an integer of minor units, never
+//! text), within a window around a given date (never around now).
 
 use crate::document::{Document, IndexSpec, TableDef, Value as IndexValue};
 use crate::engine::Engine;
@@ -21,6 +23,17 @@ use std::marker::PhantomData;
 
 /// The widest duplicate window, either side of the date.
 pub const MAX_DUPLICATE_WINDOW_DAYS: i64 = 30;
+
+/// The most expenses one [`ExpenseStore::get_statistics`] call reads (100 pages of 1,000): a
+/// longer period is refused before anything is read, so a report's cost stays bounded.
+pub const MAX_STATISTICS_EXPENSES: u64 = 100_000;
+
+/// The longest description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 4 * 1024;
+/// The longest notes, in bytes.
+pub const MAX_NOTES_BYTES: usize = 16 * 1024;
+/// The longest scanned receipt text, in bytes.
+pub const MAX_RECEIPT_TEXT_BYTES: usize = 64 * 1024;
 
 /// Where an expense stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -51,9 +64,14 @@ impl ExpenseStatus {
     }
 
     /// Whether [`ExpenseStore::update_status`] may move an expense from this status to `next`.
+    /// Only a pending expense is decided, once; approved → synced is
+    /// [`ExpenseStore::mark_synced`]'s alone, because it records where the expense went.
     pub fn may_become(self, next: Self) -> bool {
         self == Self::Pending && matches!(next, Self::Approved | Self::Rejected | Self::Duplicate)
     }
+
+    /// Every status, in order.
+    pub const ALL: [Self; 5] = [Self::Pending, Self::Approved, Self::Rejected, Self::Duplicate, Self::Synced];
 }
 
 /// An expense.
@@ -166,22 +184,57 @@ impl Expense {
         }
     }
 
-    /// Amount + tax + tip, checked: none negative, one currency.
+    /// Amount + tax + tip, checked: none negative, all in the amount's currency, the sum within
+    /// ±[`crate::MAX_MINOR`] (refused, never wrapped).
     fn computed_total(&self) -> Result<Money> {
         for (field, part) in [("amount", self.amount), ("tax", self.tax), ("tip", self.tip)] {
             if part.is_negative() {
                 return Err(StorageError::invalid(field, format!("{part} is negative")));
             }
+            if part.currency() != self.amount.currency() {
+                return Err(StorageError::invalid(
+                    field,
+                    format!("{part} is not in the expense's currency, {}; amounts are never converted", self.amount.currency()),
+                ));
+            }
         }
-        self.amount.checked_add(self.tax)?.checked_add(self.tip)
+        let out_of_range = |_| StorageError::invalid("total", format!("amount + tax + tip is beyond ±{} minor units", crate::MAX_MINOR));
+        self.amount.checked_add(self.tax).and_then(|sum| sum.checked_add(self.tip)).map_err(out_of_range)
     }
 }
 
-/// A vendor's name as duplicates are matched: lower case, letters and digits, single spaces
-/// ("ACME, Inc." and "acme inc" are one vendor).
+/// A vendor's name as duplicates are matched: lower case, punctuation removed, whitespace
+/// collapsed to single spaces ("ACME, Inc." and "acme inc" are one vendor, and so are "A.C.M.E."
+/// and "acme"). Removed rather than turned into spaces, so that a name with its punctuation
+/// dropped (as receipt scans often do) still matches.
 pub fn normalise_vendor(name: &str) -> String {
-    let kept: String = name.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).flat_map(char::to_lowercase).collect();
+    let kept: String = name.chars().filter(|c| c.is_alphanumeric() || c.is_whitespace()).flat_map(char::to_lowercase).collect();
     kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Checks a vendor name and returns its key: text an index holds, naming a vendor once normalised.
+fn vendor_key(vendor_name: &str) -> Result<String> {
+    crate::limits::check_text("vendor_name", vendor_name)?;
+    let key = normalise_vendor(vendor_name);
+    if key.is_empty() {
+        return Err(StorageError::invalid("vendor_name", "names no vendor (no letter or digit)"));
+    }
+    // Lower-casing can lengthen a name (`İ` is 2 bytes, `i̇` 3), so the key is checked too.
+    crate::limits::check_text("vendor_name", &key)?;
+    Ok(key)
+}
+
+/// Free text kept in the body, never indexed: lines and tabs are fine, other control characters
+/// and more than `max` bytes are not.
+fn check_prose(field: &str, text: Option<&String>, max: usize) -> Result<()> {
+    let Some(text) = text else { return Ok(()) };
+    if text.len() > max {
+        return Err(StorageError::invalid(field, format!("is {} bytes long; the limit is {max}", text.len())));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(StorageError::invalid(field, format!("contains the control character {c:?}")));
+    }
+    Ok(())
 }
 
 impl Document for Expense {
@@ -224,10 +277,8 @@ impl Document for Expense {
         ]
     }
     fn validate(&self) -> Result<()> {
-        crate::limits::check_text("vendor_name", &self.vendor_name)?;
-        if normalise_vendor(&self.vendor_name).is_empty() {
-            return Err(StorageError::invalid("vendor_name", "names no vendor"));
-        }
+        validate_id("expense_id", &self.id)?;
+        vendor_key(&self.vendor_name)?;
         validate_id("category", &self.category)?;
         for (field, value) in [
             ("employee_id", &self.employee_id),
@@ -241,13 +292,18 @@ impl Document for Expense {
                 validate_id(field, value)?;
             }
         }
-        for (field, value) in [("description", &self.description), ("notes", &self.notes), ("receipt_text", &self.receipt_text)] {
-            if let Some(value) = value {
-                crate::limits::check_text(field, value)?;
-            }
-        }
+        check_prose("description", self.description.as_ref(), MAX_DESCRIPTION_BYTES)?;
+        check_prose("notes", self.notes.as_ref(), MAX_NOTES_BYTES)?;
+        check_prose("receipt_text", self.receipt_text.as_ref(), MAX_RECEIPT_TEXT_BYTES)?;
+        crate::limits::check_instant("expense_date", self.expense_date)?;
         if self.computed_total()? != self.total {
-            return Err(StorageError::invalid("total", "is not amount + tax + tip"));
+            return Err(StorageError::invalid("total", format!("{} is not amount + tax + tip", self.total)));
+        }
+        // Status, flag, accounting id and sync time are one fact written by `mark_synced` alone;
+        // a record where they disagree is refused rather than stored half-synced.
+        let synced = self.status == ExpenseStatus::Synced;
+        if self.synced != synced || self.qbo_expense_id.is_some() != synced || self.synced_at.is_some() != synced {
+            return Err(StorageError::invalid("synced", "is set exactly when the expense is synced, with its accounting id and time"));
         }
         if self.confidence_milli > 1_000 {
             return Err(StorageError::invalid("confidence_milli", format!("{} is above 1000", self.confidence_milli)));
@@ -268,17 +324,33 @@ pub struct ExpenseFilter {
     pub category: Option<String>,
 }
 
-/// Expenses over a period, exactly, per currency.
+/// Expenses over a period, exactly, per currency: amounts of two currencies are never added.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExpenseStats {
     /// How many expenses.
     pub count: u64,
-    /// Their totals.
+    /// Their totals, per currency.
     pub total: Totals,
-    /// Their totals by category.
+    /// Their totals by category, per currency.
     pub by_category: BTreeMap<String, Totals>,
-    /// Their totals by status.
+    /// Their totals by status, per currency.
     pub by_status: BTreeMap<ExpenseStatus, Totals>,
+    /// How many by category.
+    pub count_by_category: BTreeMap<String, u64>,
+    /// How many by status.
+    pub count_by_status: BTreeMap<ExpenseStatus, u64>,
+}
+
+impl ExpenseStats {
+    fn add(&mut self, expense: &Expense) -> Result<()> {
+        let one = |n: &mut u64| *n = n.saturating_add(1);
+        one(&mut self.count);
+        one(self.count_by_category.entry(expense.category.clone()).or_default());
+        one(self.count_by_status.entry(expense.status).or_default());
+        self.total.add(expense.total)?;
+        self.by_category.entry(expense.category.clone()).or_default().add(expense.total)?;
+        self.by_status.entry(expense.status).or_default().add(expense.total)
+    }
 }
 
 /// Expenses.
@@ -293,12 +365,31 @@ pub trait ExpenseStore: Send + Sync + fmt::Debug {
     async fn update(&self, expense: &Expense) -> Result<Expense>;
     /// Deletes an expense; whether it existed.
     async fn delete(&self, tenant: &TenantId, expense_id: &str) -> Result<bool>;
-    /// One page of the expenses passing `filter`, newest expense date first.
+    /// One page of the expenses passing `filter`, newest expense date first (ties: larger id
+    /// first), continued by keyset.
     async fn list(&self, tenant: &TenantId, filter: &ExpenseFilter, page: &PageRequest) -> Result<Page<Expense>>;
+    /// One page of every expense, newest expense date first.
+    async fn list_all(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Expense>> {
+        self.list(tenant, &ExpenseFilter::default(), page).await
+    }
+    /// One page of the expenses of one status, newest expense date first.
+    async fn list_by_status(&self, tenant: &TenantId, status: ExpenseStatus, page: &PageRequest) -> Result<Page<Expense>> {
+        self.list(tenant, &ExpenseFilter { status: Some(status), ..ExpenseFilter::default() }, page).await
+    }
+    /// One page of one employee's expenses, newest expense date first.
+    async fn list_by_employee(&self, tenant: &TenantId, employee_id: &str, page: &PageRequest) -> Result<Page<Expense>> {
+        self.list(tenant, &ExpenseFilter { employee_id: Some(employee_id.to_owned()), ..ExpenseFilter::default() }, page).await
+    }
+    /// One page of one category's expenses, newest expense date first.
+    async fn list_by_category(&self, tenant: &TenantId, category: &str, page: &PageRequest) -> Result<Page<Expense>> {
+        self.list(tenant, &ExpenseFilter { category: Some(category.to_owned()), ..ExpenseFilter::default() }, page).await
+    }
     /// One page of the approved expenses not yet synced, oldest first.
     async fn list_pending_sync(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Expense>>;
-    /// Possible duplicates: the same normalised vendor, the same total in the same currency,
-    /// dated within `tolerance_days` (at most [`MAX_DUPLICATE_WINDOW_DAYS`]) of `around`.
+    /// Possible duplicates, oldest first: the same normalised vendor, exactly the same total in
+    /// the same currency, dated within `tolerance_days` (0 to [`MAX_DUPLICATE_WINDOW_DAYS`])
+    /// either side of `around` — the date of the expense checked, not the current time. One
+    /// indexed query; such matches are few by nature.
     async fn find_duplicates(
         &self,
         tenant: &TenantId,
@@ -307,14 +398,18 @@ pub trait ExpenseStore: Send + Sync + fmt::Debug {
         around: DateTime<Utc>,
         tolerance_days: i64,
     ) -> Result<Vec<Expense>>;
-    /// Totals of the expenses dated from `from` to `to` (both included), per currency, by
-    /// category and by status. Reads every such expense: an administrative call.
+    /// Counts and totals of the expenses dated from `from` to `to` (both included): per currency,
+    /// by category and by status. Counts them first (one indexed count) and refuses a period of
+    /// more than [`MAX_STATISTICS_EXPENSES`] (`InvalidInput` on `to`) before reading any; then
+    /// reads them page by page, never all at once.
     async fn get_statistics(&self, tenant: &TenantId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<ExpenseStats>;
-    /// Moves an expense as [`ExpenseStatus::may_become`] allows (`Conflict` otherwise);
-    /// approving records `approved_by`.
+    /// Moves an expense as [`ExpenseStatus::may_become`] allows (`Conflict` otherwise, and
+    /// nothing changes), atomically: of concurrent decisions on a pending expense exactly one
+    /// wins. Approving records `approved_by` (required).
     async fn update_status(&self, tenant: &TenantId, expense_id: &str, status: ExpenseStatus, approved_by: Option<&str>)
     -> Result<Expense>;
-    /// Marks an approved expense synced to accounting under `qbo_id` (`Conflict` otherwise).
+    /// Marks an approved expense synced to accounting under `qbo_id`, now (`Conflict` for any
+    /// other status: an expense is synced once).
     async fn mark_synced(&self, tenant: &TenantId, expense_id: &str, qbo_id: &str) -> Result<Expense>;
 }
 
@@ -385,26 +480,48 @@ impl<B: ?Sized> ExpenseStore for Expenses<B> {
         if !(0..=MAX_DUPLICATE_WINDOW_DAYS).contains(&tolerance_days) {
             return Err(StorageError::invalid("tolerance_days", format!("{tolerance_days} is outside 0 to {MAX_DUPLICATE_WINDOW_DAYS}")));
         }
-        crate::limits::check_text("vendor_name", vendor_name)?;
-        let window = TimeDelta::days(tolerance_days);
-        let filter = Filter::all()
-            .eq("vendor_key", normalise_vendor(vendor_name))
-            .eq("currency", total.currency().code())
-            .eq("total", total.minor())
-            .between("expense_date", crate::limits::sub("around", around, window)?, crate::limits::add("around", around, window)?);
+        let key = vendor_key(vendor_name)?;
+        if total.is_negative() {
+            return Err(StorageError::invalid("total", format!("{total} is negative; no expense totals below zero")));
+        }
+        let window = TimeDelta::try_days(tolerance_days)
+            .ok_or_else(|| StorageError::invalid("tolerance_days", format!("{tolerance_days} days is out of range")))?;
+        let filter = Filter::all().eq("vendor_key", key).eq("currency", total.currency().code()).eq("total", total.minor()).between(
+            "expense_date",
+            crate::limits::sub("around", around, window)?,
+            crate::limits::add("around", around, window)?,
+        );
         self.expenses.list_all(Scope::Tenant(tenant), Query::new(filter).order(Order::asc("expense_date"))).await
     }
 
     async fn get_statistics(&self, tenant: &TenantId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<ExpenseStats> {
-        let mut stats = ExpenseStats::default();
-        let dated = Query::new(Filter::all().between("expense_date", from, to));
-        for expense in self.expenses.list_all(Scope::Tenant(tenant), dated).await? {
-            stats.count = stats.count.saturating_add(1);
-            stats.total.add(expense.total)?;
-            stats.by_category.entry(expense.category.clone()).or_default().add(expense.total)?;
-            stats.by_status.entry(expense.status).or_default().add(expense.total)?;
+        let (from, to) = (crate::limits::check_instant("from", from)?, crate::limits::check_instant("to", to)?);
+        if from > to {
+            return Err(StorageError::invalid("from", format!("{from} is after `to`, {to}")));
         }
-        Ok(stats)
+        let dated = Filter::all().between("expense_date", from, to);
+        let too_many =
+            |n: u64| StorageError::invalid("to", format!("{n} expenses from {from} to {to}; at most {MAX_STATISTICS_EXPENSES} per call"));
+        let count = self.expenses.count(Scope::Tenant(tenant), dated.clone()).await?;
+        if count > MAX_STATISTICS_EXPENSES {
+            return Err(too_many(count));
+        }
+        let mut stats = ExpenseStats::default();
+        let mut request = PageRequest::first(crate::MAX_PAGE_SIZE);
+        loop {
+            let page = self.expenses.list(Scope::Tenant(tenant), Query::new(dated.clone()), &request).await?;
+            for expense in &page.items {
+                stats.add(expense)?;
+            }
+            // Expenses written after the count could lengthen the read: the bound holds anyway.
+            if stats.count > MAX_STATISTICS_EXPENSES {
+                return Err(too_many(stats.count));
+            }
+            match request.next(page.next.as_ref()) {
+                Some(next) => request = next,
+                None => return Ok(stats),
+            }
+        }
     }
 
     async fn update_status(
