@@ -1,6 +1,6 @@
--- Business (issue 12): the marketplace's templates (global: the system tenant; searchable),
--- ratings and reviews; provenance chains (one per debate), their hash-linked evidence records
--- and citations.
+-- Business (issue 12): the marketplace's templates (global: the system tenant; searchable; two
+-- rating ranks so unrated templates come last both ways), ratings and reviews (a helpful
+-- counter); provenance chains (one per debate), their hash-linked evidence records and citations.
 CREATE TABLE marketplace_templates (
     tenant TEXT COLLATE "C" NOT NULL,
     id TEXT COLLATE "C" NOT NULL,
@@ -13,6 +13,7 @@ CREATE TABLE marketplace_templates (
     trending BOOLEAN,
     published_at TIMESTAMPTZ,
     changed_at TIMESTAMPTZ,
+    rating_asc BIGINT,
     version BIGINT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
@@ -30,6 +31,7 @@ CREATE INDEX marketplace_templates_by_featured ON marketplace_templates (tenant,
 CREATE INDEX marketplace_templates_by_trending ON marketplace_templates (tenant, trending, id);
 CREATE INDEX marketplace_templates_by_published_at ON marketplace_templates (tenant, published_at, id);
 CREATE INDEX marketplace_templates_by_changed_at ON marketplace_templates (tenant, changed_at, id);
+CREATE INDEX marketplace_templates_by_rating_asc ON marketplace_templates (tenant, rating_asc, id);
 CREATE INDEX marketplace_templates_by_search ON marketplace_templates USING GIN (search_vector);
 
 CREATE TABLE marketplace_ratings (
@@ -49,6 +51,7 @@ CREATE TABLE marketplace_reviews (
     id TEXT COLLATE "C" NOT NULL,
     template_id TEXT COLLATE "C",
     posted_at TIMESTAMPTZ,
+    helpful_count BIGINT,
     version BIGINT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
@@ -57,6 +60,7 @@ CREATE TABLE marketplace_reviews (
 );
 CREATE INDEX marketplace_reviews_by_template_id ON marketplace_reviews (tenant, template_id, id);
 CREATE INDEX marketplace_reviews_by_posted_at ON marketplace_reviews (tenant, posted_at, id);
+CREATE INDEX marketplace_reviews_by_helpful_count ON marketplace_reviews (tenant, helpful_count, id);
 
 CREATE TABLE provenance_chains (
     tenant TEXT COLLATE "C" NOT NULL,

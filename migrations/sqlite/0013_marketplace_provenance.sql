@@ -1,6 +1,6 @@
--- Business (issue 12): the marketplace's templates (global: the system tenant; searchable),
--- ratings and reviews; provenance chains (one per debate), their hash-linked evidence records
--- and citations.
+-- Business (issue 12): the marketplace's templates (global: the system tenant; searchable; two
+-- rating ranks so unrated templates come last both ways), ratings and reviews (a helpful
+-- counter); provenance chains (one per debate), their hash-linked evidence records and citations.
 CREATE TABLE marketplace_templates (
     tenant TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -13,6 +13,7 @@ CREATE TABLE marketplace_templates (
     trending INTEGER,
     published_at INTEGER,
     changed_at INTEGER,
+    rating_asc INTEGER,
     version INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
@@ -30,6 +31,7 @@ CREATE INDEX marketplace_templates_by_featured ON marketplace_templates (tenant,
 CREATE INDEX marketplace_templates_by_trending ON marketplace_templates (tenant, trending, id);
 CREATE INDEX marketplace_templates_by_published_at ON marketplace_templates (tenant, published_at, id);
 CREATE INDEX marketplace_templates_by_changed_at ON marketplace_templates (tenant, changed_at, id);
+CREATE INDEX marketplace_templates_by_rating_asc ON marketplace_templates (tenant, rating_asc, id);
 CREATE VIRTUAL TABLE marketplace_templates_fts USING fts5(search, content='marketplace_templates', content_rowid='seq', tokenize='unicode61');
 CREATE TRIGGER marketplace_templates_fts_insert AFTER INSERT ON marketplace_templates BEGIN
     INSERT INTO marketplace_templates_fts (rowid, search) VALUES (new.seq, new.search);
@@ -59,6 +61,7 @@ CREATE TABLE marketplace_reviews (
     id TEXT NOT NULL,
     template_id TEXT,
     posted_at INTEGER,
+    helpful_count INTEGER,
     version INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
@@ -67,6 +70,7 @@ CREATE TABLE marketplace_reviews (
 ) WITHOUT ROWID;
 CREATE INDEX marketplace_reviews_by_template_id ON marketplace_reviews (tenant, template_id, id);
 CREATE INDEX marketplace_reviews_by_posted_at ON marketplace_reviews (tenant, posted_at, id);
+CREATE INDEX marketplace_reviews_by_helpful_count ON marketplace_reviews (tenant, helpful_count, id);
 
 CREATE TABLE provenance_chains (
     tenant TEXT NOT NULL,

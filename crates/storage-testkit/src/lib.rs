@@ -413,17 +413,39 @@ macro_rules! conformance_tests {
         $crate::conformance_module!(
             $setup,
             gauntlet_run,
-            [runs_move_only_as_their_status_allows, runs_list_newest_first_and_the_queue_has_positions]
+            [
+                a_run_round_trips_and_a_second_save_changes_nothing,
+                runs_move_only_as_their_status_allows,
+                concurrent_status_changes_have_one_winner,
+                runs_list_newest_first_and_the_queue_has_positions,
+                bad_input_is_refused_naming_the_field_and_writes_nothing,
+                tenants_never_see_or_change_each_others_runs,
+            ]
         );
         $crate::conformance_module!(
             $setup,
             approval_request,
-            [concurrent_responders_have_one_winner, deadlines_expire_requests_and_pending_ones_list_by_priority]
+            [
+                a_request_round_trips_and_lists_by_status_and_workflow,
+                pending_requests_list_by_priority_then_newest_in_stable_pages,
+                concurrent_responders_have_one_winner,
+                every_decided_or_overdue_request_refuses_a_response,
+                deadlines_compare_as_instants_and_the_sweep_expires_only_overdue_requests,
+                bad_input_is_refused_naming_the_field_and_writes_nothing,
+                tenants_never_see_or_change_each_others_requests,
+            ]
         );
         $crate::conformance_module!(
             $setup,
             decision_result,
-            [results_expire_after_their_ttl_and_a_resave_keeps_created_at, a_tenant_keeps_at_most_its_cap_oldest_going_first]
+            [
+                results_expire_after_their_ttl_and_a_resave_keeps_created_at,
+                a_tenant_keeps_at_most_its_cap_least_recently_saved_going_first,
+                every_instance_reads_the_same_rows,
+                concurrent_saves_leave_a_tenant_at_its_cap,
+                bad_input_is_refused_naming_the_field_and_writes_nothing,
+                tenants_never_see_or_change_each_others_results,
+            ]
         );
         $crate::conformance_module!(
             $setup,
@@ -444,12 +466,23 @@ macro_rules! conformance_tests {
         $crate::conformance_module!(
             $setup,
             marketplace,
-            [concurrent_ratings_keep_the_aggregate_exact, templates_are_unique_by_name_sorted_searched_and_deleted_whole]
+            [
+                concurrent_ratings_keep_the_aggregate_exact,
+                templates_are_unique_by_name_sorted_searched_and_deleted_whole,
+                unrated_templates_sort_last_in_both_directions,
+                bad_input_is_refused_naming_the_field_and_writes_nothing,
+            ]
         );
         $crate::conformance_module!(
             $setup,
             provenance,
-            [a_chain_is_saved_whole_replaced_whole_and_deleted_whole, verify_names_the_first_altered_or_removed_record]
+            [
+                a_chain_is_saved_whole_replaced_whole_and_deleted_whole,
+                verify_names_the_first_altered_or_removed_record,
+                records_are_listed_by_sequence_not_by_timestamp,
+                concurrent_saves_of_one_debate_leave_one_chain_and_no_orphans,
+                tenants_never_see_or_change_each_others_chains,
+            ]
         );
     };
 }

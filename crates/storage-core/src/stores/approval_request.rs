@@ -3,6 +3,11 @@
 //!
 //! `respond` is a conditional transition checked against the version read: among any number of
 //! concurrent approvers exactly one decides, and the others are told it was decided.
+//!
+//! The deadline (`expires_at`) is an index, not the engine's expiry: an expired request stays
+//! readable, with the status `expired`. A request is overdue from its deadline on (`expires_at
+//! <= now`, the rule the engine's own expiry keeps), compared as instants, never as text: from
+//! then `respond` refuses it, `list_expired` lists it and `expire_due` marks it expired.
 
 use crate::document::{Document, IndexSpec, TableDef, Value as IndexValue};
 use crate::engine::Engine;
@@ -23,6 +28,8 @@ const EXPIRE_BATCH: u32 = 500;
 pub const HIGHEST_PRIORITY: u8 = 1;
 /// The lowest priority.
 pub const LOWEST_PRIORITY: u8 = 5;
+/// The longest description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 16 * 1024;
 /// Spacing between priorities in the pending order: above any time in milliseconds.
 const PRIORITY_STEP: i64 = 1_000_000_000_000_000;
 
@@ -178,9 +185,13 @@ impl Document for ApprovalRequest {
     fn validate(&self) -> Result<()> {
         validate_id("workflow_id", &self.workflow_id)?;
         validate_id("step_id", &self.step_id)?;
+        if self.title.trim().is_empty() {
+            return Err(StorageError::invalid("title", "must not be empty"));
+        }
         crate::limits::check_text("title", &self.title)?;
-        if let Some(description) = &self.description {
-            crate::limits::check_text("description", description)?;
+        check_prose("description", self.description.as_deref(), MAX_DESCRIPTION_BYTES)?;
+        if let Some(deadline) = self.expires_at {
+            crate::limits::check_instant("expires_at", deadline)?;
         }
         for (field, value) in
             [("requester_id", &self.requester_id), ("responder_id", &self.responder_id), ("workspace_id", &self.workspace_id)]
@@ -194,6 +205,19 @@ impl Document for ApprovalRequest {
         }
         check_tags(&self.tags)
     }
+}
+
+/// Free text kept in the body, never indexed: lines and tabs are fine, other control characters
+/// and more than `max` bytes are not.
+pub(crate) fn check_prose(field: &str, text: Option<&str>, max: usize) -> Result<()> {
+    let Some(text) = text else { return Ok(()) };
+    if text.len() > max {
+        return Err(StorageError::invalid(field, format!("is {} bytes long; the limit is {max}", text.len())));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(StorageError::invalid(field, format!("contains the control character {c:?}")));
+    }
+    Ok(())
 }
 
 /// How an approver decides.
@@ -214,7 +238,7 @@ pub trait ApprovalRequestStore: Send + Sync + fmt::Debug {
     async fn get(&self, tenant: &TenantId, request_id: &str) -> Result<Option<ApprovalRequest>>;
     /// Deletes a request; whether it existed.
     async fn delete(&self, tenant: &TenantId, request_id: &str) -> Result<bool>;
-    /// One page of requests (of a status, of a workflow, or all), newest first.
+    /// One page of requests (of a status, of a workflow, both or all), newest first (ties by id).
     async fn list(
         &self,
         tenant: &TenantId,
@@ -222,9 +246,20 @@ pub trait ApprovalRequestStore: Send + Sync + fmt::Debug {
         workflow_id: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<ApprovalRequest>>;
-    /// One page of the pending requests: highest priority first, then newest.
+    /// One page of the requests of a status, newest first.
+    async fn list_by_status(&self, tenant: &TenantId, status: RequestStatus, page: &PageRequest) -> Result<Page<ApprovalRequest>> {
+        self.list(tenant, Some(status), None, page).await
+    }
+    /// One page of the requests of a workflow, newest first.
+    async fn list_by_workflow(&self, tenant: &TenantId, workflow_id: &str, page: &PageRequest) -> Result<Page<ApprovalRequest>> {
+        self.list(tenant, None, Some(workflow_id), page).await
+    }
+    /// One page of the pending requests: highest priority (1) first, then newest (to the
+    /// millisecond), then by id — one integer index set only while pending, so pages are stable
+    /// and a decided request leaves the list. An overdue request not yet swept by
+    /// [`Self::expire_due`] is still listed (and `respond` refuses it).
     async fn list_pending(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<ApprovalRequest>>;
-    /// One page of the pending requests past their deadline, soonest deadline first.
+    /// One page of the pending requests at or past their deadline, soonest deadline first.
     async fn list_expired(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<ApprovalRequest>>;
     /// Decides a pending request before its deadline, once: `Conflict` if it was decided or
     /// expired (among concurrent approvers, exactly one decides).
@@ -236,7 +271,9 @@ pub trait ApprovalRequestStore: Send + Sync + fmt::Debug {
         responder_id: &str,
         response_data: Option<Value>,
     ) -> Result<ApprovalRequest>;
-    /// Marks the pending requests past their deadline expired, in one tenant or all; how many.
+    /// Marks the pending requests at or past their deadline expired (stamping `responded_at`),
+    /// in one tenant or — a maintenance sweep for a scheduler — in all of them; how many. Each
+    /// is a conditional transition like `respond`, so a request decided meanwhile stays decided.
     async fn expire_due(&self, scope: Scope<'_>) -> Result<u64>;
 }
 
@@ -249,7 +286,7 @@ pub struct ApprovalRequests<B: ?Sized = dyn Engine> {
 crate::seed_store!(ApprovalRequests { requests });
 
 fn overdue(now: DateTime<Utc>) -> Filter {
-    Filter::all().eq("status", RequestStatus::Pending.as_str()).lt("deadline", now)
+    Filter::all().eq("status", RequestStatus::Pending.as_str()).le("deadline", now)
 }
 
 #[async_trait]
@@ -329,10 +366,12 @@ impl<B: ?Sized> ApprovalRequestStore for ApprovalRequests<B> {
     async fn expire_due(&self, scope: Scope<'_>) -> Result<u64> {
         let now = self.requests.now();
         let mut expired = 0u64;
+        let mut request_page = PageRequest::first(EXPIRE_BATCH);
         loop {
-            let due = self.requests.list(scope, Query::new(overdue(now)), &PageRequest::first(EXPIRE_BATCH)).await?;
-            let found = due.items.len();
-            for request in due.items {
+            // A keyset walk by id: what this pass expires leaves the filter without moving the
+            // position, and one it could not expire (decided meanwhile) is not visited again.
+            let due = self.requests.list(scope, Query::new(overdue(now)), &request_page).await?;
+            for request in &due.items {
                 let outcome = self
                     .requests
                     .patch(&request.tenant, &request.request_id, |current| {
@@ -350,9 +389,9 @@ impl<B: ?Sized> ApprovalRequestStore for ApprovalRequests<B> {
                     Err(e) => return Err(e),
                 }
             }
-            // Each pass removes what it found from the due list, so a short page is the last.
-            if found < EXPIRE_BATCH as usize {
-                return Ok(expired);
+            match request_page.next(due.next.as_ref()) {
+                Some(next) => request_page = next,
+                None => return Ok(expired),
             }
         }
     }

@@ -1,8 +1,12 @@
 //! Decision results: short-lived outcomes of decision-routing requests that clients poll for.
 //!
-//! Each result expires a fixed time after it was saved (reads stop seeing it at once; a sweep
-//! removes it) and a tenant keeps at most a fixed number, the oldest going first. There is no
-//! per-process cache: every instance reads the same rows.
+//! Each result expires a fixed time after its last save — the engine's own expiry, so every read
+//! stops seeing it at once and `purge_expired` removes it — and a tenant keeps at most a fixed
+//! number: a save that adds a result evicts the tenant's least recently saved ones beyond the
+//! cap (a re-save moves a result to the newest end). An evicted result is expired at the version
+//! read, so concurrent evictors serialise on the oldest result and never evict below the cap.
+//! There is no per-process cache or counter: every instance reads and counts the same rows, so
+//! none serves a stale or evicted result.
 
 use crate::document::{Document, IndexSpec, TableDef, Value as IndexValue};
 use crate::engine::Engine;
@@ -14,17 +18,18 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The largest result, in bytes of JSON.
 pub const MAX_RESULT_BYTES: usize = 256 * 1024;
-/// The cap is checked after this many saves (per store handle): between checks a tenant may hold
-/// up to this many results over its cap.
-pub const CAP_CHECK_EVERY: u64 = 32;
+/// The longest TTL [`DecisionResults::with_options`] accepts, in days: a result is polled for,
+/// not archived.
+pub const MAX_TTL_DAYS: i64 = 3_650;
+/// The longest error text, in bytes.
+pub const MAX_ERROR_BYTES: usize = 16 * 1024;
 
-/// How long results live and how many a tenant keeps (`ARAGORA_DECISION_RETENTION_DAYS`,
-/// `ARAGORA_DECISION_MAX_ENTRIES` in the configuration).
+/// How long results live and how many a tenant keeps. The application's configuration reads
+/// them (`ARAGORA_DECISION_RETENTION_DAYS`, `ARAGORA_DECISION_MAX_ENTRIES`) and hands them to
+/// [`DecisionResults::with_options`]; the store reads no environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecisionResultOptions {
     /// From save to expiry (1 day by default).
@@ -111,9 +116,7 @@ impl Document for DecisionResult {
     }
     fn validate(&self) -> Result<()> {
         validate_id("status", &self.status)?;
-        if let Some(error) = &self.error {
-            crate::limits::check_text("error", error)?;
-        }
+        crate::stores::approval_request::check_prose("error", self.error.as_deref(), MAX_ERROR_BYTES)?;
         let size = serde_json::to_string(&self.result).map_err(|e| StorageError::invalid("result", e))?.len();
         if size > MAX_RESULT_BYTES {
             return Err(StorageError::invalid("result", format!("{size} bytes of JSON; at most {MAX_RESULT_BYTES}")));
@@ -128,22 +131,29 @@ impl Document for DecisionResult {
 /// Decision results.
 #[async_trait]
 pub trait DecisionResultStore: Send + Sync + fmt::Debug {
-    /// Saves (or replaces) a result, live for the TTL from now; the oldest results of the tenant
-    /// go when it holds more than the cap.
+    /// Saves a result, or replaces the live one of the same request (keeping its `created_at`),
+    /// live for the TTL from now. A save that adds a result then evicts the tenant's least
+    /// recently saved results beyond the cap. `InvalidInput` (and nothing written) for a result
+    /// over [`MAX_RESULT_BYTES`] of JSON or a bad status or error text.
     async fn save(&self, result: &DecisionResult) -> Result<DecisionResult>;
     /// The live result.
     async fn get(&self, tenant: &TenantId, request_id: &str) -> Result<Option<DecisionResult>>;
     /// The live result's status and completion time.
     async fn get_status(&self, tenant: &TenantId, request_id: &str) -> Result<Option<(String, Option<DateTime<Utc>>)>>;
-    /// One page of live results, newest first.
+    /// One page of live results, most recently saved first (`PageRequest::first(limit)` for the
+    /// latest `limit`).
     async fn list_recent(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<DecisionResult>>;
     /// How many live results the tenant holds.
     async fn count(&self, tenant: &TenantId) -> Result<u64>;
     /// Deletes a result; whether a live one existed.
     async fn delete(&self, tenant: &TenantId, request_id: &str) -> Result<bool>;
-    /// Removes the tenant's oldest results beyond the cap; how many.
+    /// Evicts the tenant's least recently saved results beyond the cap (expired at once, hidden
+    /// from every read, purged by [`Self::purge_expired`]); how many. `save` does this whenever
+    /// it adds a result, so concurrent saves leave the tenant at its cap, neither over nor under
+    /// it; call it after lowering the cap.
     async fn enforce_cap(&self, tenant: &TenantId) -> Result<u64>;
-    /// Removes every expired result, in every tenant; how many.
+    /// Removes every expired result, in every tenant (a maintenance sweep; reads hide them
+    /// already); how many.
     async fn purge_expired(&self) -> Result<u64>;
 }
 
@@ -151,24 +161,18 @@ pub trait DecisionResultStore: Send + Sync + fmt::Debug {
 pub struct DecisionResults<B: ?Sized = dyn Engine> {
     results: Table<DecisionResult>,
     options: DecisionResultOptions,
-    saves: Arc<AtomicU64>,
     _backend: std::marker::PhantomData<fn(&B)>,
 }
 
 impl<B: ?Sized + 'static> crate::Store for DecisionResults<B> {
     fn on(engine: &dyn Engine) -> Self {
-        Self {
-            results: engine.table(),
-            options: DecisionResultOptions::default(),
-            saves: Arc::default(),
-            _backend: std::marker::PhantomData,
-        }
+        Self { results: engine.table(), options: DecisionResultOptions::default(), _backend: std::marker::PhantomData }
     }
 }
 
 impl<B: ?Sized> Clone for DecisionResults<B> {
     fn clone(&self) -> Self {
-        Self { results: self.results.clone(), options: self.options, saves: Arc::clone(&self.saves), _backend: std::marker::PhantomData }
+        Self { results: self.results.clone(), options: self.options, _backend: std::marker::PhantomData }
     }
 }
 
@@ -181,13 +185,54 @@ impl<B: ?Sized> fmt::Debug for DecisionResults<B> {
 crate::seed_constructors!(DecisionResults);
 
 impl<B: ?Sized> DecisionResults<B> {
-    /// The same store with other options.
+    /// The same store with other options; `InvalidInput` naming `ttl` for one that is not
+    /// positive or over [`MAX_TTL_DAYS`], naming `max_entries` for a cap of 0.
     pub fn with_options(mut self, options: DecisionResultOptions) -> Result<Self> {
-        if options.ttl <= TimeDelta::zero() || options.max_entries == 0 {
-            return Err(StorageError::invalid("options", "the TTL and the cap must be positive"));
+        let longest = TimeDelta::try_days(MAX_TTL_DAYS).unwrap_or(TimeDelta::MAX);
+        if options.ttl <= TimeDelta::zero() || options.ttl > longest {
+            return Err(StorageError::invalid("ttl", format!("{} is not within 0 (excluded) and {MAX_TTL_DAYS} days", options.ttl)));
+        }
+        if options.max_entries == 0 {
+            return Err(StorageError::invalid("max_entries", "a tenant must be allowed at least one result"));
         }
         self.options = options;
         Ok(self)
+    }
+
+    /// The options this store runs with.
+    pub fn options(&self) -> DecisionResultOptions {
+        self.options
+    }
+}
+
+impl<B: ?Sized> DecisionResults<B> {
+    /// One attempt at evicting up to `at_most` of the tenant's least recently saved results
+    /// beyond the cap; how many. `VersionMismatch` (retried) when another evictor got in between.
+    ///
+    /// The oldest results are read first and counted after, and each is expired at the version
+    /// read (emptied, hidden from every read at once, purged by `purge_expired`) rather than
+    /// deleted. Any evictor that committed after this read has expired the oldest result, which
+    /// this unit changes too, so the unit fails and the attempt starts again from a fresh count:
+    /// racing evictors never each remove the same excess, and a tenant is never evicted below
+    /// its cap by a count that others' evictions had made stale.
+    async fn evict_oldest(&self, tenant: &TenantId, at_most: u32) -> Result<u64> {
+        let now = self.results.now();
+        let query = Query::new(Filter::all()).order(Order::asc("saved_at"));
+        let oldest = self.results.list(Scope::Tenant(tenant), query, &PageRequest::first(at_most)).await?;
+        let excess = self.count(tenant).await?.saturating_sub(self.options.max_entries);
+        let take = usize::try_from(excess).unwrap_or(usize::MAX).min(oldest.items.len());
+        let mut unit = self.results.unit(tenant);
+        for victim in oldest.items.iter().take(take) {
+            let mut evicted = victim.clone();
+            (evicted.expires_at, evicted.result, evicted.error) = (now, Value::Null, None);
+            unit.update(&self.results, &evicted)?;
+        }
+        unit.commit().await.map_err(|e| match e {
+            // Expired or deleted since it was read: as good as changed by another writer.
+            StorageError::NotFound { entity, id } => StorageError::VersionMismatch { entity, id, expected: 0, actual: 0 },
+            other => other,
+        })?;
+        Ok(u64::try_from(take).unwrap_or(u64::MAX))
     }
 }
 
@@ -199,7 +244,10 @@ impl<B: ?Sized> DecisionResultStore for DecisionResults<B> {
         result.saved_at = now;
         result.expires_at = crate::limits::add("ttl", now, self.options.ttl)?;
         let saved = self.results.upsert(&result).await?;
-        if self.saves.fetch_add(1, Ordering::Relaxed).checked_rem(CAP_CHECK_EVERY) == Some(0) {
+        // A replace leaves the count as it was: only a save that added a result (the first
+        // version of a live record) can take the tenant over its cap. The last of concurrent
+        // savers counts every result they added.
+        if saved.version == 1 {
             self.enforce_cap(&result.tenant).await?;
         }
         Ok(saved)
@@ -226,27 +274,21 @@ impl<B: ?Sized> DecisionResultStore for DecisionResults<B> {
     }
 
     async fn enforce_cap(&self, tenant: &TenantId) -> Result<u64> {
-        let held = self.count(tenant).await?;
-        let excess = held.saturating_sub(self.options.max_entries);
         let mut removed = 0u64;
-        while removed < excess {
-            let batch = u32::try_from(excess.saturating_sub(removed)).unwrap_or(u32::MAX).min(crate::MAX_PAGE_SIZE);
-            let query = Query::new(Filter::all()).order(Order::asc("saved_at"));
-            let oldest = self.results.list(Scope::Tenant(tenant), query, &PageRequest::first(batch)).await?;
-            if oldest.items.is_empty() {
-                break;
+        loop {
+            let excess = self.count(tenant).await?.saturating_sub(self.options.max_entries);
+            if excess == 0 {
+                return Ok(removed);
             }
-            let mut unit = self.results.unit(tenant);
-            for result in &oldest.items {
-                unit.delete(&self.results, &result.request_id)?;
-            }
-            let gone = unit.commit().await?.iter().filter(|applied| matches!(applied, crate::Applied::Deleted(true))).count();
-            removed = removed.saturating_add(u64::try_from(gone).unwrap_or(0));
-            if gone == 0 {
-                break;
+            let batch = u32::try_from(excess).unwrap_or(u32::MAX).min(crate::MAX_PAGE_SIZE);
+            let evicted = crate::table::retry_contended(|| self.evict_oldest(tenant, batch)).await?;
+            removed = removed.saturating_add(evicted);
+            // Results added since are their savers' to evict; only an excess larger than one
+            // page takes another round.
+            if evicted < u64::from(batch) || u64::from(batch) >= excess {
+                return Ok(removed);
             }
         }
-        Ok(removed)
     }
 
     async fn purge_expired(&self) -> Result<u64> {

@@ -1,5 +1,10 @@
 //! Gauntlet runs: adversarial test runs of a template, in flight and finished, moving
 //! pending → running → completed or failed (or cancelled before they end), as the store allows.
+//!
+//! `save` creates: a run's status and times are the store's, so a second save of an id is
+//! `Conflict` rather than a replace that would put a finished run back in the queue (and its
+//! `created_at` is never reset). Every later change is `update_status`, a conditional transition
+//! at the version read: among concurrent callers exactly one moves a run out of a status.
 
 use crate::document::{Document, IndexSpec, TableDef, Value as IndexValue};
 use crate::engine::Engine;
@@ -77,9 +82,9 @@ pub struct GauntletRun {
     /// Where it stands (set by the store).
     pub status: RunStatus,
     /// Its configuration.
-    pub config: Value,
+    pub config_data: Value,
     /// Its result, once it has one.
-    pub result: Option<Value>,
+    pub result_data: Option<Value>,
     /// When it was queued (set by the store).
     pub queued_at: DateTime<Utc>,
     /// When it started running (set by the store, once).
@@ -105,14 +110,14 @@ pub struct GauntletRun {
 
 impl GauntletRun {
     /// A pending run of `template_id`.
-    pub fn new(tenant: TenantId, run_id: impl Into<String>, template_id: impl Into<String>, config: Value) -> Self {
+    pub fn new(tenant: TenantId, run_id: impl Into<String>, template_id: impl Into<String>, config_data: Value) -> Self {
         Self {
             tenant,
             run_id: run_id.into(),
             template_id: template_id.into(),
             status: RunStatus::Pending,
-            config,
-            result: None,
+            config_data,
+            result_data: None,
             queued_at: DateTime::<Utc>::UNIX_EPOCH,
             started_at: None,
             completed_at: None,
@@ -197,16 +202,23 @@ pub struct QueueAnalytics {
     pub active: Vec<QueuedRun>,
 }
 
-/// Gauntlet runs.
+/// Gauntlet runs, per tenant. Lists run newest first (by `queued_at`, ties by id) with keyset
+/// pages.
 #[async_trait]
 pub trait GauntletRunStore: Send + Sync + fmt::Debug {
-    /// Queues a run (pending; its times set by the store); `Conflict` if the id is taken.
+    /// Queues a new run: pending, `queued_at` now, no start, end or result (whatever `run`
+    /// says: those are the store's). `Conflict` if the id is taken, and the stored run is left as
+    /// it was: a run is created once and then moved only by [`Self::update_status`].
     async fn save(&self, run: &GauntletRun) -> Result<GauntletRun>;
     /// The run.
     async fn get(&self, tenant: &TenantId, run_id: &str) -> Result<Option<GauntletRun>>;
+    /// Whether the run exists.
+    async fn exists(&self, tenant: &TenantId, run_id: &str) -> Result<bool> {
+        Ok(self.get(tenant, run_id).await?.is_some())
+    }
     /// Deletes a run; whether it existed.
     async fn delete(&self, tenant: &TenantId, run_id: &str) -> Result<bool>;
-    /// One page of runs (of a status, of a template, or all), newest first.
+    /// One page of runs (of a status, of a template, both or all), newest first.
     async fn list(
         &self,
         tenant: &TenantId,
@@ -214,15 +226,27 @@ pub trait GauntletRunStore: Send + Sync + fmt::Debug {
         template_id: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<GauntletRun>>;
+    /// One page of the runs of a status, newest first.
+    async fn list_by_status(&self, tenant: &TenantId, status: RunStatus, page: &PageRequest) -> Result<Page<GauntletRun>> {
+        self.list(tenant, Some(status), None, page).await
+    }
+    /// One page of the runs of a template, newest first.
+    async fn list_by_template(&self, tenant: &TenantId, template_id: &str, page: &PageRequest) -> Result<Page<GauntletRun>> {
+        self.list(tenant, None, Some(template_id), page).await
+    }
     /// One page of the pending and running runs, newest first.
     async fn list_active(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<GauntletRun>>;
     /// How many runs (of a status, or all).
     async fn count(&self, tenant: &TenantId, status: Option<RunStatus>) -> Result<u64>;
-    /// Moves a run as [`RunStatus::may_become`] allows (`Conflict` otherwise, and nothing
-    /// changes): running stamps `started_at` once, an end stamps `completed_at`; `result`
-    /// replaces the stored one when given.
-    async fn update_status(&self, tenant: &TenantId, run_id: &str, status: RunStatus, result: Option<Value>) -> Result<GauntletRun>;
-    /// Counts per status and the active runs' places in the queue.
+    /// Moves a run as [`RunStatus::may_become`] allows — `Conflict` otherwise (a final status
+    /// never moves), and nothing changes; `NotFound` for no such run. Running stamps
+    /// `started_at` once, a final status stamps `completed_at`; `result_data` replaces the stored
+    /// result when given. Atomic: the check and the write are at one version, so among
+    /// concurrent callers exactly one moves the run out of a status.
+    async fn update_status(&self, tenant: &TenantId, run_id: &str, status: RunStatus, result_data: Option<Value>) -> Result<GauntletRun>;
+    /// Counts per status (every status present, 0 included) and the active runs' places in the
+    /// queue: running first, then pending, each oldest first from position 1 — the oldest
+    /// [`MAX_ANALYTICS_RUNS`] of each status (the counts are exact).
     async fn get_queue_analytics(&self, tenant: &TenantId) -> Result<QueueAnalytics>;
 }
 
@@ -238,7 +262,8 @@ crate::seed_store!(GauntletRuns { runs });
 impl<B: ?Sized> GauntletRunStore for GauntletRuns<B> {
     async fn save(&self, run: &GauntletRun) -> Result<GauntletRun> {
         let mut run = run.clone();
-        (run.status, run.started_at, run.completed_at, run.queued_at) = (RunStatus::Pending, None, None, self.runs.now());
+        (run.status, run.started_at, run.completed_at, run.result_data) = (RunStatus::Pending, None, None, None);
+        run.queued_at = self.runs.now();
         self.runs.insert(&run).await
     }
 
@@ -278,7 +303,7 @@ impl<B: ?Sized> GauntletRunStore for GauntletRuns<B> {
         self.runs.count(Scope::Tenant(tenant), filter).await
     }
 
-    async fn update_status(&self, tenant: &TenantId, run_id: &str, status: RunStatus, result: Option<Value>) -> Result<GauntletRun> {
+    async fn update_status(&self, tenant: &TenantId, run_id: &str, status: RunStatus, result_data: Option<Value>) -> Result<GauntletRun> {
         let now = self.runs.now();
         self.runs
             .patch(tenant, run_id, |run| {
@@ -296,8 +321,8 @@ impl<B: ?Sized> GauntletRunStore for GauntletRuns<B> {
                 if status.is_final() {
                     run.completed_at = Some(now);
                 }
-                if let Some(result) = &result {
-                    run.result = Some(result.clone());
+                if let Some(result) = &result_data {
+                    run.result_data = Some(result.clone());
                 }
                 Ok(())
             })

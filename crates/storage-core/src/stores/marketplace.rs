@@ -24,6 +24,24 @@ use std::marker::PhantomData;
 pub const MIN_STARS: u8 = 1;
 /// The most stars.
 pub const MAX_STARS: u8 = 5;
+/// An unrated template's rank among ascending averages: above any average (5,000 thousandths at
+/// most), so unrated templates come last in either direction. Descending, an unrated template
+/// ranks 0, below any average (1,000 thousandths at least).
+pub const UNRATED_ASCENDING_RANK: i64 = 10_000;
+/// The longest description or review text, in bytes (prose: kept in the body, never indexed).
+pub const MAX_PROSE_BYTES: usize = 16 * 1024;
+
+/// Free text kept in the body, never indexed: lines and tabs are fine, other control characters
+/// and more than `max` bytes are not.
+pub(crate) fn check_prose(field: &str, text: &str, max: usize) -> Result<()> {
+    if text.len() > max {
+        return Err(StorageError::invalid(field, format!("is {} bytes long; the limit is {max}", text.len())));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(StorageError::invalid(field, format!("contains the control character {c:?}")));
+    }
+    Ok(())
+}
 
 /// A workflow template in the catalogue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,9 +116,15 @@ impl Template {
         }
     }
 
-    /// The average rating in thousandths of a star; 0 while unrated.
+    /// The average rating in thousandths of a star (rounded down); 0 while unrated.
     pub fn average_milli(&self) -> i64 {
         self.rating_sum.saturating_mul(1_000).checked_div(self.rating_count).unwrap_or(0)
+    }
+
+    /// Its rank among ascending averages: its average, or [`UNRATED_ASCENDING_RANK`] while
+    /// unrated.
+    fn ascending_rank(&self) -> i64 {
+        if self.rating_count == 0 { UNRATED_ASCENDING_RANK } else { self.average_milli() }
     }
 }
 
@@ -124,6 +148,7 @@ impl Document for Template {
             IndexSpec::bool("trending"),
             IndexSpec::time("published_at"),
             IndexSpec::time("changed_at"),
+            IndexSpec::int("rating_asc"),
         ],
         expires: false,
         sealed: false,
@@ -148,6 +173,7 @@ impl Document for Template {
             Some(IndexValue::Bool(self.trending)),
             Some(IndexValue::Time(self.published_at)),
             Some(IndexValue::Time(self.changed_at)),
+            Some(IndexValue::Int(self.ascending_rank())),
         ]
     }
     fn validate(&self) -> Result<()> {
@@ -155,7 +181,8 @@ impl Document for Template {
         if name_key(&self.name).is_empty() {
             return Err(StorageError::invalid("name", "is empty"));
         }
-        for (field, value) in [("description", &self.description), ("author_name", &self.author_name), ("pattern", &self.pattern)] {
+        check_prose("description", &self.description, MAX_PROSE_BYTES)?;
+        for (field, value) in [("author_name", &self.author_name), ("pattern", &self.pattern)] {
             crate::limits::check_text(field, value)?;
         }
         validate_id("author_id", &self.author_id)?;
@@ -163,6 +190,9 @@ impl Document for Template {
         check_tags(&self.tags)?;
         if self.rating_sum < 0 || self.rating_count < 0 {
             return Err(StorageError::invalid("rating", "the aggregate is negative"));
+        }
+        if self.downloads < 0 {
+            return Err(StorageError::invalid("downloads", "is negative"));
         }
         Ok(())
     }
@@ -258,6 +288,9 @@ pub struct Review {
     pub content: String,
     /// When posted or last edited (set by the store).
     pub posted_at: DateTime<Utc>,
+    /// How many readers found it helpful (a counter, kept when the review is edited).
+    #[serde(default)]
+    pub helpful_count: i64,
     /// Version.
     #[serde(default)]
     pub version: u64,
@@ -274,7 +307,7 @@ impl Document for Review {
         name: "marketplace_reviews",
         entity: "review",
         id_field: "review_id",
-        indexes: &[IndexSpec::text("template_id"), IndexSpec::time("posted_at")],
+        indexes: &[IndexSpec::text("template_id"), IndexSpec::time("posted_at"), IndexSpec::counter("helpful_count")],
         expires: false,
         sealed: false,
         search: false,
@@ -288,22 +321,36 @@ impl Document for Review {
     }
     crate::record_meta!();
     fn index_values(&self) -> Vec<Option<IndexValue>> {
-        vec![Some(IndexValue::from(&self.template_id)), Some(IndexValue::Time(self.posted_at))]
+        vec![Some(IndexValue::from(&self.template_id)), Some(IndexValue::Time(self.posted_at)), Some(IndexValue::Int(self.helpful_count))]
     }
     fn validate(&self) -> Result<()> {
         validate_id("template_id", &self.template_id)?;
         validate_id("user_id", &self.user_id)?;
-        for (field, value) in [("user_name", &self.user_name), ("title", &self.title), ("content", &self.content)] {
+        for (field, value) in [("user_name", &self.user_name), ("title", &self.title)] {
             crate::limits::check_text(field, value)?;
         }
+        check_prose("content", &self.content, MAX_PROSE_BYTES)?;
+        if self.helpful_count < 0 {
+            return Err(StorageError::invalid("helpful_count", "is negative"));
+        }
         check_stars(self.stars)
+    }
+    fn set_counter(&mut self, column: &str, value: i64) -> Result<()> {
+        match column {
+            "helpful_count" => {
+                self.helpful_count = value;
+                Ok(())
+            }
+            other => Err(StorageError::invalid("counter", format!("`{other}` is not a counter of reviews"))),
+        }
     }
 }
 
 /// How templates are listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TemplateSort {
-    /// By average rating (an unrated template ranks as 0 stars: last when descending).
+    /// By average rating in thousandths of a star; unrated templates come last in either
+    /// direction (see [`UNRATED_ASCENDING_RANK`]).
     #[default]
     Rating,
     /// By downloads.
@@ -346,10 +393,16 @@ pub trait MarketplaceStore: Send + Sync + fmt::Debug {
     /// Marks a template trending, or stops.
     async fn set_trending(&self, template_id: &str, trending: bool) -> Result<Template>;
     /// Rates a template (a user's new rating replaces their old one): the template with its new
-    /// aggregate. `NotFound` for a missing template: no rating is kept without one.
+    /// aggregate (`rating_sum / rating_count` exactly; [`Template::average_milli`]). `NotFound`
+    /// for a missing template: no rating is kept without one.
     async fn rate_template(&self, template_id: &str, user_id: &str, stars: u8) -> Result<Template>;
-    /// Posts (or replaces) a user's review; its stars are their rating, written in the same unit.
+    /// One page of a template's ratings (by user id).
+    async fn list_ratings(&self, template_id: &str, page: &PageRequest) -> Result<Page<Rating>>;
+    /// Posts (or replaces) a user's review; its stars are their rating, written with the rating
+    /// and the template's aggregate in one unit. An edit keeps the review's helpful count.
     async fn create_review(&self, review: &Review) -> Result<(Review, Template)>;
+    /// Counts a reader finding `user_id`'s review of the template helpful; the new count.
+    async fn mark_review_helpful(&self, template_id: &str, user_id: &str) -> Result<i64>;
     /// One page of a template's reviews, newest first.
     async fn list_reviews(&self, template_id: &str, page: &PageRequest) -> Result<Page<Review>>;
     /// Every category and how many templates it holds (reads every template: an administrative
@@ -397,6 +450,18 @@ impl<B: ?Sized> Marketplace<B> {
                     next.rating_count = next.rating_count.saturating_add(1);
                 }
             }
+            // The two reads are not one snapshot: a rating committed between them makes the sum
+            // impossible (each rating is 1 to 5 stars). The unit would fail on the versions read
+            // anyway; this reads again before validation refuses the impossible aggregate.
+            let most = next.rating_count.saturating_mul(i64::from(MAX_STARS));
+            if !(next.rating_count..=most).contains(&next.rating_sum) {
+                return Err(StorageError::VersionMismatch {
+                    entity: Template::TABLE.entity,
+                    id: template_id.to_owned(),
+                    expected: template.version,
+                    actual: template.version,
+                });
+            }
             let mut unit = self.templates.unit(system());
             unit.update(&self.templates, &next)?;
             match previous {
@@ -416,18 +481,29 @@ impl<B: ?Sized> Marketplace<B> {
                     unit.insert(&self.ratings, &rating)?;
                 }
             }
-            if let Some(review) = review {
-                unit.upsert(&self.reviews, review)?;
+            let mut review = review.cloned();
+            if let Some(review) = review.as_mut() {
+                // An edit is written at the version read, keeping the readers' helpful count.
+                match self.reviews.get(system(), &review.id()).await? {
+                    Some(old) => {
+                        review.helpful_count = old.helpful_count;
+                        review.set_meta(old.meta());
+                        unit.update(&self.reviews, review)?;
+                    }
+                    None => {
+                        review.helpful_count = 0;
+                        unit.insert(&self.reviews, review)?;
+                    }
+                }
             }
             let applied = unit.commit().await.map_err(contended)?;
             if let Some(crate::Applied::Written(meta)) = applied.first() {
                 next.set_meta(*meta);
             }
-            let mut written = review.cloned();
-            if let (Some(review), Some(crate::Applied::Written(meta))) = (written.as_mut(), applied.get(2)) {
+            if let (Some(review), Some(crate::Applied::Written(meta))) = (review.as_mut(), applied.get(2)) {
                 review.set_meta(*meta);
             }
-            Ok((next, written))
+            Ok((next, review))
         })
         .await
     }
@@ -483,11 +559,12 @@ impl<B: ?Sized> MarketplaceStore for Marketplace<B> {
             }
             None => Filter::all(),
         };
-        let column = match sort {
-            TemplateSort::Rating => "rating",
-            TemplateSort::Downloads => "downloads",
-            TemplateSort::Newest => "published_at",
-            TemplateSort::Updated => "changed_at",
+        let column = match (sort, direction) {
+            (TemplateSort::Rating, Direction::Desc) => "rating",
+            (TemplateSort::Rating, Direction::Asc) => "rating_asc",
+            (TemplateSort::Downloads, _) => "downloads",
+            (TemplateSort::Newest, _) => "published_at",
+            (TemplateSort::Updated, _) => "changed_at",
         };
         let order = Order { column: Some(column), direction };
         let listed = self.templates.list(Scope::Tenant(system()), Query::new(filter.clone()).order(order), page).await?;
@@ -531,12 +608,23 @@ impl<B: ?Sized> MarketplaceStore for Marketplace<B> {
         Ok(self.rate(template_id, user_id, stars, None).await?.0)
     }
 
+    async fn list_ratings(&self, template_id: &str, page: &PageRequest) -> Result<Page<Rating>> {
+        validate_id("template_id", template_id)?;
+        self.ratings.list(Scope::Tenant(system()), Query::new(Filter::all().eq("template_id", template_id)), page).await
+    }
+
     async fn create_review(&self, review: &Review) -> Result<(Review, Template)> {
         let mut review = review.clone();
         review.posted_at = self.reviews.now();
         review.validate()?;
         let (template, written) = self.rate(&review.template_id, &review.user_id, review.stars, Some(&review)).await?;
         Ok((written.unwrap_or(review), template))
+    }
+
+    async fn mark_review_helpful(&self, template_id: &str, user_id: &str) -> Result<i64> {
+        validate_id("template_id", template_id)?;
+        validate_id("user_id", user_id)?;
+        self.reviews.increment(system(), &joined_id(template_id, user_id), "helpful_count", 1, None).await
     }
 
     async fn list_reviews(&self, template_id: &str, page: &PageRequest) -> Result<Page<Review>> {

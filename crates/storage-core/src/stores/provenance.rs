@@ -21,11 +21,16 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::marker::PhantomData;
 
-/// The most records a chain holds: a chain and its records, with the records of the chains it
-/// replaces (of its id and of its debate), fit one atomic unit.
+/// The most records a chain holds. A save is one atomic unit of at most
+/// [`crate::table::MAX_BATCH`] (1,000) changes, and in the worst case it writes the chain and its
+/// records, deletes the records of the chain of the same id that it drops, and deletes the
+/// debate's earlier chain of another id with all its records: 1 + 330 + 330 + 1 + 330 = 992.
+/// A longer chain is refused with `InvalidInput` naming `records`.
 pub const MAX_CHAIN_RECORDS: usize = 330;
 /// What the first record follows.
 pub const GENESIS: &str = "genesis";
+/// The longest evidence content, in bytes (lines allowed; kept in the body, never indexed).
+pub const MAX_CONTENT_BYTES: usize = 32 * 1024;
 
 /// A debate's provenance chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,11 +151,11 @@ impl NewEvidence {
         validate_id("source_id", &self.source_id)?;
         validate_id("content_type", &self.content_type)?;
         validate_id("transformation", &self.transformation)?;
-        crate::limits::check_text("content", &self.content)?;
+        crate::stores::marketplace::check_prose("content", &self.content, MAX_CONTENT_BYTES)?;
         crate::limits::check_instant("timestamp", self.timestamp)?;
         self.parent_ids.iter().try_for_each(|parent| validate_id("parent_ids", parent))?;
         if let Some(note) = &self.note {
-            crate::limits::check_text("note", note)?;
+            crate::stores::marketplace::check_prose("note", note, MAX_CONTENT_BYTES)?;
         }
         if let Some(verifier) = &self.verifier_id {
             validate_id("verifier_id", verifier)?;
@@ -341,7 +346,7 @@ impl Document for Citation {
         ] {
             validate_id(field, value)?;
         }
-        crate::limits::check_text("citation_text", &self.citation_text)?;
+        crate::stores::marketplace::check_prose("citation_text", &self.citation_text, MAX_CONTENT_BYTES)?;
         if !(0.0..=1.0).contains(&self.relevance) {
             return Err(StorageError::invalid("relevance", format!("{} is outside 0 to 1", self.relevance)));
         }
@@ -413,6 +418,8 @@ pub trait ProvenanceStore: Send + Sync + fmt::Debug {
     async fn list_chains(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<ProvenanceChain>>;
     /// One record of a chain.
     async fn get_record(&self, tenant: &TenantId, chain_id: &str, record_id: &str) -> Result<Option<EvidenceRecord>>;
+    /// A chain's records in sequence (none for a missing chain).
+    async fn get_records_by_chain(&self, tenant: &TenantId, chain_id: &str) -> Result<Vec<EvidenceRecord>>;
     /// One page of records (of a source type, of a source, verified only), newest first.
     async fn search_records(
         &self,
@@ -422,7 +429,9 @@ pub trait ProvenanceStore: Send + Sync + fmt::Debug {
         verified_only: bool,
         page: &PageRequest,
     ) -> Result<Page<EvidenceRecord>>;
-    /// Saves (or replaces) a citation of evidence in an existing chain (`NotFound` otherwise).
+    /// Saves (or replaces) a citation of evidence in an existing chain: `NotFound` for a missing
+    /// chain or evidence. It is written at the chain's version, so a chain deleted or replaced
+    /// meanwhile leaves no citation behind.
     async fn save_citation(&self, citation: &Citation) -> Result<Citation>;
     /// The citations of a claim, of a piece of evidence, or in a chain.
     async fn citations(&self, tenant: &TenantId, of: CitationsOf<'_>) -> Result<Vec<Citation>>;
@@ -540,9 +549,11 @@ impl<B: ?Sized> ProvenanceStore for Provenance<B> {
                 }
             }
             let new_ids: BTreeSet<String> = linked.iter().map(Document::id).collect();
+            let mut stale = Vec::new();
             if same_id.is_some() {
                 for record in self.records_of(tenant, chain_id).await?.into_iter().filter(|r| !new_ids.contains(&r.id())) {
                     unit.delete(&self.records, &record.id())?;
+                    stale.push(record.evidence.record_id);
                 }
             }
             if same_id.is_some() {
@@ -554,8 +565,11 @@ impl<B: ?Sized> ProvenanceStore for Provenance<B> {
                 unit.upsert(&self.records, record)?;
             }
             let applied = unit.commit().await.map_err(|e| match e {
-                // Another save created the chain (or took the debate) first: read again.
-                StorageError::Conflict { entity, id, .. } if entity == ProvenanceChain::TABLE.entity => {
+                // Another save created the chain (or took the debate) first, or replaced the chain
+                // read: read again.
+                StorageError::Conflict { entity, id, .. } | StorageError::NotFound { entity, id }
+                    if entity == ProvenanceChain::TABLE.entity =>
+                {
                     StorageError::VersionMismatch { entity, id, expected: 0, actual: 1 }
                 }
                 other => other,
@@ -565,12 +579,23 @@ impl<B: ?Sized> ProvenanceStore for Provenance<B> {
             if let Some(crate::Applied::Written(meta)) = applied.iter().find(|a| matches!(a, crate::Applied::Written(_))) {
                 stored.set_meta(*meta);
             }
-            Ok((stored, same_debate.map(|c| c.chain_id)))
+            Ok((stored, same_debate.map(|c| c.chain_id), stale))
         })
         .await?;
-        let (stored, old_chain) = replaced;
+        // Citations are not bounded in number, so they cannot join the unit: those of evidence
+        // that is gone follow it. A citation written meanwhile saw the new chain (it is written
+        // at the chain's version) and so cites evidence that exists.
+        let (stored, old_chain, stale) = replaced;
         if let Some(old) = old_chain {
-            self.citations.delete_where(Scope::Tenant(tenant), of_chain(&old)).await?;
+            // The replaced chain's records went in the unit; a re-save of it that raced the unit
+            // may have added others, which follow unless a chain of that id exists again.
+            if self.chains.get(tenant, &old).await?.is_none() {
+                self.records.delete_where(Scope::Tenant(tenant), of_chain(&old)).await?;
+                self.citations.delete_where(Scope::Tenant(tenant), of_chain(&old)).await?;
+            }
+        }
+        if !stale.is_empty() {
+            self.citations.delete_where(Scope::Tenant(tenant), of_chain(chain_id).one_of("evidence_id", stale)).await?;
         }
         Ok(stored)
     }
@@ -605,6 +630,11 @@ impl<B: ?Sized> ProvenanceStore for Provenance<B> {
         self.records.get(tenant, &joined_id(chain_id, record_id)).await
     }
 
+    async fn get_records_by_chain(&self, tenant: &TenantId, chain_id: &str) -> Result<Vec<EvidenceRecord>> {
+        validate_id("chain_id", chain_id)?;
+        self.records_of(tenant, chain_id).await
+    }
+
     async fn search_records(
         &self,
         tenant: &TenantId,
@@ -627,11 +657,34 @@ impl<B: ?Sized> ProvenanceStore for Provenance<B> {
     }
 
     async fn save_citation(&self, citation: &Citation) -> Result<Citation> {
-        validate_id("chain_id", &citation.chain_id)?;
-        if self.chains.get(&citation.tenant, &citation.chain_id).await?.is_none() {
-            return Err(StorageError::not_found(ProvenanceChain::TABLE.entity, &citation.chain_id));
-        }
-        self.citations.upsert(citation).await
+        citation.validate()?;
+        let tenant = &citation.tenant;
+        retry_contended(|| async {
+            let Some(chain) = self.chains.get(tenant, &citation.chain_id).await? else {
+                return Err(StorageError::not_found(ProvenanceChain::TABLE.entity, &citation.chain_id));
+            };
+            let evidence = joined_id(&citation.chain_id, &citation.evidence_id);
+            if self.records.get(tenant, &evidence).await?.is_none() {
+                return Err(StorageError::not_found(EvidenceRecord::TABLE.entity, &citation.evidence_id));
+            }
+            // Rewriting the chain at the version read makes a concurrent delete or re-save of the
+            // chain and this citation exclude each other.
+            let mut unit = self.chains.unit(tenant);
+            unit.update(&self.chains, &chain)?;
+            unit.upsert(&self.citations, citation)?;
+            let applied = unit.commit().await.map_err(|e| match e {
+                StorageError::NotFound { entity, id } if entity == ProvenanceChain::TABLE.entity => {
+                    StorageError::VersionMismatch { entity, id, expected: chain.version, actual: 0 }
+                }
+                other => other,
+            })?;
+            let mut stored = citation.clone();
+            if let Some(crate::Applied::Written(meta)) = applied.get(1) {
+                stored.set_meta(*meta);
+            }
+            Ok(stored)
+        })
+        .await
     }
 
     async fn citations(&self, tenant: &TenantId, of: CitationsOf<'_>) -> Result<Vec<Citation>> {
