@@ -32,6 +32,7 @@ mod table;
 pub use table::SqliteTables;
 
 use async_trait::async_trait;
+use backon::BlockingRetryable;
 use connection::{Checkpointer, Readers, Writer};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -174,7 +175,21 @@ fn open_connections(
         Ok(conn)
     };
     let mut writer = open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
-    let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(sqlite_error)?;
+    // Switching a new file to WAL answers SQLITE_BUSY at once, without waiting on the busy
+    // handler, while another process is switching or migrating it: wait here, as any other
+    // statement would, for up to `busy_timeout`.
+    let backoff = backon::ExponentialBuilder::new()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(1))
+        .with_max_delay(Duration::from_millis(50))
+        .without_max_times()
+        .with_total_delay(Some(busy_timeout));
+    let mode: String = (|| writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)))
+        .retry(backoff)
+        .sleep(std::thread::sleep)
+        .when(|e| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy))
+        .call()
+        .map_err(sqlite_error)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StorageError::Unavailable {
             backend: BACKEND,
