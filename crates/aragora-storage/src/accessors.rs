@@ -97,4 +97,5 @@ stores! {
     expense_store: ExpenseStore = Expenses, get_expense_store, set_expense_store, reset_expense_store;
     marketplace_store: MarketplaceStore = Marketplace, get_marketplace_store, set_marketplace_store, reset_marketplace_store;
     provenance_store: ProvenanceStore = Provenance, get_provenance_store, set_provenance_store, reset_provenance_store;
+    job_queue_store: JobQueueStore = JobQueue, get_job_queue_store, set_job_queue_store, reset_job_queue_store;
 }

@@ -1,5 +1,5 @@
 //! What a backend is: an [`Engine`] — its generic [`Tables`] plus its few native operations (the
-//! webhook claim). Every store's logic is written once, over `&dyn Engine`.
+//! webhook claim, the job queue). Every store's logic is written once, over `&dyn Engine`.
 //!
 //! [`Tables`] works on encoded rows (identity, index values, metadata, body text); the typed
 //! [`crate::Table`] in front of it validates, seals, encodes and decodes, so every backend —
@@ -7,6 +7,7 @@
 
 use crate::document::{RecordMeta, TableDef, Value};
 use crate::query::{Filter, Position, Query, Scope};
+use crate::stores::job_queue::JobRows;
 use crate::stores::webhook::{WebhookEvents, WebhookOptions};
 use crate::{DatabaseBackend, Result, Sealer, SharedClock, TenantId};
 use async_trait::async_trait;
@@ -239,6 +240,8 @@ pub struct EngineParts {
     pub tables: Arc<dyn Tables>,
     /// Webhook events, natively.
     pub webhook_events: Arc<dyn WebhookEvents>,
+    /// Jobs, natively.
+    pub job_rows: Arc<dyn JobRows>,
     /// Seals secret fields before they are stored.
     pub sealer: Arc<dyn Sealer>,
     /// The clock every record is stamped with.
@@ -272,6 +275,10 @@ pub trait Engine: Send + Sync + fmt::Debug {
     /// Webhook events, natively.
     fn webhook_events(&self) -> Arc<dyn WebhookEvents> {
         Arc::clone(&self.parts().webhook_events)
+    }
+    /// Jobs, natively.
+    fn job_rows(&self) -> Arc<dyn JobRows> {
+        Arc::clone(&self.parts().job_rows)
     }
     /// Webhook retention.
     fn webhook_options(&self) -> WebhookOptions {

@@ -47,6 +47,15 @@ pub enum StorageError {
         /// The version stored now.
         actual: u64,
     },
+    /// A worker's claim on a job is no longer its own (the lease lapsed and was taken over, or
+    /// the job was cancelled or released): the call changed nothing. Stop working on the job.
+    #[error("{entity} `{id}`: the lease was lost; nothing was changed")]
+    LeaseLost {
+        /// The kind of record.
+        entity: &'static str,
+        /// The record's id.
+        id: String,
+    },
     /// The caller passed a value the store refuses; nothing was written.
     #[error("invalid {field}: {reason}")]
     InvalidInput {

@@ -80,6 +80,7 @@ pub use stores::inbox_activity::{InboxActivities, InboxActivity, InboxActivitySt
 pub use stores::integration::{IntegrationConfig, IntegrationStatus, IntegrationStore, Integrations, UserIdMapping};
 pub use stores::invitation::{Invitation, InvitationStatus, InvitationStore, Invitations, IssuedInvitation};
 pub use stores::invoice::{Invoice, InvoiceStatus, InvoiceStore, Invoices, LineItem, MAX_LINE_ITEMS};
+pub use stores::job_queue::{Backoff, Enqueued, Job, JobFilter, JobQueue, JobQueueStore, JobState, NewJob};
 pub use stores::marketplace::{Marketplace, MarketplaceStore, Rating, Review, Template, TemplateSort};
 pub use stores::notification::{
     EmailConfig, EmailProvider, EmailRecipient, NotificationConfigStore, NotificationConfigs, NotifyOn, TelegramConfig,

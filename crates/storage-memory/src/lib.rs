@@ -73,6 +73,7 @@ impl MemoryBackend {
             parts: EngineParts {
                 tables: Arc::new(MemoryTables::default()),
                 webhook_events: Arc::new(stores::webhook::Events::default()),
+                job_rows: Arc::new(stores::job_queue::Jobs::default()),
                 sealer: process_key_ring(),
                 clock,
                 webhook: WebhookOptions::default(),

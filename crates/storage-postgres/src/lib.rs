@@ -97,6 +97,7 @@ impl PostgresBuilder {
         let parts = EngineParts {
             tables: Arc::new(PostgresTables::new(router.clone())),
             webhook_events: Arc::new(stores::webhook::PostgresWebhookEvents::new(router.clone())),
+            job_rows: Arc::new(stores::job_queue::PostgresJobs::new(router.clone())),
             sealer,
             clock: self.clock,
             webhook: self.webhook,

@@ -151,6 +151,7 @@ impl RedisBuilder {
         let parts = EngineParts {
             tables: Arc::clone(&tables) as Arc<dyn storage_core::Tables>,
             webhook_events: Arc::new(stores::webhook::RedisWebhookEvents::new(conn.clone(), keys.clone())),
+            job_rows: Arc::new(stores::job_queue::RedisJobs::new(conn.clone(), &keys)),
             sealer,
             clock: self.clock,
             webhook: self.webhook,

@@ -404,3 +404,247 @@ for i = 2, #KEYS do
 end
 return removed
 ";
+
+/// Helpers of the job-queue scripts (after [`PRELUDE`]). `KEYS[1]` is the queue store's prefix,
+/// `<ns>:{jobs}`: every job key carries that hash tag, so they share one Cluster slot, and the
+/// scripts build the others from it. A job is a hash (`t` tenant, `q` queue, `k` kind, `p`
+/// payload, `pr` priority, `s` state, `a` attempts, `m` max attempts, `r` run at, `f` fair
+/// place, `d` dedupe key, `lt` lease token, `le` lease expiry, `w` worker, `er` last error, `rs`
+/// result, `c` created, `u` updated, `st` started, `fi` finished; instants in microseconds;
+/// absent fields are none). Per queue: `ready` (due available jobs, by priority then fair place,
+/// lexicographic), `sched` (available jobs not yet due, by run at), `fair` and `t:<tenant>`
+/// (available jobs by fair place: the queue's head, the tenant's tail), `leases` (running jobs by
+/// lease expiry), `done` (finished jobs by finish), `all`, `ta:<tenant>`, `s:<state>` and
+/// `s:<state>:t:<tenant>` (ids, lexicographic, for lists and counts), and `dedupe`
+/// (`<tenant>\0<key>` → id of the unfinished job holding it).
+pub const JOBS_PRELUDE: &str = r"
+local P = KEYS[1]
+local function jkey(id) return P .. ':j:' .. id end
+local function qkey(q, suffix) return P .. ':q:' .. q .. ':' .. suffix end
+local function load(id)
+  local flat = redis.call('HGETALL', jkey(id))
+  if #flat == 0 then return false, flat end
+  local j = {}
+  for i = 1, #flat, 2 do j[flat[i]] = flat[i + 1] end
+  return j, flat
+end
+local function ready_member(j, id)
+  return string.format('%05d', 32767 - tonumber(j.pr)) .. enc_int(tonumber(j.f)) .. '\0' .. id
+end
+local function finished(s)
+  return s == 'completed' or s == 'cancelled' or s == 'dead'
+end
+-- Adds a job to the sets of its state (`now` decides ready or scheduled).
+local function place(id, j, now)
+  local q, t, s = j.q, j.t, j.s
+  redis.call('ZADD', qkey(q, 'all'), 0, id)
+  redis.call('ZADD', qkey(q, 'ta:' .. t), 0, id)
+  redis.call('ZADD', qkey(q, 's:' .. s), 0, id)
+  redis.call('ZADD', qkey(q, 's:' .. s .. ':t:' .. t), 0, id)
+  if s == 'available' then
+    redis.call('ZADD', qkey(q, 'fair'), j.f, id)
+    redis.call('ZADD', qkey(q, 't:' .. t), j.f, id)
+    if tonumber(j.r) <= now then
+      redis.call('ZADD', qkey(q, 'ready'), 0, ready_member(j, id))
+    else
+      redis.call('ZADD', qkey(q, 'sched'), j.r, id)
+    end
+  elseif s == 'running' then
+    redis.call('ZADD', qkey(q, 'leases'), j.le, id)
+  else
+    redis.call('ZADD', qkey(q, 'done'), j.fi, id)
+  end
+end
+-- Removes a job from the sets of its state.
+local function unplace(id, j)
+  local q, t, s = j.q, j.t, j.s
+  redis.call('ZREM', qkey(q, 's:' .. s), id)
+  redis.call('ZREM', qkey(q, 's:' .. s .. ':t:' .. t), id)
+  if s == 'available' then
+    redis.call('ZREM', qkey(q, 'fair'), id)
+    redis.call('ZREM', qkey(q, 't:' .. t), id)
+    redis.call('ZREM', qkey(q, 'ready'), ready_member(j, id))
+    redis.call('ZREM', qkey(q, 'sched'), id)
+  elseif s == 'running' then
+    redis.call('ZREM', qkey(q, 'leases'), id)
+  else
+    redis.call('ZREM', qkey(q, 'done'), id)
+  end
+end
+-- Moves scheduled jobs of a queue that are due at `now` to its ready set.
+local function promote(q, now)
+  local due = redis.call('ZRANGEBYSCORE', qkey(q, 'sched'), '-inf', now, 'LIMIT', 0, 1000)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', qkey(q, 'sched'), id)
+    local j = load(id)
+    if j then redis.call('ZADD', qkey(q, 'ready'), 0, ready_member(j, id)) end
+  end
+end
+";
+
+/// Enqueues a job. ARGV: id, tenant, queue, kind, payload, priority, max attempts, run at,
+/// now (the fair place on an empty queue, and created), dedupe key (empty: none). Replies
+/// `{'new', fair place}` or `{'existing', fields...}` (the holder of the dedupe key).
+pub const ENQUEUE_JOB: &str = r"
+local id, t, q, now, d = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[9]), ARGV[10]
+if d ~= '' then
+  local holder = redis.call('HGET', qkey(q, 'dedupe'), t .. '\0' .. d)
+  if holder then
+    local j, flat = load(holder)
+    if j and not finished(j.s) then
+      table.insert(flat, holder)
+      table.insert(flat, 1, 'existing')
+      return flat
+    end
+  end
+end
+local head = redis.call('ZRANGE', qkey(q, 'fair'), 0, 0, 'WITHSCORES')[2]
+local tail = redis.call('ZREVRANGE', qkey(q, 't:' .. t), 0, 0, 'WITHSCORES')[2]
+local f = now
+if head then
+  f = tonumber(head)
+  if tail and tonumber(tail) + 1 > f then f = tonumber(tail) + 1 end
+end
+local j = {t = t, q = q, k = ARGV[4], p = ARGV[5], pr = ARGV[6], s = 'available', a = '0', m = ARGV[7], r = ARGV[8],
+  f = int_text(f), c = ARGV[9], u = ARGV[9]}
+if d ~= '' then
+  j.d = d
+  redis.call('HSET', qkey(q, 'dedupe'), t .. '\0' .. d, id)
+end
+local flat = {}
+for k, v in pairs(j) do table.insert(flat, k) table.insert(flat, v) end
+redis.call('HSET', jkey(id), unpack(flat))
+place(id, j, now)
+return {'new', j.f}
+";
+
+/// Claims up to `limit` due jobs. ARGV: queue, now, limit, token, lease expiry, worker. Replies
+/// the claimed jobs' fields, one array each (its id last), in claim order.
+pub const CLAIM_JOBS: &str = r"
+local q, now, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+promote(q, now)
+local picked = redis.call('ZRANGE', qkey(q, 'ready'), 0, limit - 1)
+local out = {}
+for _, member in ipairs(picked) do
+  local id = string.match(member, '%z(.*)$')
+  local j = load(id)
+  if j and j.s == 'available' then
+    unplace(id, j)
+    j.s, j.a, j.lt, j.le, j.w, j.st, j.u = 'running', int_text(tonumber(j.a) + 1), ARGV[4], ARGV[5], ARGV[6], ARGV[2], ARGV[2]
+    redis.call('HSET', jkey(id), 's', j.s, 'a', j.a, 'lt', j.lt, 'le', j.le, 'w', j.w, 'st', j.st, 'u', j.u)
+    place(id, j, now)
+    local _, flat = load(id)
+    table.insert(flat, id)
+    table.insert(out, flat)
+  else
+    redis.call('ZREM', qkey(q, 'ready'), member)
+  end
+end
+return out
+";
+
+/// Compare-and-sets jobs, each on its own. ARGV: now, then per job 12 values: id, state,
+/// attempts, run at, lease token, lease expiry, last error, result, updated, finished, expected
+/// state, expected token; optional values are empty for none, else prefixed with `=`. Replies
+/// one integer per job: 1 applied, 0 not (state or token moved on), -1 refused (its dedupe key
+/// is held by another unfinished job).
+pub const SETTLE_JOBS: &str = r"
+local now = tonumber(ARGV[1])
+local function opt(v)
+  if v == '' then return false end
+  return string.sub(v, 2)
+end
+local out = {}
+for i = 2, #ARGV, 12 do
+  local id = ARGV[i]
+  local j = load(id)
+  local applied = 0
+  if j and j.s == ARGV[i + 10] and (j.lt or false) == opt(ARGV[i + 11]) then
+    local s = ARGV[i + 1]
+    local key = j.d and (j.t .. '\0' .. j.d)
+    local holder = key and redis.call('HGET', qkey(j.q, 'dedupe'), key)
+    if key and finished(j.s) and not finished(s) and holder and holder ~= id then
+      local other = load(holder)
+      if other and not finished(other.s) then applied = -1 end
+    end
+    if applied == 0 then
+      unplace(id, j)
+      j.s, j.a, j.r, j.lt, j.le, j.er, j.rs, j.u, j.fi =
+        s, ARGV[i + 2], ARGV[i + 3], opt(ARGV[i + 4]), opt(ARGV[i + 5]), opt(ARGV[i + 6]), opt(ARGV[i + 7]), ARGV[i + 8], opt(ARGV[i + 9])
+      redis.call('HSET', jkey(id), 's', j.s, 'a', j.a, 'r', j.r, 'u', j.u)
+      for _, f in ipairs({'lt', 'le', 'er', 'rs', 'fi'}) do
+        if j[f] then redis.call('HSET', jkey(id), f, j[f]) else redis.call('HDEL', jkey(id), f) end
+      end
+      if key then
+        if finished(s) then
+          if holder == id then redis.call('HDEL', qkey(j.q, 'dedupe'), key) end
+        else
+          redis.call('HSET', qkey(j.q, 'dedupe'), key, id)
+        end
+      end
+      place(id, j, now)
+      applied = 1
+    end
+  end
+  table.insert(out, applied)
+end
+return out
+";
+
+/// Reads jobs by id from one of a queue's id sets. ARGV: set suffix, after (exclusive; empty:
+/// from the start), limit. Replies the jobs' fields, one array each (its id last).
+pub const LIST_JOBS: &str = r"
+local from = '-'
+if ARGV[2] ~= '' then from = '(' .. ARGV[2] end
+local ids = redis.call('ZRANGEBYLEX', P .. ':q:' .. ARGV[1], from, '+', 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  local j, flat = load(id)
+  if j then
+    table.insert(flat, id)
+    table.insert(out, flat)
+  end
+end
+return out
+";
+
+/// Reads the running jobs of a queue whose lease lapsed. ARGV: queue, now, limit.
+pub const LAPSED_JOBS: &str = r"
+local ids = redis.call('ZRANGEBYSCORE', qkey(ARGV[1], 'leases'), '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  local j, flat = load(id)
+  if j then
+    table.insert(flat, id)
+    table.insert(out, flat)
+  end
+end
+return out
+";
+
+/// Deletes finished jobs of a queue. ARGV: queue, before (exclusive), limit, states... Replies
+/// how many.
+pub const PRUNE_JOBS: &str = r"
+local q, limit = ARGV[1], tonumber(ARGV[3])
+local wanted = {}
+for i = 4, #ARGV do wanted[ARGV[i]] = true end
+local ids = redis.call('ZRANGEBYSCORE', qkey(q, 'done'), '-inf', '(' .. ARGV[2], 'LIMIT', 0, 10000)
+local n = 0
+for _, id in ipairs(ids) do
+  if n >= limit then break end
+  local j = load(id)
+  if not j then
+    redis.call('ZREM', qkey(q, 'done'), id)
+  elseif wanted[j.s] then
+    unplace(id, j)
+    redis.call('ZREM', qkey(q, 'all'), id)
+    redis.call('ZREM', qkey(q, 'ta:' .. j.t), id)
+    if j.d and redis.call('HGET', qkey(q, 'dedupe'), j.t .. '\0' .. j.d) == id then
+      redis.call('HDEL', qkey(q, 'dedupe'), j.t .. '\0' .. j.d)
+    end
+    redis.call('DEL', jkey(id))
+    n = n + 1
+  end
+end
+return n
+";

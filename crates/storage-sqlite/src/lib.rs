@@ -146,6 +146,7 @@ impl SqliteBuilder {
                 parts: EngineParts {
                     tables: Arc::new(SqliteTables::new(Arc::clone(&writer), Arc::clone(&readers))),
                     webhook_events: Arc::new(stores::webhook::SqliteWebhookEvents::new(Arc::clone(&writer), Arc::clone(&readers))),
+                    job_rows: Arc::new(stores::job_queue::SqliteJobs::new(Arc::clone(&writer), Arc::clone(&readers))),
                     sealer,
                     clock: self.clock,
                     webhook: self.webhook,

@@ -34,6 +34,7 @@ pub mod inbox_activity;
 pub mod integration;
 pub mod invitation;
 pub mod invoice;
+pub mod job_queue;
 pub mod marketplace;
 pub mod model;
 pub mod notification;
@@ -482,6 +483,26 @@ macro_rules! conformance_tests {
                 records_are_listed_by_sequence_not_by_timestamp,
                 concurrent_saves_of_one_debate_leave_one_chain_and_no_orphans,
                 tenants_never_see_or_change_each_others_chains,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            job_queue,
+            [
+                jobs_are_claimed_by_priority_then_in_order,
+                scheduled_jobs_wait_for_their_time,
+                a_stale_worker_changes_nothing,
+                a_failing_job_retries_with_growing_delays_then_dies,
+                a_lapsed_lease_is_swept_and_counts_as_an_attempt,
+                release_gives_a_job_back_without_counting_the_attempt,
+                cancel_stops_waiting_and_running_jobs,
+                a_dedupe_key_holds_while_its_job_is_unfinished,
+                one_tenants_backlog_never_starves_another,
+                concurrent_claimers_take_a_job_once,
+                workers_abandoned_mid_job_lose_nothing_and_run_nothing_twice,
+                lists_counts_and_retention,
+                bad_input_is_refused_and_nothing_is_written,
+                tenants_with_separator_like_names_stay_apart,
             ]
         );
     };

@@ -18,6 +18,7 @@ pub mod inbox_activity;
 pub mod integration;
 pub mod invitation;
 pub mod invoice;
+pub mod job_queue;
 pub mod marketplace;
 pub mod notification;
 pub mod notification_template;
