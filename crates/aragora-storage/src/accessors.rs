@@ -98,4 +98,9 @@ stores! {
     marketplace_store: MarketplaceStore = Marketplace, get_marketplace_store, set_marketplace_store, reset_marketplace_store;
     provenance_store: ProvenanceStore = Provenance, get_provenance_store, set_provenance_store, reset_provenance_store;
     job_queue_store: JobQueueStore = JobQueue, get_job_queue_store, set_job_queue_store, reset_job_queue_store;
+    password_reset_store: PasswordResetStore = PasswordResets, get_password_reset_store, set_password_reset_store, reset_password_reset_store;
+    token_blacklist_store: TokenBlacklistStore = TokenBlacklist, get_token_blacklist_store, set_token_blacklist_store, reset_token_blacklist_store;
+    share_store: ShareStore = Shares, get_share_store, set_share_store, reset_share_store;
+    receipt_share_store: ReceiptShareStore = ReceiptShares, get_receipt_share_store, set_receipt_share_store, reset_receipt_share_store;
+    impersonation_store: ImpersonationStore = Impersonations, get_impersonation_store, set_impersonation_store, reset_impersonation_store;
 }

@@ -73,6 +73,9 @@ pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailU
 pub use stores::governance::{
     Approval, ApprovalDecision, ApprovalStatus, Decision, Governance, GovernanceRetention, GovernanceStore, Verification,
 };
+pub use stores::impersonation::{
+    ImpersonationAuditQuery, ImpersonationSession, ImpersonationStore, Impersonations, NewImpersonation, StartedSession,
+};
 pub use stores::inbox::{
     AccountChanges, InboxAccount, InboxMessage, MessageFilter, PriorityTier, TriageResult, UnifiedInbox, UnifiedInboxStore,
 };
@@ -89,6 +92,7 @@ pub use stores::notification_template::{NotificationTemplateStore, NotificationT
 pub use stores::oauth::{OAuthLink, OAuthLinkStore, OAuthLinks};
 pub use stores::onboarding::{FlowChanges, Onboarding, OnboardingAnalytics, OnboardingFlow, OnboardingStore};
 pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome, UsageSummary};
+pub use stores::password_reset::{PasswordResetStore, PasswordResets, ResetRequest};
 pub use stores::plaid::{PlaidCredential, PlaidCredentialStore, PlaidCredentials};
 pub use stores::provenance::{
     BrokenRecord, ChainVerification, Citation, CitationsOf, EvidenceRecord, NewEvidence, Provenance, ProvenanceChain, ProvenanceStats,
@@ -99,7 +103,12 @@ pub use stores::receipt::{
     ReceiptSort, ReceiptStats, ReceiptStore, ReceiptVerification, Receipts, SignatureAlgorithm, SignatureCheck, TrustedTimestamp,
     VerifyingKey,
 };
+pub use stores::share::{
+    DebateShare, IssuedReceiptShare, ReceiptShare, ReceiptShareStore, ReceiptShares, SavedShare, ShareSettings, ShareStats, ShareStore,
+    Shares, Visibility,
+};
 pub use stores::slack_debate::{DebateOutcome, DebateStatus, SlackDebate, SlackDebateStore, SlackDebates};
+pub use stores::token_blacklist::{TokenBlacklist, TokenBlacklistStore};
 pub use stores::usage::{Usage, UsageEvent, UsageStore};
 pub use stores::user::{
     ApiKeyInfo, IssuedApiKey, LockoutInfo, LockoutPolicy, Mfa, NewUser, User, UserChanges, UserQuery, UserStats, UserStore, Users,

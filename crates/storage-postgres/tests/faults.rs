@@ -39,3 +39,11 @@ async fn integration_writes_survive_a_postgres_kill_9() {
     .await;
     println!("postgres kill -9: {report:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_lookups_fail_closed_while_postgres_is_down() {
+    let server = Arc::new(PgServer::start());
+    let blacklist = Arc::new(<storage_core::TokenBlacklist>::on(&backend(&server).await));
+    let (down, up) = (Arc::clone(&server), Arc::clone(&server));
+    storage_testkit::faults::revocations_fail_closed_across_a_crash(blacklist, move || down.kill9(), move || up.start_again()).await;
+}

@@ -6,10 +6,11 @@
 
 use storage_core::{
     BotInstallation, BotInstallationStore, BotInstallations, ChannelSubscriptionStore, ChannelSubscriptions, ChannelType, EmailConfig,
-    Engine, ExternalIdentities, ExternalIdentityStore, ExternalProfile, InboxAccount, InboxMessage, InvitationStore, Invitations, Mfa,
-    NewSubscription, NewUser, NotificationConfigStore, NotificationConfigs, PlaidCredentialStore, PlaidCredentials, Platform, Role, Secret,
-    Store, TenantId, UnifiedInbox, UnifiedInboxStore, UserChanges, UserStore, Users, WebhookConfigStore, WebhookConfigs,
-    WebhookRegistration,
+    Engine, ExternalIdentities, ExternalIdentityStore, ExternalProfile, ImpersonationStore, Impersonations, InboxAccount, InboxMessage,
+    InvitationStore, Invitations, Mfa, NewImpersonation, NewSubscription, NewUser, NotificationConfigStore, NotificationConfigs,
+    PasswordResetStore, PasswordResets, PlaidCredentialStore, PlaidCredentials, Platform, ReceiptShareStore, ReceiptShares, ResetRequest,
+    Role, Secret, ShareSettings, ShareStore, Shares, Store, TenantId, TokenBlacklist, TokenBlacklistStore, UnifiedInbox, UnifiedInboxStore,
+    UserChanges, UserStore, Users, Visibility, WebhookConfigStore, WebhookConfigs, WebhookRegistration,
 };
 
 /// Writes a user with a password, MFA and an API key, an invitation, an external identity with
@@ -90,7 +91,8 @@ pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
     for save in saves {
         save.await.expect("save");
     }
-    let secrets = vec![
+    let bearer = plant_bearer_tokens(engine, &org).await;
+    let mut secrets = vec![
         "inbox-body-canary-7f3e".to_owned(),
         key.key.expose().clone(),
         webhook.secret.expose().clone(),
@@ -107,11 +109,59 @@ pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
         "access-sandbox-canary-c3f1".to_owned(),
         "smtp-canary-9a4e".to_owned(),
     ];
+    secrets.extend(bearer);
     // The secrets must still work: the store reads them back through the sealer.
     assert_eq!(users.get_user_by_api_key(key.key.expose()).await.expect("by key").map(|u| u.id), Some(user.id.clone()));
     let found = invitations.get_invitation_by_token(invitation.token.expose()).await.expect("by token");
     assert_eq!(found.map(|i| i.id), Some(invitation.invitation.id));
     secrets
+}
+
+/// Issues a password reset token, a debate and a receipt share link, an impersonation session
+/// and a revocation; returns the tokens and session id (stores keep only their digests).
+async fn plant_bearer_tokens(engine: &dyn Engine, org: &TenantId) -> Vec<String> {
+    let resets: PasswordResets = PasswordResets::on(engine);
+    let ResetRequest::Issued { token: reset, .. } = resets.create_token("canary@at-rest.example").await.expect("reset") else {
+        panic!("the first reset token is never rate-limited");
+    };
+    let shares: Shares = Shares::on(engine);
+    let settings = ShareSettings {
+        debate_id: "debate-at-rest".to_owned(),
+        visibility: Visibility::Public,
+        owner_id: "owner".to_owned(),
+        expires_at: None,
+        max_views: None,
+        allow_comments: false,
+        allow_forking: false,
+    };
+    let share = shares.save(org, settings).await.expect("share").token.expect("a new share mints a token");
+    let receipt_shares: ReceiptShares = ReceiptShares::on(engine);
+    let receipt_share =
+        receipt_shares.create(org, "receipt-at-rest", chrono::TimeDelta::hours(1), Some(3), None).await.expect("receipt share");
+    let impersonations: Impersonations = Impersonations::on(engine);
+    let session = impersonations
+        .start(NewImpersonation {
+            admin_id: "admin-at-rest".to_owned(),
+            admin_email: "admin@at-rest.example".to_owned(),
+            target_id: "user-at-rest".to_owned(),
+            target_email: "user@at-rest.example".to_owned(),
+            reason: "support ticket".to_owned(),
+            ttl: chrono::TimeDelta::hours(1),
+            ip_address: None,
+            user_agent: None,
+        })
+        .await
+        .expect("impersonation");
+    let revoked = "eyJhbGciOiJIUzI1NiJ9.revoked-canary-jwt.sig".to_owned();
+    let blacklist: TokenBlacklist = TokenBlacklist::on(engine);
+    blacklist.revoke(&revoked, chrono::Utc::now() + chrono::TimeDelta::hours(1)).await.expect("revoke");
+    // Each still works through its digest.
+    assert!(resets.validate_token(reset.expose()).await.expect("validate").is_some());
+    assert!(shares.get_by_token(share.expose()).await.expect("share").is_some());
+    assert!(receipt_shares.get_by_token(receipt_share.token.expose()).await.expect("receipt share").is_some());
+    assert!(impersonations.get(session.session_id.expose()).await.expect("session").is_some());
+    assert!(blacklist.is_revoked(&revoked).await.expect("is_revoked"));
+    vec![reset.expose().clone(), share.expose().clone(), receipt_share.token.expose().clone(), session.session_id.expose().clone(), revoked]
 }
 
 /// Fails naming the secret if any of `secrets` occurs in `dump`; `dump` must not be empty.

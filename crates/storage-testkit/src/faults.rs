@@ -78,3 +78,37 @@ pub async fn writes_survive_a_server_fault(store: Arc<dyn IntegrationStore>, fau
     }
     report
 }
+
+/// Revokes a token, takes the server down with `down` (on a blocking thread), checks that every
+/// lookup then fails — a revocation check never answers "not revoked" because it cannot ask —
+/// brings it back with `up`, and checks the revocation is still there once the client reconnects.
+pub async fn revocations_fail_closed_across_a_crash(
+    blacklist: Arc<dyn storage_core::TokenBlacklistStore>,
+    down: impl FnOnce() + Send + 'static,
+    up: impl FnOnce() + Send + 'static,
+) {
+    let until = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+    blacklist.revoke("jwt-revoked-before-the-crash", until).await.expect("revoke");
+    tokio::task::spawn_blocking(down).await.expect("down");
+    for token in ["jwt-revoked-before-the-crash", "jwt-never-revoked"] {
+        match blacklist.is_revoked(token).await {
+            Err(e) => assert!(e.is_retryable(), "a lookup without a server is a retryable error, got {e}"),
+            Ok(answer) => panic!("a lookup without a server answered {answer}"),
+        }
+    }
+    tokio::task::spawn_blocking(up).await.expect("up");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match blacklist.is_revoked("jwt-revoked-before-the-crash").await {
+            Ok(revoked) => {
+                assert!(revoked, "an acknowledged revocation survives the crash");
+                return;
+            }
+            Err(e) if Instant::now() < deadline => {
+                assert!(e.is_retryable(), "{e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("no reconnection within 15 s: {e}"),
+        }
+    }
+}

@@ -29,6 +29,7 @@ pub mod fts;
 pub mod gauntlet_run;
 pub mod gmail_token;
 pub mod governance;
+pub mod impersonation;
 pub mod inbox;
 pub mod inbox_activity;
 pub mod integration;
@@ -41,12 +42,15 @@ pub mod notification;
 pub mod oauth;
 pub mod onboarding;
 pub mod organization;
+pub mod password_reset;
 pub mod plaid;
 pub mod properties;
 pub mod provenance;
 pub mod receipt;
 pub mod server;
+pub mod share;
 pub mod slack_debate;
+pub mod token_blacklist;
 pub mod usage;
 pub mod user;
 pub mod webhook;
@@ -503,6 +507,44 @@ macro_rules! conformance_tests {
                 lists_counts_and_retention,
                 bad_input_is_refused_and_nothing_is_written,
                 tenants_with_separator_like_names_stay_apart,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            password_reset,
+            [
+                a_token_is_validated_then_consumed_once,
+                tokens_expire,
+                the_rate_limit_counts_issued_tokens_not_surviving_rows,
+                concurrent_consumes_of_one_token_succeed_once,
+                bad_input_is_refused,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            token_blacklist,
+            [revocations_last_until_the_token_expires, a_large_blacklist_forgets_no_live_revocation, bad_input_is_refused,]
+        );
+        $crate::conformance_module!(
+            $setup,
+            share,
+            [
+                a_debate_link_opens_counts_views_and_survives_resaves,
+                private_and_expired_links_do_not_open,
+                a_view_once_link_opens_once_under_contention,
+                receipt_links_count_accesses_expire_and_are_revoked,
+                bad_input_is_refused,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            impersonation,
+            [
+                a_session_starts_acts_and_ends_once_with_every_step_audited,
+                sessions_time_out_and_are_swept,
+                retention_deletes_old_sessions_and_audits_itself,
+                concurrent_ends_end_a_session_once,
+                bad_input_is_refused,
             ]
         );
     };

@@ -13,6 +13,7 @@ pub mod external_identity;
 pub mod gauntlet_run;
 pub mod gmail_token;
 pub mod governance;
+pub mod impersonation;
 pub mod inbox;
 pub mod inbox_activity;
 pub mod integration;
@@ -25,10 +26,13 @@ pub mod notification_template;
 pub mod oauth;
 pub mod onboarding;
 pub mod organization;
+pub mod password_reset;
 pub mod plaid;
 pub mod provenance;
 pub mod receipt;
+pub mod share;
 pub mod slack_debate;
+pub mod token_blacklist;
 pub mod usage;
 pub mod user;
 pub mod vertical;
@@ -104,6 +108,12 @@ pub const TABLES: &[&TableDef] = &[
     &provenance::ProvenanceChain::TABLE,
     &provenance::EvidenceRecord::TABLE,
     &provenance::Citation::TABLE,
+    &password_reset::ResetToken::TABLE,
+    &password_reset::ResetRequests::TABLE,
+    &token_blacklist::Revocation::TABLE,
+    &share::DebateShare::TABLE,
+    &share::ReceiptShare::TABLE,
+    &impersonation::ImpersonationSession::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),
