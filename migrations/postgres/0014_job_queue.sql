@@ -32,3 +32,12 @@ CREATE INDEX jobs_finished ON jobs (queue, finished_at) WHERE finished_at IS NOT
 CREATE INDEX jobs_by_state ON jobs (queue, state, id);
 CREATE INDEX jobs_by_tenant ON jobs (tenant, queue, id);
 CREATE UNIQUE INDEX jobs_dedupe ON jobs (tenant, queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('available', 'running');
+-- Each tenant's last fair place in a queue: the row a PostgreSQL enqueue locks, so concurrent
+-- enqueues of one tenant are placed one after the other (SQLite has one writer; Redis runs one
+-- script at a time).
+CREATE TABLE job_lanes (
+    queue  TEXT COLLATE "C" NOT NULL,
+    tenant TEXT COLLATE "C" NOT NULL,
+    last   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (queue, tenant)
+);

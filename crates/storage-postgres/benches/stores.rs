@@ -204,6 +204,8 @@ async fn scenarios() -> Vec<Scenario> {
     // walking the time index backwards (5 ms instead of 0.1 ms, for store and baseline alike).
     sqlx::query("ANALYZE").execute(&pool).await.expect("analyze");
     scenarios.extend(storage_testkit::bench::money_scenarios("postgresql", &receipts, &invoices, money_baselines(&pool, engine)));
+    let tokens = storage_testkit::bench::preload_tokens(engine).await;
+    scenarios.extend(storage_testkit::bench::token_scenarios("postgresql", &tokens, token_baselines(&pool, engine)));
     scenarios
 }
 
@@ -469,4 +471,143 @@ async fn references() -> Vec<Reference> {
 
 fn main() {
     storage_testkit::bench::main(scenarios, references);
+}
+
+const REVOKED: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM token_blacklist \
+    WHERE tenant = '_system' AND id = $1 AND (expires_at IS NULL OR expires_at > $2)";
+const OPEN_WINDOW: &str = "INSERT INTO password_reset_requests (tenant, id, issued, expires_at, version, created_at, updated_at, body) \
+    VALUES ('_system', $1, 1, $2, 1, $3, $3, $4)";
+const INSERT_RESET: &str = "INSERT INTO password_reset_tokens (tenant, id, email, uses, expires_at, version, created_at, updated_at, body) \
+    VALUES ('_system', $1, $2, 0, $3, 1, $4, $4, $5)";
+const CONSUME_RESET: &str = "UPDATE password_reset_tokens SET uses = uses + 1, version = version + 1, updated_at = $1 \
+    WHERE tenant = '_system' AND id = $2 AND uses < 1 AND (expires_at IS NULL OR expires_at > $1) RETURNING uses";
+const READ_RESET: &str = "SELECT version, body FROM password_reset_tokens WHERE tenant = '_system' AND id = $1 AND expires_at > $2";
+
+/// The job-queue and token baselines: the job statements the store sends (one cycle; a batch of
+/// 16), a reset token's window, insert, conditional use and read, and a revocation lookup.
+fn token_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> [Option<storage_testkit::bench::Op>; 4] {
+    use storage_postgres::job_statements::{CLAIM, INSERT, SETTLE};
+    use storage_testkit::bench::jobs;
+    async fn enqueue(pool: &sqlx::PgPool, i: u64) {
+        let now = Utc::now();
+        sqlx::query(INSERT)
+            .bind(uuid::Uuid::now_v7())
+            .bind(jobs::tenant_of(i).as_str())
+            .bind(jobs::RAW_QUEUE)
+            .bind("noop")
+            .bind(format!("{{\"n\":{i}}}"))
+            .bind(0_i16)
+            .bind(5_i32)
+            .bind(now)
+            .bind(None::<String>)
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+            .expect("raw enqueue");
+    }
+    async fn claim_complete(pool: &sqlx::PgPool, want: usize) {
+        let token = uuid::Uuid::new_v4();
+        let mut ids: Vec<(uuid::Uuid, i32)> = Vec::with_capacity(want);
+        while ids.len() < want {
+            let now = Utc::now();
+            let rows = sqlx::query(CLAIM)
+                .bind(token)
+                .bind(now + TimeDelta::seconds(60))
+                .bind("bench")
+                .bind(now)
+                .bind(jobs::RAW_QUEUE)
+                .bind(i64::try_from(want - ids.len()).expect("limit"))
+                .fetch_all(pool)
+                .await
+                .expect("raw claim");
+            ids.extend(rows.iter().map(|r| (r.get::<uuid::Uuid, _>(0), r.get::<i32, _>(7))));
+        }
+        let now = Utc::now();
+        let n = ids.len();
+        let settled: Vec<uuid::Uuid> = sqlx::query_scalar(SETTLE)
+            .bind(ids.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .bind(vec!["completed"; n])
+            .bind(ids.iter().map(|(_, attempts)| *attempts).collect::<Vec<_>>())
+            .bind(vec![Some(now); n])
+            .bind(vec![None::<uuid::Uuid>; n])
+            .bind(vec![None::<chrono::DateTime<Utc>>; n])
+            .bind(vec![None::<String>; n])
+            .bind(vec![None::<String>; n])
+            .bind(vec![Some(now); n])
+            .bind(vec![Some(now); n])
+            .bind(vec!["running"; n])
+            .bind(vec![Some(token); n])
+            .bind(vec![None::<chrono::DateTime<Utc>>; n])
+            .fetch_all(pool)
+            .await
+            .expect("raw settle");
+        assert_eq!(settled.len(), n);
+    }
+    let (p1, p2, p3, p4) = (pool.clone(), pool.clone(), pool.clone(), pool.clone());
+    let cycle = op(move |i| {
+        let pool = p1.clone();
+        async move {
+            enqueue(&pool, i).await;
+            claim_complete(&pool, 1).await;
+        }
+    });
+    let batch = op(move |i| {
+        let pool = p2.clone();
+        async move {
+            for n in 0..u64::from(jobs::BATCH) {
+                enqueue(&pool, i * 100 + n).await;
+            }
+            claim_complete(&pool, jobs::BATCH as usize).await;
+        }
+    });
+    let sample = storage_core::stores::password_reset::ResetToken {
+        token_digest: storage_core::token::hash_token("rst_raw"),
+        email: "raw@example.com".to_owned(),
+        expires_at: Utc::now() + TimeDelta::hours(1),
+        uses: 0,
+        version: 0,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let token_body = engine.table::<storage_core::stores::password_reset::ResetToken>().encode_body(&sample).expect("encode");
+    let reset = op(move |i| {
+        let (pool, body) = (p3.clone(), token_body.clone());
+        async move {
+            let now = Utc::now();
+            let email = format!("raw-{}-{i}@example.com", std::process::id());
+            let window = storage_core::token::hash_token(&email);
+            sqlx::query(OPEN_WINDOW)
+                .bind(&window)
+                .bind(now + TimeDelta::hours(1))
+                .bind(now)
+                .bind("{}")
+                .execute(&pool)
+                .await
+                .expect("window");
+            let token = storage_core::token::generate_token().expect("token");
+            let digest = storage_core::token::hash_token(&token);
+            sqlx::query(INSERT_RESET)
+                .bind(&digest)
+                .bind(&email)
+                .bind(now + TimeDelta::hours(1))
+                .bind(now)
+                .bind(&body)
+                .execute(&pool)
+                .await
+                .expect("insert token");
+            let uses: i64 = sqlx::query_scalar(CONSUME_RESET).bind(now).bind(&digest).fetch_one(&pool).await.expect("consume");
+            assert_eq!(uses, 1);
+            let row = sqlx::query(READ_RESET).bind(&digest).bind(now).fetch_one(&pool).await.expect("read");
+            std::hint::black_box(row.get::<String, _>(1));
+        }
+    });
+    let revoked = op(move |i| {
+        let pool = p4.clone();
+        async move {
+            let digest = storage_core::token::hash_token(&jobs::revoked(i));
+            let row = sqlx::query(REVOKED).bind(digest).bind(Utc::now()).fetch_optional(&pool).await.expect("raw revoked");
+            assert!(row.is_some());
+        }
+    });
+    [Some(cycle), Some(batch), Some(reset), Some(revoked)]
 }

@@ -14,6 +14,10 @@ mod stores;
 mod table;
 
 pub use table::PostgresTables;
+/// The job queue's statements, as the store sends them (for tools and the benchmarks' baselines).
+pub mod job_statements {
+    pub use crate::stores::job_queue::{CLAIM, INSERT, SETTLE};
+}
 
 use async_trait::async_trait;
 use std::sync::Arc;

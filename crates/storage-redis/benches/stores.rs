@@ -132,6 +132,8 @@ async fn scenarios() -> Vec<Scenario> {
     );
     let (receipts, invoices) = storage_testkit::bench::preload_money(engine).await;
     scenarios.extend(storage_testkit::bench::money_scenarios("redis", &receipts, &invoices, money));
+    let tokens = storage_testkit::bench::preload_tokens(engine).await;
+    scenarios.extend(storage_testkit::bench::token_scenarios("redis", &tokens, token_baselines(&backend)));
     scenarios
 }
 
@@ -269,4 +271,84 @@ async fn references() -> Vec<Reference> {
 
 fn main() {
     storage_testkit::bench::main(scenarios, references);
+}
+
+/// The job-queue baselines: the queue's own scripts with the same `KEYS` and `ARGV` (one cycle;
+/// a batch of 16), and a revocation lookup (the `HMGET` of the record's fields the engine sends).
+/// A reset token's issue and use is measured on SQLite and PostgreSQL only.
+fn token_baselines(backend: &RedisBackend) -> [Option<storage_testkit::bench::Op>; 4] {
+    use storage_redis::scripts::{CLAIM_JOBS, ENQUEUE_JOB, JOBS_PRELUDE, PRELUDE, SETTLE_JOBS};
+    use storage_testkit::bench::jobs;
+    let script = |body: &str| Arc::new(redis::Script::new(&format!("{PRELUDE}{JOBS_PRELUDE}{body}")));
+    let (enqueue, claim, settle) = (script(ENQUEUE_JOB), script(CLAIM_JOBS), script(SETTLE_JOBS));
+    let prefix = format!("{}:{{jobs}}", backend.keys().namespace());
+    let cycle_of = move |batch: u64| {
+        let (conn, prefix, enqueue, claim, settle) =
+            (backend.conn(), prefix.clone(), Arc::clone(&enqueue), Arc::clone(&claim), Arc::clone(&settle));
+        op(move |i| {
+            let (mut conn, prefix, enqueue, claim, settle) =
+                (conn.clone(), prefix.clone(), Arc::clone(&enqueue), Arc::clone(&claim), Arc::clone(&settle));
+            async move {
+                for n in 0..batch {
+                    let now = to_micros(Utc::now());
+                    let tenant = jobs::tenant_of(i * 100 + n);
+                    let _: Vec<String> = enqueue
+                        .key(&prefix)
+                        .arg(uuid::Uuid::now_v7().to_string())
+                        .arg(tenant.as_str())
+                        .arg(jobs::RAW_QUEUE)
+                        .arg("noop")
+                        .arg(format!("{{\"n\":{i}}}"))
+                        .arg(0)
+                        .arg(5)
+                        .arg(now)
+                        .arg(now)
+                        .arg("")
+                        .invoke_async(&mut conn)
+                        .await
+                        .expect("raw enqueue");
+                }
+                let token = uuid::Uuid::new_v4().to_string();
+                let mut claimed: Vec<Vec<String>> = Vec::new();
+                while (claimed.len() as u64) < batch {
+                    let now = to_micros(Utc::now());
+                    let more: Vec<Vec<String>> = claim
+                        .key(&prefix)
+                        .arg(jobs::RAW_QUEUE)
+                        .arg(now)
+                        .arg(batch - claimed.len() as u64)
+                        .arg(&token)
+                        .arg(now + 60_000_000)
+                        .arg("bench")
+                        .invoke_async(&mut conn)
+                        .await
+                        .expect("raw claim");
+                    claimed.extend(more);
+                }
+                let now = to_micros(Utc::now());
+                let mut invocation = settle.prepare_invoke();
+                invocation.key(&prefix).arg(now);
+                for job in &claimed {
+                    let attempts = job.chunks(2).find(|f| f[0] == "a").map_or("1".to_owned(), |f| f[1].clone());
+                    let id = job.last().expect("id");
+                    invocation.arg(id).arg("completed").arg(attempts).arg(now).arg("").arg("").arg("").arg("").arg(now);
+                    invocation.arg(format!("={now}")).arg("running").arg(format!("={token}")).arg("");
+                }
+                let applied: Vec<i64> = invocation.invoke_async(&mut conn).await.expect("raw settle");
+                assert!(applied.iter().all(|a| *a == 1));
+            }
+        })
+    };
+    let (cycle, batch) = (cycle_of(1), cycle_of(u64::from(jobs::BATCH)));
+    let (conn, keys) = (backend.conn(), backend.keys().clone());
+    let revoked = op(move |i| {
+        let mut conn = conn.clone();
+        let key = keys.record(&storage_core::TenantId::system(), "token_blacklist", &storage_core::token::hash_token(&jobs::revoked(i)));
+        async move {
+            let got: Vec<Option<String>> =
+                redis::cmd("HMGET").arg(key).arg(&["v", "c", "u", "e", "b"]).query_async(&mut conn).await.expect("raw get");
+            assert!(got[4].is_some());
+        }
+    });
+    [Some(cycle), Some(batch), None, Some(revoked)]
 }

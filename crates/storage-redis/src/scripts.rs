@@ -414,7 +414,7 @@ return removed
 /// absent fields are none). Per queue: `ready` (due available jobs, by priority then fair place,
 /// lexicographic), `sched` (available jobs not yet due, by run at), `fair` and `t:<tenant>`
 /// (available jobs by fair place: the queue's head, the tenant's tail), `leases` (running jobs by
-/// lease expiry), `done` (finished jobs by finish), `all`, `ta:<tenant>`, `s:<state>` and
+/// lease expiry), `done:<state>` (finished jobs by finish), `all`, `ta:<tenant>`, `s:<state>` and
 /// `s:<state>:t:<tenant>` (ids, lexicographic, for lists and counts), and `dedupe`
 /// (`<tenant>\0<key>` → id of the unfinished job holding it).
 pub const JOBS_PRELUDE: &str = r"
@@ -452,7 +452,7 @@ local function place(id, j, now)
   elseif s == 'running' then
     redis.call('ZADD', qkey(q, 'leases'), j.le, id)
   else
-    redis.call('ZADD', qkey(q, 'done'), j.fi, id)
+    redis.call('ZADD', qkey(q, 'done:' .. s), j.fi, id)
   end
 end
 -- Removes a job from the sets of its state.
@@ -468,17 +468,20 @@ local function unplace(id, j)
   elseif s == 'running' then
     redis.call('ZREM', qkey(q, 'leases'), id)
   else
-    redis.call('ZREM', qkey(q, 'done'), id)
+    redis.call('ZREM', qkey(q, 'done:' .. s), id)
   end
 end
--- Moves scheduled jobs of a queue that are due at `now` to its ready set.
+-- Moves every scheduled job of a queue that is due at `now` to its ready set (so a claim
+-- chooses by priority among all due jobs), a thousand at a time.
 local function promote(q, now)
-  local due = redis.call('ZRANGEBYSCORE', qkey(q, 'sched'), '-inf', now, 'LIMIT', 0, 1000)
-  for _, id in ipairs(due) do
-    redis.call('ZREM', qkey(q, 'sched'), id)
-    local j = load(id)
-    if j then redis.call('ZADD', qkey(q, 'ready'), 0, ready_member(j, id)) end
-  end
+  repeat
+    local due = redis.call('ZRANGEBYSCORE', qkey(q, 'sched'), '-inf', now, 'LIMIT', 0, 1000)
+    for _, id in ipairs(due) do
+      redis.call('ZREM', qkey(q, 'sched'), id)
+      local j = load(id)
+      if j then redis.call('ZADD', qkey(q, 'ready'), 0, ready_member(j, id)) end
+    end
+  until #due < 1000
 end
 ";
 
@@ -543,9 +546,9 @@ end
 return out
 ";
 
-/// Compare-and-sets jobs, each on its own. ARGV: now, then per job 12 values: id, state,
+/// Compare-and-sets jobs, each on its own. ARGV: now, then per job 13 values: id, state,
 /// attempts, run at, lease token, lease expiry, last error, result, updated, finished, expected
-/// state, expected token; optional values are empty for none, else prefixed with `=`. Replies
+/// state, expected token, lapsed by (the lease must have lapsed by then); optional values are empty for none, else prefixed with `=`. Replies
 /// one integer per job: 1 applied, 0 not (state or token moved on), -1 refused (its dedupe key
 /// is held by another unfinished job).
 pub const SETTLE_JOBS: &str = r"
@@ -555,11 +558,13 @@ local function opt(v)
   return string.sub(v, 2)
 end
 local out = {}
-for i = 2, #ARGV, 12 do
+for i = 2, #ARGV, 13 do
   local id = ARGV[i]
   local j = load(id)
   local applied = 0
-  if j and j.s == ARGV[i + 10] and (j.lt or false) == opt(ARGV[i + 11]) then
+  local by = opt(ARGV[i + 12])
+  local lapsed = (not by) or (j and j.le and tonumber(j.le) <= tonumber(by))
+  if j and lapsed and j.s == ARGV[i + 10] and (j.lt or false) == opt(ARGV[i + 11]) then
     local s = ARGV[i + 1]
     local key = j.d and (j.t .. '\0' .. j.d)
     local holder = key and redis.call('HGET', qkey(j.q, 'dedupe'), key)
@@ -626,24 +631,26 @@ return out
 /// how many.
 pub const PRUNE_JOBS: &str = r"
 local q, limit = ARGV[1], tonumber(ARGV[3])
-local wanted = {}
-for i = 4, #ARGV do wanted[ARGV[i]] = true end
-local ids = redis.call('ZRANGEBYSCORE', qkey(q, 'done'), '-inf', '(' .. ARGV[2], 'LIMIT', 0, 10000)
 local n = 0
-for _, id in ipairs(ids) do
-  if n >= limit then break end
-  local j = load(id)
-  if not j then
-    redis.call('ZREM', qkey(q, 'done'), id)
-  elseif wanted[j.s] then
-    unplace(id, j)
-    redis.call('ZREM', qkey(q, 'all'), id)
-    redis.call('ZREM', qkey(q, 'ta:' .. j.t), id)
-    if j.d and redis.call('HGET', qkey(q, 'dedupe'), j.t .. '\0' .. j.d) == id then
-      redis.call('HDEL', qkey(q, 'dedupe'), j.t .. '\0' .. j.d)
+for k = 4, #ARGV do
+  local done = qkey(q, 'done:' .. ARGV[k])
+  if n < limit then
+    local ids = redis.call('ZRANGEBYSCORE', done, '-inf', '(' .. ARGV[2], 'LIMIT', 0, limit - n)
+    for _, id in ipairs(ids) do
+      local j = load(id)
+      if j then
+        unplace(id, j)
+        redis.call('ZREM', qkey(q, 'all'), id)
+        redis.call('ZREM', qkey(q, 'ta:' .. j.t), id)
+        if j.d and redis.call('HGET', qkey(q, 'dedupe'), j.t .. '\0' .. j.d) == id then
+          redis.call('HDEL', qkey(q, 'dedupe'), j.t .. '\0' .. j.d)
+        end
+        redis.call('DEL', jkey(id))
+        n = n + 1
+      else
+        redis.call('ZREM', done, id)
+      end
     end
-    redis.call('DEL', jkey(id))
-    n = n + 1
   end
 end
 return n

@@ -423,6 +423,8 @@ async fn scenarios() -> Vec<Scenario> {
     scenarios.extend(storage_testkit::bench::inbox_scenarios("sqlite", &inbox_store, save, search));
     let (receipts, invoices) = storage_testkit::bench::preload_money(engine).await;
     scenarios.extend(storage_testkit::bench::money_scenarios("sqlite", &receipts, &invoices, money_baselines(&floor, engine)));
+    let tokens = storage_testkit::bench::preload_tokens(engine).await;
+    scenarios.extend(storage_testkit::bench::token_scenarios("sqlite", &tokens, token_baselines(&floor, engine)));
     // The same write with synchronous=FULL: every commit is durable across power loss.
     let full_path = dir.path().join("bench-full.db");
     let full = open(&full_path, SqliteSynchronous::Full, &ring).await;
@@ -445,4 +447,149 @@ async fn scenarios() -> Vec<Scenario> {
 
 fn main() {
     storage_testkit::bench::main(scenarios, || async { Vec::<Reference>::new() });
+}
+
+const REVOKED: &str = "SELECT tenant, id, version, created_at, updated_at, body FROM token_blacklist \
+    WHERE tenant = '_system' AND id = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
+const OPEN_WINDOW: &str = "INSERT INTO password_reset_requests (tenant, id, issued, expires_at, version, created_at, updated_at, body) \
+    VALUES ('_system', ?1, 1, ?2, 1, ?3, ?3, '{}')";
+const INSERT_RESET: &str = "INSERT INTO password_reset_tokens (tenant, id, email, uses, expires_at, version, created_at, updated_at, body) \
+    VALUES ('_system', ?1, ?2, 0, ?3, 1, ?4, ?4, ?5)";
+const CONSUME_RESET: &str = "UPDATE password_reset_tokens SET uses = uses + 1, version = version + 1, updated_at = ?1 \
+    WHERE tenant = '_system' AND id = ?2 AND uses < 1 AND (expires_at IS NULL OR expires_at > ?1) RETURNING uses";
+const READ_RESET: &str = "SELECT version, body FROM password_reset_tokens WHERE tenant = '_system' AND id = ?1 AND expires_at > ?2";
+
+/// The job-queue and token baselines through the floor: a job's placement probes and insert in
+/// one transaction, the claim and the completion statements (one cycle; a batch of 16); a reset
+/// token's window, insert, conditional use and read; a revocation lookup.
+fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
+    use storage_sqlite::job_statements::{CLAIM, HEAD, INSERT, SETTLE, TAIL};
+    use storage_testkit::bench::jobs;
+    fn enqueue(conn: &Connection, i: u64) {
+        let now = to_micros(Utc::now());
+        let tenant = jobs::tenant_of(i);
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        let head: Option<i64> = conn.prepare_cached(HEAD).and_then(|mut s| s.query_row([jobs::RAW_QUEUE], |r| r.get(0))).expect("head");
+        let tail: Option<i64> =
+            conn.prepare_cached(TAIL).and_then(|mut s| s.query_row((jobs::RAW_QUEUE, tenant.as_str()), |r| r.get(0))).expect("tail");
+        let fair = match (head, tail) {
+            (None, _) => now,
+            (Some(head), None) => head,
+            (Some(head), Some(tail)) => head.max(tail + 1),
+        };
+        let args = (
+            uuid::Uuid::now_v7().to_string(),
+            tenant.as_str(),
+            jobs::RAW_QUEUE,
+            "noop",
+            format!("{{\"n\":{i}}}"),
+            0,
+            5,
+            now,
+            fair,
+            None::<String>,
+            now,
+        );
+        conn.prepare_cached(INSERT).and_then(|mut s| s.execute(args)).expect("raw enqueue");
+        conn.execute_batch("COMMIT").expect("commit");
+    }
+    fn claim_complete(conn: &Connection, want: usize) {
+        let token = uuid::Uuid::new_v4().to_string();
+        let now = to_micros(Utc::now());
+        let mut statement = conn.prepare_cached(CLAIM).expect("prepare");
+        let claimed: Vec<(String, i64)> = statement
+            .query_map((&token, now + 60_000_000, "bench", now, jobs::RAW_QUEUE, want as i64), |r| Ok((r.get(0)?, r.get(7)?)))
+            .expect("raw claim")
+            .collect::<rusqlite::Result<_>>()
+            .expect("claimed");
+        assert_eq!(claimed.len(), want, "one writer: every enqueued job is there");
+        let mut settle = conn.prepare_cached(SETTLE).expect("prepare");
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        for (id, attempts) in claimed {
+            let args = rusqlite::params![
+                "completed",
+                attempts,
+                now,
+                None::<String>,
+                None::<i64>,
+                None::<String>,
+                None::<String>,
+                now,
+                now,
+                id,
+                "running",
+                token
+            ];
+            assert_eq!(settle.execute(args).expect("raw settle"), 1);
+        }
+        conn.execute_batch("COMMIT").expect("commit");
+    }
+    let (f1, f2, f3, f4) = (Arc::clone(floor), Arc::clone(floor), Arc::clone(floor), Arc::clone(floor));
+    let cycle = op(move |i| {
+        let floor = Arc::clone(&f1);
+        async move {
+            floor.write(|conn| {
+                enqueue(conn, i);
+                claim_complete(conn, 1);
+            })
+        }
+    });
+    let batch = op(move |i| {
+        let floor = Arc::clone(&f2);
+        async move {
+            floor.write(|conn| {
+                for n in 0..u64::from(jobs::BATCH) {
+                    enqueue(conn, i * 100 + n);
+                }
+                claim_complete(conn, jobs::BATCH as usize);
+            })
+        }
+    });
+    let sample = storage_core::stores::password_reset::ResetToken {
+        token_digest: storage_core::token::hash_token("rst_raw"),
+        email: "raw@example.com".to_owned(),
+        expires_at: Utc::now() + TimeDelta::hours(1),
+        uses: 0,
+        version: 0,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let token_body = engine.table::<storage_core::stores::password_reset::ResetToken>().encode_body(&sample).expect("encode");
+    let reset = op(move |i| {
+        let (floor, body) = (Arc::clone(&f3), token_body.clone());
+        async move {
+            let now = to_micros(Utc::now());
+            let email = format!("raw-{}-{i}@example.com", std::process::id());
+            let token = storage_core::token::generate_token().expect("token");
+            let digest = storage_core::token::hash_token(&token);
+            floor.write(|conn| {
+                let window = storage_core::token::hash_token(&email);
+                conn.prepare_cached(OPEN_WINDOW).and_then(|mut s| s.execute((window, now + 3_600_000_000, now))).expect("window");
+                let args = (&digest, &email, now + 3_600_000_000, now, &body);
+                conn.prepare_cached(INSERT_RESET).and_then(|mut s| s.execute(args)).expect("insert token");
+                let uses: i64 =
+                    conn.prepare_cached(CONSUME_RESET).and_then(|mut s| s.query_row((now, &digest), |r| r.get(0))).expect("consume");
+                assert_eq!(uses, 1);
+            });
+            floor.read(|conn| {
+                let body: String =
+                    conn.prepare_cached(READ_RESET).and_then(|mut s| s.query_row((&digest, now), |r| r.get(1))).expect("read");
+                std::hint::black_box(body);
+            })
+        }
+    });
+    let revoked = op(move |i| {
+        let floor = Arc::clone(&f4);
+        async move {
+            let digest = storage_core::token::hash_token(&jobs::revoked(i));
+            floor.read(|conn| {
+                let body: String = conn
+                    .prepare_cached(REVOKED)
+                    .and_then(|mut s| s.query_row((digest, to_micros(Utc::now())), |r| r.get(5)))
+                    .expect("raw revoked");
+                std::hint::black_box(body);
+            })
+        }
+    });
+    [Some(cycle), Some(batch), Some(reset), Some(revoked)]
 }

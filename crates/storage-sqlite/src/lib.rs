@@ -30,6 +30,10 @@ mod stores;
 mod table;
 
 pub use table::SqliteTables;
+/// The job queue's statements, as the store sends them (for tools and the benchmarks' baselines).
+pub mod job_statements {
+    pub use crate::stores::job_queue::{CLAIM, HEAD, INSERT, SETTLE, TAIL};
+}
 
 use async_trait::async_trait;
 use backon::BlockingRetryable;

@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use storage_core::{
     Audit, AuditEntry, AuditQuery, AuditStore, BotInstallation, BotInstallationStore, BotInstallations, ClaimOutcome, Direction, Engine,
-    GmailTokenStore, InboxAccount, InboxMessage, IntegrationStore, Invoice, InvoiceStore, Invoices, MessageFilter, NewEntry, NewUser,
-    PageRequest, Platform, Receipt, ReceiptQuery, ReceiptStore, Receipts, Store, UnifiedInbox, UnifiedInboxStore, User, UserStore, Users,
-    WebhookStore,
+    GmailTokenStore, InboxAccount, InboxMessage, IntegrationStore, Invoice, InvoiceStore, Invoices, Job, JobQueue, JobQueueStore,
+    MessageFilter, NewEntry, NewJob, NewUser, PageRequest, PasswordResetStore, PasswordResets, Platform, Receipt, ReceiptQuery,
+    ReceiptStore, Receipts, ResetRequest, Store, TokenBlacklist, TokenBlacklistStore, UnifiedInbox, UnifiedInboxStore, User, UserStore,
+    Users, WebhookStore,
 };
 
 /// One asynchronous operation; the argument is a running counter, for distinct keys.
@@ -201,7 +202,9 @@ where
     let counter = Arc::new(AtomicU64::new(0));
     if let Some(plan) = Plan::from_env() {
         for scenario in &scenarios {
-            for &concurrency in plan.concurrency {
+            // The job queue's rows are by worker count: the issue's 1, 4 and 8 workers.
+            let levels = if scenario.operation.starts_with("job.") { jobs::WORKERS } else { plan.concurrency };
+            for &concurrency in levels {
                 emit(ROW_PREFIX, &runtime.block_on(compare(scenario, concurrency, plan, &counter)));
             }
         }
@@ -770,4 +773,111 @@ pub fn money_scenarios(backend: &'static str, receipts: &Arc<Receipts>, invoices
         .into_iter()
         .filter_map(|(operation, store, raw)| raw.map(|raw| Scenario { operation, backend, store, raw }))
         .collect()
+}
+
+/// The job-queue and bearer-token benchmarks' fixtures (issue 13).
+pub mod jobs {
+    use crate::tenant;
+    use storage_core::TenantId;
+
+    /// The queue the store's jobs go to; the baseline's go to [`RAW_QUEUE`].
+    pub const QUEUE: &str = "bench";
+    /// The baseline's queue.
+    pub const RAW_QUEUE: &str = "bench-raw";
+    /// Jobs per batch in `job.cycle_batch16`.
+    pub const BATCH: u32 = 16;
+    /// Tenants the jobs are spread over (the claim is fair between them).
+    pub const TENANTS: u64 = 8;
+    /// Preloaded revocations.
+    pub const REVOCATIONS: u64 = 10_000;
+    /// Worker counts of the `job.*` rows (the issue's 1, 4 and 8 workers).
+    pub const WORKERS: &[usize] = &[1, 4, 8];
+
+    /// The tenant of job `n`.
+    pub fn tenant_of(n: u64) -> TenantId {
+        tenant(&format!("bench-jobs-{}", n % TENANTS))
+    }
+
+    /// Revoked token `n`.
+    pub fn revoked(n: u64) -> String {
+        format!("eyJhbGciOiJIUzI1NiJ9.bench-{}.sig", n % REVOCATIONS)
+    }
+}
+
+/// Preloads the revocations `blacklist.is_revoked` looks up.
+pub async fn preload_tokens(engine: &dyn Engine) -> (Arc<JobQueue>, Arc<PasswordResets>, Arc<TokenBlacklist>) {
+    let blacklist = TokenBlacklist::on(engine);
+    let until = chrono::Utc::now() + TimeDelta::hours(6);
+    let tasks: Vec<_> = (0..8)
+        .map(|w| {
+            let blacklist = blacklist.clone();
+            tokio::spawn(async move {
+                for n in (w..jobs::REVOCATIONS).step_by(8) {
+                    blacklist.revoke(&jobs::revoked(n), until).await.expect("preload revocation");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("preload");
+    }
+    (Arc::new(JobQueue::on(engine)), Arc::new(PasswordResets::on(engine)), Arc::new(blacklist))
+}
+
+/// Claims until `want` jobs of `queue` are claimed (other workers may take the ones this one
+/// enqueued; there are always as many waiting as enqueued and not yet claimed).
+async fn claim_n(queue: &JobQueue, want: u32) -> Vec<Job> {
+    let mut claimed = Vec::with_capacity(want as usize);
+    while claimed.len() < want as usize {
+        let left = want - claimed.len() as u32;
+        let batch = queue.claim_batch(jobs::QUEUE, "bench", TimeDelta::seconds(60), left).await.expect("claim");
+        if batch.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        claimed.extend(batch);
+    }
+    claimed
+}
+
+/// `job.cycle` (a no-op job enqueued, claimed and completed, one at a time) and
+/// `job.cycle_batch16` (16 jobs enqueued, claimed in one batch and completed in one batch; one
+/// operation is 16 jobs), `password_reset.issue_consume` (a token issued, then used) and
+/// `blacklist.is_revoked` (of 10,000 revocations) beside a backend's baselines, in that order; a
+/// backend without a baseline for one leaves its row out.
+pub fn token_scenarios(
+    backend: &'static str,
+    (queue, resets, blacklist): &(Arc<JobQueue>, Arc<PasswordResets>, Arc<TokenBlacklist>),
+    raw: [Option<Op>; 4],
+) -> Vec<Scenario> {
+    let cycle = on(queue, |q, i| async move {
+        q.enqueue(&jobs::tenant_of(i), NewJob::new(jobs::QUEUE, "noop", serde_json::json!({ "n": i }))).await.expect("enqueue");
+        let job = claim_n(&q, 1).await.pop().expect("claimed");
+        q.complete(&job, None).await.expect("complete");
+    });
+    let batch = on(queue, |q, i| async move {
+        for n in 0..u64::from(jobs::BATCH) {
+            let job = NewJob::new(jobs::QUEUE, "noop", serde_json::json!({ "n": i, "k": n }));
+            q.enqueue(&jobs::tenant_of(i + n), job).await.expect("enqueue");
+        }
+        let claimed = claim_n(&q, jobs::BATCH).await;
+        assert!(q.complete_batch(&claimed).await.expect("complete").iter().all(Result::is_ok));
+    });
+    let reset = on(resets, |r, i| async move {
+        let email = format!("bench-{}-{i}@example.com", std::process::id());
+        let ResetRequest::Issued { token, .. } = r.create_token(&email).await.expect("create") else { panic!("rate-limited") };
+        assert_eq!(r.consume_token(token.expose()).await.expect("consume"), email);
+    });
+    let revoked = on(blacklist, |b, i| async move {
+        assert!(b.is_revoked(&jobs::revoked(i)).await.expect("is_revoked"));
+    });
+    let [raw_cycle, raw_batch, raw_reset, raw_revoked] = raw;
+    [
+        ("job.cycle", cycle, raw_cycle),
+        ("job.cycle_batch16", batch, raw_batch),
+        ("password_reset.issue_consume", reset, raw_reset),
+        ("blacklist.is_revoked", revoked, raw_revoked),
+    ]
+    .into_iter()
+    .filter_map(|(operation, store, raw)| raw.map(|raw| Scenario { operation, backend, store, raw }))
+    .collect()
 }

@@ -506,7 +506,9 @@ macro_rules! conformance_tests {
                 workers_abandoned_mid_job_lose_nothing_and_run_nothing_twice,
                 lists_counts_and_retention,
                 bad_input_is_refused_and_nothing_is_written,
-                tenants_with_separator_like_names_stay_apart,
+                a_heartbeat_that_beats_the_sweep_keeps_the_job,
+                a_claim_sees_every_due_job,
+                concurrent_enqueues_of_a_tenant_take_distinct_places,
             ]
         );
         $crate::conformance_module!(

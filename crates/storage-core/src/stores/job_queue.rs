@@ -43,6 +43,8 @@ pub const MAX_ATTEMPTS: u16 = 1_000;
 pub const MAX_BATCH: u32 = 1_000;
 /// The attempts a job gets when its enqueuer names none.
 pub const DEFAULT_MAX_ATTEMPTS: u16 = 5;
+/// The longest delay between attempts.
+pub const MAX_BACKOFF: TimeDelta = TimeDelta::days(30);
 /// How often a cancel reads again when the job changed under it.
 const CANCEL_ATTEMPTS: usize = 32;
 /// A job's place after its tenant's previous waiting job (see the module's fairness note).
@@ -238,10 +240,13 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// Delays from `base` doubling up to `max`; both positive, `base <= max`.
+    /// Delays from `base` doubling up to `max`; both positive, `base <= max <= 30 days`.
     pub fn new(base: TimeDelta, max: TimeDelta) -> Result<Self> {
-        if base <= TimeDelta::zero() || max < base {
-            return Err(StorageError::invalid("backoff", format!("base `{base}` must be positive and at most max `{max}`")));
+        if base <= TimeDelta::zero() || max < base || max > MAX_BACKOFF {
+            return Err(StorageError::invalid(
+                "backoff",
+                format!("base `{base}` must be positive and at most max `{max}`, at most 30 days"),
+            ));
         }
         Ok(Self { base, max })
     }
@@ -287,6 +292,9 @@ pub struct Settle {
     pub expect_state: JobState,
     /// The lease token it must hold (`None`: none).
     pub expect_token: Option<Uuid>,
+    /// For a sweep: its lease must have lapsed by then (a heartbeat after the sweep read the job
+    /// keeps it its worker's).
+    pub expect_lapsed_by: Option<DateTime<Utc>>,
 }
 
 /// A backend's native storage of jobs. Implementations trust their arguments and take time from
@@ -419,7 +427,10 @@ fn check_limit(limit: u32) -> Result<()> {
 
 /// The job id a caller names: a UUID (anything else cannot exist).
 fn check_job_id(id: &str) -> Result<()> {
-    Uuid::parse_str(id).map(|_| ()).map_err(|_| StorageError::invalid("job id", format!("`{id}` is not a job id (a UUID)")))
+    match Uuid::parse_str(id) {
+        Ok(uuid) if uuid.hyphenated().to_string() == id => Ok(()),
+        _ => Err(StorageError::invalid("job id", format!("`{id}` is not a job id (a lowercase, hyphenated UUID)"))),
+    }
 }
 
 /// Checks that `job` is a claimed job as a worker holds it: its lease token, queue and id.
@@ -455,7 +466,10 @@ impl<B: ?Sized> JobQueue<B> {
 
     /// Applies one compare-and-set on the job a worker holds; `LeaseLost` when it lost it.
     async fn settle_held(&self, held: &Job, token: Uuid, next: Job) -> Result<Job> {
-        let applied = self.rows.settle(&[Settle { job: next.clone(), expect_state: JobState::Running, expect_token: Some(token) }]).await?;
+        let applied = self
+            .rows
+            .settle(&[Settle { job: next.clone(), expect_state: JobState::Running, expect_token: Some(token), expect_lapsed_by: None }])
+            .await?;
         if applied.first() == Some(&true) { Ok(next) } else { Err(lease_lost(held)) }
     }
 
@@ -561,11 +575,20 @@ impl<B: ?Sized> JobQueueStore for JobQueue<B> {
 
     async fn complete_batch(&self, jobs: &[Job]) -> Result<Vec<Result<Job>>> {
         check_limit(u32::try_from(jobs.len()).unwrap_or(u32::MAX).max(1))?;
+        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+        if let Some(twice) = jobs.iter().find(|job| !seen.insert(job.id.as_str())) {
+            return Err(StorageError::invalid("jobs", format!("job `{}` is listed twice", twice.id)));
+        }
         let now = self.now();
         let mut changes = Vec::with_capacity(jobs.len());
         for job in jobs {
             let token = check_claimed(job)?;
-            changes.push(Settle { job: completed(job, None, now), expect_state: JobState::Running, expect_token: Some(token) });
+            changes.push(Settle {
+                job: completed(job, None, now),
+                expect_state: JobState::Running,
+                expect_token: Some(token),
+                expect_lapsed_by: None,
+            });
         }
         let applied = self.rows.settle(&changes).await?;
         Ok(changes
@@ -617,7 +640,7 @@ impl<B: ?Sized> JobQueueStore for JobQueue<B> {
                 finished_at: Some(now),
                 ..job.clone()
             };
-            let change = Settle { job: next.clone(), expect_state: job.state, expect_token: job.lease_token };
+            let change = Settle { job: next.clone(), expect_state: job.state, expect_token: job.lease_token, expect_lapsed_by: None };
             // Lost to a claim, a completion or another cancel: read again and decide again.
             if self.rows.settle(&[change]).await?.first() == Some(&true) {
                 return Ok(next);
@@ -633,7 +656,7 @@ impl<B: ?Sized> JobQueueStore for JobQueue<B> {
         }
         let now = self.now();
         let next = Job { state: JobState::Available, attempts: 0, run_at: now, updated_at: now, finished_at: None, ..job.clone() };
-        let change = Settle { job: next.clone(), expect_state: job.state, expect_token: None };
+        let change = Settle { job: next.clone(), expect_state: job.state, expect_token: None, expect_lapsed_by: None };
         if self.rows.settle(&[change]).await?.first() == Some(&true) {
             Ok(next)
         } else {
@@ -675,10 +698,15 @@ impl<B: ?Sized> JobQueueStore for JobQueue<B> {
         let mut changes = Vec::with_capacity(lapsed.len());
         for job in &lapsed {
             let error = format!("the lease of worker {} lapsed", job.worker.as_deref().unwrap_or("?"));
-            changes.push(Settle { job: self.failed(job, error, now)?, expect_state: JobState::Running, expect_token: job.lease_token });
+            changes.push(Settle {
+                job: self.failed(job, error, now)?,
+                expect_state: JobState::Running,
+                expect_token: job.lease_token,
+                expect_lapsed_by: Some(now),
+            });
         }
         let applied = self.rows.settle(&changes).await?;
-        // A job whose worker completed or heartbeat in between is its worker's again.
+        // A job whose worker completed, failed or heartbeat in between stays as its worker left it.
         Ok(changes.into_iter().zip(applied).filter(|(_, applied)| *applied).map(|(change, _)| change.job).collect())
     }
 

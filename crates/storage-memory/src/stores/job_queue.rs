@@ -131,7 +131,11 @@ impl JobRows for Jobs {
 /// Applies one compare-and-set; whether it applied.
 fn apply(jobs: &mut BTreeMap<String, Job>, change: &Settle) -> bool {
     match jobs.get_mut(&change.job.id) {
-        Some(job) if job.state == change.expect_state && job.lease_token == change.expect_token => {
+        Some(job)
+            if job.state == change.expect_state
+                && job.lease_token == change.expect_token
+                && change.expect_lapsed_by.is_none_or(|by| job.lease_expires_at.is_some_and(|at| at <= by)) =>
+        {
             let next = &change.job;
             job.state = next.state;
             job.attempts = next.attempts;

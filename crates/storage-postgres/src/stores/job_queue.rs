@@ -17,35 +17,47 @@ use uuid::Uuid;
 /// The columns every read returns, in [`job`] order.
 const COLUMNS: &str = "id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, dedupe_key, \
      lease_token, lease_expires_at, worker, last_error, result, created_at, updated_at, started_at, finished_at";
-/// The insert, placed fairly (`fair_place` of storage-core, in SQL: the queue's head, or just
-/// after the tenant's tail when that is later; the enqueue instant on an empty queue); nothing
-/// when an unfinished job holds the dedupe key.
-const INSERT: &str = "INSERT INTO jobs (id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, \
+/// The insert, placed fairly (`fair_place` of storage-core, in SQL): on an empty queue at the
+/// enqueue instant; else at the queue's head, or just after the tenant's last placed job when that
+/// is later. The tenant's lane row is the serialisation point: its upsert locks it and reads the
+/// latest committed `last`, so concurrent enqueues of one tenant never share a place (the
+/// statement's snapshot alone would not show a concurrent insert). Nothing is inserted when an
+/// unfinished job holds the dedupe key.
+pub const INSERT: &str = "WITH head AS (SELECT min(fair_at) AS at FROM jobs WHERE queue = $3 AND state = 'available'), \
+     tail AS (SELECT max(fair_at) AS at FROM jobs WHERE queue = $3 AND tenant = $2 AND state = 'available'), \
+     lane AS (INSERT INTO job_lanes (queue, tenant, last) \
+     SELECT $3, $2, CASE WHEN head.at IS NULL THEN $10 WHEN tail.at IS NULL THEN head.at \
+     ELSE GREATEST(head.at, tail.at + interval '1 microsecond') END FROM head, tail \
+     ON CONFLICT (queue, tenant) DO UPDATE SET last = CASE \
+     WHEN (SELECT at FROM tail) IS NULL THEN excluded.last \
+     ELSE GREATEST(excluded.last, job_lanes.last + interval '1 microsecond') END \
+     RETURNING last) \
+     INSERT INTO jobs (id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, \
      dedupe_key, created_at, updated_at) \
-     SELECT $1, $2, $3, $4, $5, $6, 'available', 0, $7, $8, \
-     CASE WHEN head.at IS NULL THEN $10 WHEN tail.at IS NULL THEN head.at \
-     ELSE GREATEST(head.at, tail.at + interval '1 microsecond') END, $9, $10, $10 \
-     FROM (SELECT min(fair_at) AS at FROM jobs WHERE queue = $3 AND state = 'available') AS head, \
-     (SELECT max(fair_at) AS at FROM jobs WHERE queue = $3 AND tenant = $2 AND state = 'available') AS tail \
+     SELECT $1, $2, $3, $4, $5, $6, 'available', 0, $7, $8, lane.last, $9, $10, $10 FROM lane \
      ON CONFLICT (tenant, queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('available', 'running') DO NOTHING \
      RETURNING fair_at";
 const HOLDER: &str = "SELECT id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, dedupe_key, \
      lease_token, lease_expires_at, worker, last_error, result, created_at, updated_at, started_at, finished_at \
      FROM jobs WHERE tenant = $1 AND queue = $2 AND dedupe_key = $3 AND state IN ('available', 'running')";
-const CLAIM: &str = "UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_token = $1, lease_expires_at = $2, \
+/// Claims up to a limit of due jobs of a queue, returning them.
+pub const CLAIM: &str = "UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_token = $1, lease_expires_at = $2, \
      worker = $3, started_at = $4, updated_at = $4 \
      FROM (SELECT id FROM jobs WHERE queue = $5 AND state = 'available' AND run_at <= $4 \
      ORDER BY priority DESC, fair_at, id LIMIT $6 FOR UPDATE SKIP LOCKED) AS picked WHERE jobs.id = picked.id \
      RETURNING jobs.id, jobs.tenant, jobs.queue, jobs.kind, jobs.payload, jobs.priority, jobs.state, jobs.attempts, \
      jobs.max_attempts, jobs.run_at, jobs.fair_at, jobs.dedupe_key, jobs.lease_token, jobs.lease_expires_at, jobs.worker, \
      jobs.last_error, jobs.result, jobs.created_at, jobs.updated_at, jobs.started_at, jobs.finished_at";
-const SETTLE: &str = "UPDATE jobs SET state = c.state, attempts = c.attempts, run_at = c.run_at, lease_token = c.lease_token, \
+/// Compare-and-sets jobs on their state and lease token.
+pub const SETTLE: &str = "UPDATE jobs SET state = c.state, attempts = c.attempts, run_at = c.run_at, lease_token = c.lease_token, \
      lease_expires_at = c.lease_expires_at, last_error = c.last_error, result = c.result, updated_at = c.updated_at, \
      finished_at = c.finished_at \
      FROM UNNEST($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::uuid[], $6::timestamptz[], $7::text[], $8::text[], \
-     $9::timestamptz[], $10::timestamptz[], $11::text[], $12::uuid[]) \
-     AS c(id, state, attempts, run_at, lease_token, lease_expires_at, last_error, result, updated_at, finished_at, expect_state, expect_token) \
+     $9::timestamptz[], $10::timestamptz[], $11::text[], $12::uuid[], $13::timestamptz[]) \
+     AS c(id, state, attempts, run_at, lease_token, lease_expires_at, last_error, result, updated_at, finished_at, expect_state, expect_token, \
+     lapsed_by) \
      WHERE jobs.id = c.id AND jobs.state = c.expect_state AND jobs.lease_token IS NOT DISTINCT FROM c.expect_token \
+     AND (c.lapsed_by IS NULL OR jobs.lease_expires_at <= c.lapsed_by) \
      RETURNING jobs.id";
 const GET: &str = "SELECT id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, dedupe_key, \
      lease_token, lease_expires_at, worker, last_error, result, created_at, updated_at, started_at, finished_at \
@@ -209,6 +221,7 @@ impl JobRows for PostgresJobs {
             .bind(column(&|c| c.job.finished_at))
             .bind(changes.iter().map(|c| c.expect_state.as_str()).collect::<Vec<_>>())
             .bind(changes.iter().map(|c| c.expect_token).collect::<Vec<_>>())
+            .bind(column(&|c| c.expect_lapsed_by))
             .fetch_all(self.router.write_pool())
             .await;
         let applied = match applied {

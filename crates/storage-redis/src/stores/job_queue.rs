@@ -168,7 +168,8 @@ impl JobRows for RedisJobs {
                 .arg(to_micros(job.updated_at))
                 .arg(opt(job.finished_at.map(|t| to_micros(t).to_string())))
                 .arg(change.expect_state.as_str())
-                .arg(opt(change.expect_token.map(|t| t.to_string())));
+                .arg(opt(change.expect_token.map(|t| t.to_string())))
+                .arg(opt(change.expect_lapsed_by.map(|t| to_micros(t).to_string())));
         }
         let applied: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
         changes

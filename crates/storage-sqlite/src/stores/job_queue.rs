@@ -20,17 +20,23 @@ const COLUMNS: &str = "id, tenant, queue, kind, payload, priority, state, attemp
 const HOLDER: &str = "SELECT id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, dedupe_key, \
      lease_token, lease_expires_at, worker, last_error, result, created_at, updated_at, started_at, finished_at \
      FROM jobs WHERE tenant = ?1 AND queue = ?2 AND dedupe_key = ?3 AND state IN ('available', 'running')";
-const HEAD: &str = "SELECT min(fair_at) FROM jobs WHERE queue = ?1 AND state = 'available'";
-const TAIL: &str = "SELECT max(fair_at) FROM jobs WHERE queue = ?1 AND tenant = ?2 AND state = 'available'";
-const INSERT: &str = "INSERT INTO jobs (id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, \
+/// The smallest fair place of a queue's waiting jobs.
+pub const HEAD: &str = "SELECT min(fair_at) FROM jobs WHERE queue = ?1 AND state = 'available'";
+/// The largest fair place of a tenant's waiting jobs in a queue.
+pub const TAIL: &str = "SELECT max(fair_at) FROM jobs WHERE queue = ?1 AND tenant = ?2 AND state = 'available'";
+/// Stores a new job (see `JobRows::insert`).
+pub const INSERT: &str = "INSERT INTO jobs (id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, \
      dedupe_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'available', 0, ?7, ?8, ?9, ?10, ?11, ?11)";
-const CLAIM: &str = "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = ?1, lease_expires_at = ?2, worker = ?3, \
+/// Claims up to a limit of due jobs of a queue, returning them.
+pub const CLAIM: &str = "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = ?1, lease_expires_at = ?2, worker = ?3, \
      started_at = ?4, updated_at = ?4 WHERE id IN (SELECT id FROM jobs WHERE queue = ?5 AND state = 'available' AND run_at <= ?4 \
      ORDER BY priority DESC, fair_at, id LIMIT ?6) \
      RETURNING id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, dedupe_key, \
      lease_token, lease_expires_at, worker, last_error, result, created_at, updated_at, started_at, finished_at";
-const SETTLE: &str = "UPDATE jobs SET state = ?1, attempts = ?2, run_at = ?3, lease_token = ?4, lease_expires_at = ?5, last_error = ?6, \
-     result = ?7, updated_at = ?8, finished_at = ?9 WHERE id = ?10 AND state = ?11 AND lease_token IS ?12";
+/// Compare-and-sets jobs on their state and lease token.
+pub const SETTLE: &str = "UPDATE jobs SET state = ?1, attempts = ?2, run_at = ?3, lease_token = ?4, lease_expires_at = ?5, last_error = ?6, \
+     result = ?7, updated_at = ?8, finished_at = ?9 WHERE id = ?10 AND state = ?11 AND lease_token IS ?12 \
+     AND (?13 IS NULL OR lease_expires_at <= ?13)";
 const LAPSED: &str = "SELECT id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, dedupe_key, \
      lease_token, lease_expires_at, worker, last_error, result, created_at, updated_at, started_at, finished_at \
      FROM jobs WHERE queue = ?1 AND state = 'running' AND lease_expires_at <= ?2 ORDER BY lease_expires_at, id LIMIT ?3";
@@ -204,6 +210,7 @@ fn settle(conn: &Connection, change: &Settle) -> Result<bool> {
             job.id,
             change.expect_state.as_str(),
             change.expect_token.map(|t| t.to_string()),
+            change.expect_lapsed_by.map(to_micros),
         ])
     });
     match done {
