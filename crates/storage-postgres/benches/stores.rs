@@ -560,16 +560,7 @@ fn token_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> [Option<storage_
             claim_complete(&pool, jobs::BATCH as usize).await;
         }
     });
-    let sample = storage_core::stores::password_reset::ResetToken {
-        token_digest: storage_core::token::hash_token("rst_raw"),
-        email: "raw@example.com".to_owned(),
-        expires_at: Utc::now() + TimeDelta::hours(1),
-        uses: 0,
-        version: 0,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    };
-    let token_body = engine.table::<storage_core::stores::password_reset::ResetToken>().encode_body(&sample).expect("encode");
+    let token_body = jobs::reset_token_body(engine);
     let reset = op(move |i| {
         let (pool, body) = (p3.clone(), token_body.clone());
         async move {

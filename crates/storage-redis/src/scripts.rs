@@ -428,6 +428,18 @@ local function load(id)
   for i = 1, #flat, 2 do j[flat[i]] = flat[i + 1] end
   return j, flat
 end
+-- The fields of each job among `ids` that still exists, its id last (`HGETALL` omits the key).
+local function jobs_of(ids)
+  local out = {}
+  for _, id in ipairs(ids) do
+    local j, flat = load(id)
+    if j then
+      table.insert(flat, id)
+      table.insert(out, flat)
+    end
+  end
+  return out
+end
 local function ready_member(j, id)
   return string.format('%05d', 32767 - tonumber(j.pr)) .. enc_int(tonumber(j.f)) .. '\0' .. id
 end
@@ -601,30 +613,12 @@ return out
 pub const LIST_JOBS: &str = r"
 local from = '-'
 if ARGV[2] ~= '' then from = '(' .. ARGV[2] end
-local ids = redis.call('ZRANGEBYLEX', P .. ':q:' .. ARGV[1], from, '+', 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
-for _, id in ipairs(ids) do
-  local j, flat = load(id)
-  if j then
-    table.insert(flat, id)
-    table.insert(out, flat)
-  end
-end
-return out
+return jobs_of(redis.call('ZRANGEBYLEX', P .. ':q:' .. ARGV[1], from, '+', 'LIMIT', 0, tonumber(ARGV[3])))
 ";
 
 /// Reads the running jobs of a queue whose lease lapsed. ARGV: queue, now, limit.
 pub const LAPSED_JOBS: &str = r"
-local ids = redis.call('ZRANGEBYSCORE', qkey(ARGV[1], 'leases'), '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
-for _, id in ipairs(ids) do
-  local j, flat = load(id)
-  if j then
-    table.insert(flat, id)
-    table.insert(out, flat)
-  end
-end
-return out
+return jobs_of(redis.call('ZRANGEBYSCORE', qkey(ARGV[1], 'leases'), '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3])))
 ";
 
 /// Deletes finished jobs of a queue. ARGV: queue, before (exclusive), limit, states... Replies

@@ -518,7 +518,8 @@ fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
                 now,
                 id,
                 "running",
-                token
+                token,
+                None::<i64>
             ];
             assert_eq!(settle.execute(args).expect("raw settle"), 1);
         }
@@ -545,16 +546,7 @@ fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
             })
         }
     });
-    let sample = storage_core::stores::password_reset::ResetToken {
-        token_digest: storage_core::token::hash_token("rst_raw"),
-        email: "raw@example.com".to_owned(),
-        expires_at: Utc::now() + TimeDelta::hours(1),
-        uses: 0,
-        version: 0,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    };
-    let token_body = engine.table::<storage_core::stores::password_reset::ResetToken>().encode_body(&sample).expect("encode");
+    let token_body = jobs::reset_token_body(engine);
     let reset = op(move |i| {
         let (floor, body) = (Arc::clone(&f3), token_body.clone());
         async move {

@@ -802,6 +802,21 @@ pub mod jobs {
     pub fn revoked(n: u64) -> String {
         format!("eyJhbGciOiJIUzI1NiJ9.bench-{}.sig", n % REVOCATIONS)
     }
+
+    /// The body of a reset token as the store encodes it, for the baselines' inserts.
+    pub fn reset_token_body(engine: &dyn storage_core::Engine) -> String {
+        let now = chrono::Utc::now();
+        let sample = storage_core::stores::password_reset::ResetToken {
+            token_digest: storage_core::token::hash_token("rst_raw"),
+            email: "raw@example.com".to_owned(),
+            expires_at: now + chrono::TimeDelta::hours(1),
+            uses: 0,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        engine.table::<storage_core::stores::password_reset::ResetToken>().encode_body(&sample).expect("encode")
+    }
 }
 
 /// Preloads the revocations `blacklist.is_revoked` looks up.
