@@ -484,11 +484,11 @@ const CONSUME_RESET: &str = "UPDATE password_reset_tokens SET uses = uses + 1, v
 const READ_RESET: &str = "SELECT version, body FROM password_reset_tokens WHERE tenant = '_system' AND id = $1 AND expires_at > $2";
 
 /// The job-queue and token baselines: the job statements the store sends (one cycle; a batch of
-/// 16), a reset token's window, insert, conditional use and read, and a revocation lookup.
+/// 16, its inserts in one transaction), a reset token's window, insert, conditional use and read, and a revocation lookup.
 fn token_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> [Option<storage_testkit::bench::Op>; 4] {
     use storage_postgres::job_statements::{CLAIM, INSERT, SETTLE};
     use storage_testkit::bench::jobs;
-    async fn enqueue(pool: &sqlx::PgPool, i: u64) {
+    async fn enqueue(conn: &mut sqlx::PgConnection, i: u64) {
         let now = Utc::now();
         sqlx::query(INSERT)
             .bind(uuid::Uuid::now_v7())
@@ -501,7 +501,7 @@ fn token_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> [Option<storage_
             .bind(now)
             .bind(None::<String>)
             .bind(now)
-            .fetch_optional(pool)
+            .fetch_optional(conn)
             .await
             .expect("raw enqueue");
     }
@@ -547,16 +547,18 @@ fn token_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> [Option<storage_
     let cycle = op(move |i| {
         let pool = p1.clone();
         async move {
-            enqueue(&pool, i).await;
+            enqueue(&mut pool.acquire().await.expect("connection"), i).await;
             claim_complete(&pool, 1).await;
         }
     });
     let batch = op(move |i| {
         let pool = p2.clone();
         async move {
+            let mut tx = pool.begin().await.expect("begin");
             for n in 0..u64::from(jobs::BATCH) {
-                enqueue(&pool, i * 100 + n).await;
+                enqueue(&mut tx, i * 100 + n).await;
             }
+            tx.commit().await.expect("commit");
             claim_complete(&pool, jobs::BATCH as usize).await;
         }
     });

@@ -289,25 +289,15 @@ fn token_baselines(backend: &RedisBackend) -> [Option<storage_testkit::bench::Op
             let (mut conn, prefix, enqueue, claim, settle) =
                 (conn.clone(), prefix.clone(), Arc::clone(&enqueue), Arc::clone(&claim), Arc::clone(&settle));
             async move {
+                let now = to_micros(Utc::now());
+                let tenant = jobs::tenant_of(i);
+                let mut invocation = enqueue.prepare_invoke();
+                invocation.key(&prefix);
                 for n in 0..batch {
-                    let now = to_micros(Utc::now());
-                    let tenant = jobs::tenant_of(i * 100 + n);
-                    let _: Vec<String> = enqueue
-                        .key(&prefix)
-                        .arg(uuid::Uuid::now_v7().to_string())
-                        .arg(tenant.as_str())
-                        .arg(jobs::RAW_QUEUE)
-                        .arg("noop")
-                        .arg(format!("{{\"n\":{i}}}"))
-                        .arg(0)
-                        .arg(5)
-                        .arg(now)
-                        .arg(now)
-                        .arg("")
-                        .invoke_async(&mut conn)
-                        .await
-                        .expect("raw enqueue");
+                    invocation.arg(uuid::Uuid::now_v7().to_string()).arg(tenant.as_str()).arg(jobs::RAW_QUEUE).arg("noop");
+                    invocation.arg(format!("{{\"n\":{i},\"k\":{n}}}")).arg(0).arg(5).arg(now).arg(now).arg("");
                 }
+                let _: Vec<Vec<String>> = invocation.invoke_async(&mut conn).await.expect("raw enqueue");
                 let token = uuid::Uuid::new_v4().to_string();
                 let mut claimed: Vec<Vec<String>> = Vec::new();
                 while (claimed.len() as u64) < batch {

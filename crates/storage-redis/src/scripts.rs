@@ -497,40 +497,49 @@ local function promote(q, now)
 end
 ";
 
-/// Enqueues a job. ARGV: id, tenant, queue, kind, payload, priority, max attempts, run at,
-/// now (the fair place on an empty queue, and created), dedupe key (empty: none). Replies
-/// `{'new', fair place}` or `{'existing', fields...}` (the holder of the dedupe key).
+/// Enqueues jobs, in order. ARGV: 10 values per job: id, tenant, queue, kind, payload, priority,
+/// max attempts, run at, now (the fair place on an empty queue, and created), dedupe key (empty:
+/// none). Replies one array per job: `{'new', fair place}` or `{'existing', fields..., id}` (the
+/// holder of the dedupe key).
 pub const ENQUEUE_JOB: &str = r"
-local id, t, q, now, d = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[9]), ARGV[10]
-if d ~= '' then
-  local holder = redis.call('HGET', qkey(q, 'dedupe'), t .. '\0' .. d)
-  if holder then
-    local j, flat = load(holder)
-    if j and not finished(j.s) then
-      table.insert(flat, holder)
-      table.insert(flat, 1, 'existing')
-      return flat
+local function enqueue(a)
+  local id, t, q, now, d = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 8]), ARGV[a + 9]
+  if d ~= '' then
+    local holder = redis.call('HGET', qkey(q, 'dedupe'), t .. '\0' .. d)
+    if holder then
+      local j, flat = load(holder)
+      if j and not finished(j.s) then
+        table.insert(flat, holder)
+        table.insert(flat, 1, 'existing')
+        return flat
+      end
     end
   end
+  local head = redis.call('ZRANGE', qkey(q, 'fair'), 0, 0, 'WITHSCORES')[2]
+  local tail = redis.call('ZREVRANGE', qkey(q, 't:' .. t), 0, 0, 'WITHSCORES')[2]
+  local f = now
+  if head then
+    f = tonumber(head)
+    if tail and tonumber(tail) + 1 > f then f = tonumber(tail) + 1 end
+  end
+  local j = {t = t, q = q, k = ARGV[a + 3], p = ARGV[a + 4], pr = ARGV[a + 5], s = 'available', a = '0', m = ARGV[a + 6],
+    r = ARGV[a + 7], f = int_text(f), c = ARGV[a + 8], u = ARGV[a + 8]}
+  if d ~= '' then
+    j.d = d
+    redis.call('HSET', qkey(q, 'dedupe'), t .. '\0' .. d, id)
+  end
+  local flat = {}
+  for k, v in pairs(j) do
+    table.insert(flat, k)
+    table.insert(flat, v)
+  end
+  redis.call('HSET', jkey(id), unpack(flat))
+  place(id, j, now)
+  return {'new', j.f}
 end
-local head = redis.call('ZRANGE', qkey(q, 'fair'), 0, 0, 'WITHSCORES')[2]
-local tail = redis.call('ZREVRANGE', qkey(q, 't:' .. t), 0, 0, 'WITHSCORES')[2]
-local f = now
-if head then
-  f = tonumber(head)
-  if tail and tonumber(tail) + 1 > f then f = tonumber(tail) + 1 end
-end
-local j = {t = t, q = q, k = ARGV[4], p = ARGV[5], pr = ARGV[6], s = 'available', a = '0', m = ARGV[7], r = ARGV[8],
-  f = int_text(f), c = ARGV[9], u = ARGV[9]}
-if d ~= '' then
-  j.d = d
-  redis.call('HSET', qkey(q, 'dedupe'), t .. '\0' .. d, id)
-end
-local flat = {}
-for k, v in pairs(j) do table.insert(flat, k) table.insert(flat, v) end
-redis.call('HSET', jkey(id), unpack(flat))
-place(id, j, now)
-return {'new', j.f}
+local out = {}
+for a = 1, #ARGV, 10 do table.insert(out, enqueue(a)) end
+return out
 ";
 
 /// Claims up to `limit` due jobs. ARGV: queue, now, limit, token, lease expiry, worker. Replies

@@ -468,7 +468,6 @@ fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
     fn enqueue(conn: &Connection, i: u64) {
         let now = to_micros(Utc::now());
         let tenant = jobs::tenant_of(i);
-        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
         let head: Option<i64> = conn.prepare_cached(HEAD).and_then(|mut s| s.query_row([jobs::RAW_QUEUE], |r| r.get(0))).expect("head");
         let tail: Option<i64> =
             conn.prepare_cached(TAIL).and_then(|mut s| s.query_row((jobs::RAW_QUEUE, tenant.as_str()), |r| r.get(0))).expect("tail");
@@ -491,7 +490,6 @@ fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
             now,
         );
         conn.prepare_cached(INSERT).and_then(|mut s| s.execute(args)).expect("raw enqueue");
-        conn.execute_batch("COMMIT").expect("commit");
     }
     fn claim_complete(conn: &Connection, want: usize) {
         let token = uuid::Uuid::new_v4().to_string();
@@ -530,7 +528,9 @@ fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
         let floor = Arc::clone(&f1);
         async move {
             floor.write(|conn| {
+                conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
                 enqueue(conn, i);
+                conn.execute_batch("COMMIT").expect("commit");
                 claim_complete(conn, 1);
             })
         }
@@ -539,9 +539,11 @@ fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
         let floor = Arc::clone(&f2);
         async move {
             floor.write(|conn| {
+                conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
                 for n in 0..u64::from(jobs::BATCH) {
                     enqueue(conn, i * 100 + n);
                 }
+                conn.execute_batch("COMMIT").expect("commit");
                 claim_complete(conn, jobs::BATCH as usize);
             })
         }

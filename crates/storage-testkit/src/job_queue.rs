@@ -502,3 +502,21 @@ pub async fn concurrent_enqueues_of_a_tenant_take_distinct_places(s: &Subject) {
     places.dedup();
     assert_eq!(places.len(), 16, "16 distinct places");
 }
+
+/// A batch is enqueued in order, in one unit: places follow one another, a dedupe key repeated
+/// in the batch returns its first job, and one invalid job refuses the whole batch.
+pub async fn a_batch_is_enqueued_in_order_and_whole(s: &Subject) {
+    let store = queue(s);
+    let t = tenant("acme");
+    let batch = vec![job(1), job(2).dedupe_key("k"), job(3), job(4).dedupe_key("k")];
+    let enqueued = store.enqueue_batch(&t, batch).await.expect("batch");
+    assert_eq!(enqueued.iter().map(|e| e.created).collect::<Vec<_>>(), vec![true, true, true, false]);
+    assert_eq!(enqueued[3].job.id, enqueued[1].job.id, "the repeated key returns the job holding it");
+    assert!(enqueued.windows(2).take(2).all(|w| w[0].job.fair_at < w[1].job.fair_at), "placed one after another");
+    let order: Vec<String> = store.claim_batch(Q, "w", LEASE, 10).await.expect("claim").into_iter().map(|j| j.id).collect();
+    assert_eq!(order, enqueued.iter().take(3).map(|e| e.job.id.clone()).collect::<Vec<_>>());
+    assert_invalid(store.enqueue_batch(&t, vec![job(5), job(6).max_attempts(0)]).await, "max_attempts");
+    assert!(store.enqueue_batch(&t, Vec::new()).await.expect("an empty batch").is_empty());
+    assert_invalid(store.enqueue_batch(&t, (0..1_001).map(job).collect()).await, "limit");
+    assert_eq!(store.count(&JobFilter::queue(Q)).await.expect("count"), 3, "nothing of a refused batch was written");
+}

@@ -509,6 +509,7 @@ macro_rules! conformance_tests {
                 a_heartbeat_that_beats_the_sweep_keeps_the_job,
                 a_claim_sees_every_due_job,
                 concurrent_enqueues_of_a_tenant_take_distinct_places,
+                a_batch_is_enqueued_in_order_and_whole,
             ]
         );
         $crate::conformance_module!(

@@ -301,12 +301,13 @@ pub struct Settle {
 /// the caller; [`JobQueue`] validates, reads the clock and decides every transition.
 #[async_trait]
 pub trait JobRows: Send + Sync + fmt::Debug {
-    /// Stores `job` (state available) unless a waiting or running job of its tenant and queue
-    /// holds its dedupe key: then returns that one (`created: false`). The stored `fair_at` is the later of the
+    /// Stores each of `jobs` (state available), in order and in one unit, unless a waiting or
+    /// running job of its tenant and queue holds its dedupe key: then returns that one
+    /// (`created: false`). The stored `fair_at` is the later of the
     /// queue's smallest waiting `fair_at` and its tenant's largest plus [`FAIR_STEP`] (the job's
     /// own `fair_at`, the enqueue instant, when the queue has no waiting job); the job returned
     /// carries it.
-    async fn insert(&self, job: &Job) -> Result<Enqueued>;
+    async fn insert(&self, jobs: &[Job]) -> Result<Vec<Enqueued>>;
     /// Claims up to `limit` available jobs of `queue` due at `grant.now`, highest priority
     /// first, then smallest `fair_at`, then id: each becomes running with one more attempt, the
     /// grant's token, worker and expiry, `started_at` and `updated_at` at `grant.now`. Jobs being
@@ -333,6 +334,10 @@ pub trait JobQueueStore: Send + Sync + fmt::Debug {
     /// Enqueues a job for `tenant`; with a dedupe key held by a waiting or running job, returns
     /// that job instead (`created: false`).
     async fn enqueue(&self, tenant: &TenantId, job: NewJob) -> Result<Enqueued>;
+    /// Enqueues up to [`MAX_BATCH`] jobs for `tenant` in one unit (one commit; one round trip on
+    /// SQLite and Redis), placed in order; each as [`Self::enqueue`] would (a dedupe key held
+    /// returns the holder). Nothing is written when any job is refused as invalid.
+    async fn enqueue_batch(&self, tenant: &TenantId, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>>;
     /// Claims the next due job of `queue` for `worker`, leased for `lease`; `None` when none is due.
     async fn claim(&self, queue: &str, worker: &str, lease: TimeDelta) -> Result<Option<Job>>;
     /// Claims up to `limit` due jobs at once (all with one lease token).
@@ -375,6 +380,7 @@ pub trait JobQueueStore: Send + Sync + fmt::Debug {
 /// [`JobQueueStore`] on any backend: validation, time and every transition here, the rows native.
 pub struct JobQueue<B: ?Sized = dyn Engine> {
     rows: Arc<dyn JobRows>,
+    backend: crate::DatabaseBackend,
     clock: SharedClock,
     backoff: Backoff,
     _backend: PhantomData<fn(&B)>,
@@ -382,13 +388,25 @@ pub struct JobQueue<B: ?Sized = dyn Engine> {
 
 impl<B: ?Sized + 'static> Store for JobQueue<B> {
     fn on(engine: &dyn Engine) -> Self {
-        Self { rows: engine.job_rows(), clock: engine.clock(), backoff: Backoff::default(), _backend: PhantomData }
+        Self {
+            rows: engine.job_rows(),
+            backend: engine.backend(),
+            clock: engine.clock(),
+            backoff: Backoff::default(),
+            _backend: PhantomData,
+        }
     }
 }
 
 impl<B: ?Sized> Clone for JobQueue<B> {
     fn clone(&self) -> Self {
-        Self { rows: Arc::clone(&self.rows), clock: Arc::clone(&self.clock), backoff: self.backoff, _backend: PhantomData }
+        Self {
+            rows: Arc::clone(&self.rows),
+            backend: self.backend,
+            clock: Arc::clone(&self.clock),
+            backoff: self.backoff,
+            _backend: PhantomData,
+        }
     }
 }
 
@@ -464,6 +482,50 @@ impl<B: ?Sized> JobQueue<B> {
         crate::clock::truncate_micros(self.clock.now())
     }
 
+    /// A new job from what a caller enqueues, checked.
+    fn new_job(tenant: &TenantId, job: NewJob, now: DateTime<Utc>) -> Result<Job> {
+        check_queue(&job.queue)?;
+        validate_id("kind", &job.kind)?;
+        if let Some(key) = &job.dedupe_key {
+            validate_id("dedupe_key", key)?;
+        }
+        if job.max_attempts == 0 || job.max_attempts > MAX_ATTEMPTS {
+            return Err(StorageError::invalid("max_attempts", format!("`{}` must be between 1 and {MAX_ATTEMPTS}", job.max_attempts)));
+        }
+        let payload = serde_json::to_string(&job.payload).map_err(|e| StorageError::invalid("payload", e))?;
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(StorageError::invalid("payload", format!("is {} bytes; the limit is {MAX_PAYLOAD_BYTES}", payload.len())));
+        }
+        crate::limits::check_body(&payload).map_err(|_| StorageError::invalid("payload", "holds a NUL or is nested too deeply"))?;
+        let run_at = match job.run_at {
+            Some(at) => check_instant("run_at", crate::clock::truncate_micros(at))?,
+            None => now,
+        };
+        Ok(Job {
+            tenant: tenant.clone(),
+            id: Uuid::now_v7().to_string(),
+            queue: job.queue,
+            kind: job.kind,
+            payload: job.payload,
+            priority: job.priority,
+            state: JobState::Available,
+            attempts: 0,
+            max_attempts: job.max_attempts,
+            run_at,
+            fair_at: now,
+            dedupe_key: job.dedupe_key,
+            lease_token: None,
+            lease_expires_at: None,
+            worker: None,
+            last_error: None,
+            result: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        })
+    }
+
     /// Applies one compare-and-set on the job a worker holds; `LeaseLost` when it lost it.
     async fn settle_held(&self, held: &Job, token: Uuid, next: Job) -> Result<Job> {
         let applied = self
@@ -496,48 +558,19 @@ impl<B: ?Sized> JobQueue<B> {
 #[async_trait]
 impl<B: ?Sized> JobQueueStore for JobQueue<B> {
     async fn enqueue(&self, tenant: &TenantId, job: NewJob) -> Result<Enqueued> {
-        check_queue(&job.queue)?;
-        validate_id("kind", &job.kind)?;
-        if let Some(key) = &job.dedupe_key {
-            validate_id("dedupe_key", key)?;
+        let job = Self::new_job(tenant, job, self.now())?;
+        let mut enqueued = self.rows.insert(std::slice::from_ref(&job)).await?;
+        enqueued.pop().ok_or_else(|| StorageError::backend(self.backend, "an insert of one job reported none"))
+    }
+
+    async fn enqueue_batch(&self, tenant: &TenantId, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
         }
-        if job.max_attempts == 0 || job.max_attempts > MAX_ATTEMPTS {
-            return Err(StorageError::invalid("max_attempts", format!("`{}` must be between 1 and {MAX_ATTEMPTS}", job.max_attempts)));
-        }
-        let payload = serde_json::to_string(&job.payload).map_err(|e| StorageError::invalid("payload", e))?;
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(StorageError::invalid("payload", format!("is {} bytes; the limit is {MAX_PAYLOAD_BYTES}", payload.len())));
-        }
-        crate::limits::check_body(&payload).map_err(|_| StorageError::invalid("payload", "holds a NUL or is nested too deeply"))?;
+        check_limit(u32::try_from(jobs.len()).unwrap_or(u32::MAX))?;
         let now = self.now();
-        let run_at = match job.run_at {
-            Some(at) => check_instant("run_at", crate::clock::truncate_micros(at))?,
-            None => now,
-        };
-        let new = Job {
-            tenant: tenant.clone(),
-            id: Uuid::now_v7().to_string(),
-            queue: job.queue,
-            kind: job.kind,
-            payload: job.payload,
-            priority: job.priority,
-            state: JobState::Available,
-            attempts: 0,
-            max_attempts: job.max_attempts,
-            run_at,
-            fair_at: now,
-            dedupe_key: job.dedupe_key,
-            lease_token: None,
-            lease_expires_at: None,
-            worker: None,
-            last_error: None,
-            result: None,
-            created_at: now,
-            updated_at: now,
-            started_at: None,
-            finished_at: None,
-        };
-        self.rows.insert(&new).await
+        let jobs = jobs.into_iter().map(|job| Self::new_job(tenant, job, now)).collect::<Result<Vec<_>>>()?;
+        self.rows.insert(&jobs).await
     }
 
     async fn claim(&self, queue: &str, worker: &str, lease: TimeDelta) -> Result<Option<Job>> {

@@ -32,21 +32,9 @@ fn waiting<'a>(jobs: &'a BTreeMap<String, Job>, queue: &'a str) -> impl Iterator
 
 #[async_trait]
 impl JobRows for Jobs {
-    async fn insert(&self, job: &Job) -> Result<Enqueued> {
-        let mut jobs = self.lock();
-        if let Some(key) = &job.dedupe_key {
-            let holder = jobs.values().find(|held| {
-                held.tenant == job.tenant && held.queue == job.queue && held.dedupe_key.as_ref() == Some(key) && !held.state.is_finished()
-            });
-            if let Some(holder) = holder {
-                return Ok(Enqueued { job: holder.clone(), created: false });
-            }
-        }
-        let head = waiting(&jobs, &job.queue).map(|j| j.fair_at).min();
-        let own = waiting(&jobs, &job.queue).filter(|j| j.tenant == job.tenant).map(|j| j.fair_at).max();
-        let stored = Job { fair_at: fair_place(head, own, job.fair_at), ..job.clone() };
-        jobs.insert(stored.id.clone(), stored.clone());
-        Ok(Enqueued { job: stored, created: true })
+    async fn insert(&self, jobs: &[Job]) -> Result<Vec<Enqueued>> {
+        let mut stored = self.lock();
+        Ok(jobs.iter().map(|job| insert(&mut stored, job)).collect())
     }
 
     async fn claim(&self, queue: &str, grant: &Grant, limit: u32) -> Result<Vec<Job>> {
@@ -168,4 +156,21 @@ fn dedupe_holder(jobs: &BTreeMap<String, Job>, change: &Settle) -> Option<String
                 && !held.state.is_finished()
         })
         .map(|held| held.id.clone())
+}
+
+/// Stores one job in place (see [`JobRows::insert`]).
+fn insert(jobs: &mut BTreeMap<String, Job>, job: &Job) -> Enqueued {
+    if let Some(key) = &job.dedupe_key {
+        let holder = jobs.values().find(|held| {
+            held.tenant == job.tenant && held.queue == job.queue && held.dedupe_key.as_ref() == Some(key) && !held.state.is_finished()
+        });
+        if let Some(holder) = holder {
+            return Enqueued { job: holder.clone(), created: false };
+        }
+    }
+    let head = waiting(jobs, &job.queue).map(|j| j.fair_at).min();
+    let own = waiting(jobs, &job.queue).filter(|j| j.tenant == job.tenant).map(|j| j.fair_at).max();
+    let stored = Job { fair_at: fair_place(head, own, job.fair_at), ..job.clone() };
+    jobs.insert(stored.id.clone(), stored.clone());
+    Enqueued { job: stored, created: true }
 }

@@ -6,6 +6,7 @@
 use crate::BACKEND;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Row};
 use storage_core::stores::job_queue::{Enqueued, Grant, Job, JobFilter, JobRows, JobState, Settle};
@@ -149,41 +150,57 @@ fn bind_filter<'q>(
     query
 }
 
+/// Stores one job on `conn` (see [`JobRows::insert`]).
+async fn insert(conn: &mut PgConnection, new: &Job) -> Result<Enqueued> {
+    for _ in 0..INSERT_ATTEMPTS {
+        let payload = serde_json::to_string(&new.payload).map_err(|e| StorageError::invalid("payload", e))?;
+        let placed: Option<DateTime<Utc>> = sqlx::query_scalar(INSERT)
+            .bind(uuid(&new.id)?)
+            .bind(new.tenant.as_str())
+            .bind(&new.queue)
+            .bind(&new.kind)
+            .bind(payload)
+            .bind(new.priority)
+            .bind(i32::from(new.max_attempts))
+            .bind(new.run_at)
+            .bind(&new.dedupe_key)
+            .bind(new.created_at)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+        if let Some(fair_at) = placed {
+            return Ok(Enqueued { job: Job { fair_at, ..new.clone() }, created: true });
+        }
+        let holder = sqlx::query(HOLDER)
+            .bind(new.tenant.as_str())
+            .bind(&new.queue)
+            .bind(&new.dedupe_key)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+        if let Some(row) = holder {
+            return Ok(Enqueued { job: job(&row)?, created: false });
+        }
+    }
+    Err(StorageError::conflict("job", &new.id, format!("its dedupe key was still contended after {INSERT_ATTEMPTS} attempts")))
+}
+
 #[async_trait]
 impl JobRows for PostgresJobs {
-    async fn insert(&self, new: &Job) -> Result<Enqueued> {
+    async fn insert(&self, jobs: &[Job]) -> Result<Vec<Enqueued>> {
         let pool = self.router.write_pool();
-        for _ in 0..INSERT_ATTEMPTS {
-            let payload = serde_json::to_string(&new.payload).map_err(|e| StorageError::invalid("payload", e))?;
-            let placed: Option<DateTime<Utc>> = sqlx::query_scalar(INSERT)
-                .bind(uuid(&new.id)?)
-                .bind(new.tenant.as_str())
-                .bind(&new.queue)
-                .bind(&new.kind)
-                .bind(payload)
-                .bind(new.priority)
-                .bind(i32::from(new.max_attempts))
-                .bind(new.run_at)
-                .bind(&new.dedupe_key)
-                .bind(new.created_at)
-                .fetch_optional(pool)
-                .await
-                .map_err(sqlx_error)?;
-            if let Some(fair_at) = placed {
-                return Ok(Enqueued { job: Job { fair_at, ..new.clone() }, created: true });
-            }
-            let holder = sqlx::query(HOLDER)
-                .bind(new.tenant.as_str())
-                .bind(&new.queue)
-                .bind(&new.dedupe_key)
-                .fetch_optional(pool)
-                .await
-                .map_err(sqlx_error)?;
-            if let Some(row) = holder {
-                return Ok(Enqueued { job: job(&row)?, created: false });
-            }
+        if let [one] = jobs {
+            let mut conn = pool.acquire().await.map_err(sqlx_error)?;
+            return Ok(vec![insert(&mut conn, one).await?]);
         }
-        Err(StorageError::conflict("job", &new.id, format!("its dedupe key was still contended after {INSERT_ATTEMPTS} attempts")))
+        // A batch is one transaction: one commit for all, its jobs placed in order.
+        let mut tx = pool.begin().await.map_err(sqlx_error)?;
+        let mut enqueued = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            enqueued.push(insert(&mut tx, job).await?);
+        }
+        tx.commit().await.map_err(sqlx_error)?;
+        Ok(enqueued)
     }
 
     async fn claim(&self, queue: &str, grant: &Grant, limit: u32) -> Result<Vec<Job>> {

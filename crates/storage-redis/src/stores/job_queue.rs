@@ -106,33 +106,27 @@ fn jobs_with_ids(replies: Vec<Vec<String>>) -> Result<Vec<Job>> {
 
 #[async_trait]
 impl JobRows for RedisJobs {
-    async fn insert(&self, new: &Job) -> Result<Enqueued> {
-        let payload = serde_json::to_string(&new.payload).map_err(|e| StorageError::invalid("payload", e))?;
+    async fn insert(&self, jobs: &[Job]) -> Result<Vec<Enqueued>> {
         let mut invocation = self.invoke(&ENQUEUE);
-        invocation
-            .arg(&new.id)
-            .arg(new.tenant.as_str())
-            .arg(&new.queue)
-            .arg(&new.kind)
-            .arg(payload)
-            .arg(new.priority)
-            .arg(new.max_attempts)
-            .arg(to_micros(new.run_at))
-            .arg(to_micros(new.fair_at))
-            .arg(new.dedupe_key.as_deref().unwrap_or(""));
-        let reply: Vec<String> = invocation.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
-        match reply.split_first() {
-            Some((status, [fair])) if status == "new" => {
-                let fair_at = fair.parse::<i64>().ok().and_then(from_micros).ok_or_else(|| StorageError::corrupt(BACKEND, "fair place"))?;
-                Ok(Enqueued { job: Job { fair_at, ..new.clone() }, created: true })
-            }
-            Some((status, fields)) if status == "existing" => {
-                let mut fields = fields.to_vec();
-                let id = fields.pop().ok_or_else(|| StorageError::corrupt(BACKEND, "a dedupe holder without its id"))?;
-                Ok(Enqueued { job: Job { id, ..job(&fields)? }, created: false })
-            }
-            _ => Err(StorageError::backend(BACKEND, format!("unexpected enqueue reply {reply:?}"))),
+        for new in jobs {
+            let payload = serde_json::to_string(&new.payload).map_err(|e| StorageError::invalid("payload", e))?;
+            invocation
+                .arg(&new.id)
+                .arg(new.tenant.as_str())
+                .arg(&new.queue)
+                .arg(&new.kind)
+                .arg(payload)
+                .arg(new.priority)
+                .arg(new.max_attempts)
+                .arg(to_micros(new.run_at))
+                .arg(to_micros(new.fair_at))
+                .arg(new.dedupe_key.as_deref().unwrap_or(""));
         }
+        let replies: Vec<Vec<String>> = invocation.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+        if replies.len() != jobs.len() {
+            return Err(StorageError::backend(BACKEND, format!("{} jobs enqueued, {} replies", jobs.len(), replies.len())));
+        }
+        jobs.iter().zip(replies).map(|(new, reply)| enqueued(new, reply)).collect()
     }
 
     async fn claim(&self, queue: &str, grant: &Grant, limit: u32) -> Result<Vec<Job>> {
@@ -221,6 +215,22 @@ impl JobRows for RedisJobs {
             invocation.arg(state.as_str());
         }
         invocation.invoke_async(&mut self.conn.clone()).await.map_err(redis_error)
+    }
+}
+
+/// What one job's enqueue did, from its reply.
+fn enqueued(new: &Job, reply: Vec<String>) -> Result<Enqueued> {
+    match reply.split_first() {
+        Some((status, [fair])) if status == "new" => {
+            let fair_at = fair.parse::<i64>().ok().and_then(from_micros).ok_or_else(|| StorageError::corrupt(BACKEND, "fair place"))?;
+            Ok(Enqueued { job: Job { fair_at, ..new.clone() }, created: true })
+        }
+        Some((status, fields)) if status == "existing" => {
+            let mut fields = fields.to_vec();
+            let id = fields.pop().ok_or_else(|| StorageError::corrupt(BACKEND, "a dedupe holder without its id"))?;
+            Ok(Enqueued { job: Job { id, ..job(&fields)? }, created: false })
+        }
+        _ => Err(StorageError::backend(BACKEND, format!("unexpected enqueue reply {reply:?}"))),
     }
 }
 

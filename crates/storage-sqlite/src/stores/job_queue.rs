@@ -224,9 +224,10 @@ fn settle(conn: &Connection, change: &Settle) -> Result<bool> {
 
 #[async_trait]
 impl JobRows for SqliteJobs {
-    async fn insert(&self, job: &Job) -> Result<Enqueued> {
-        let job = job.clone();
-        self.writer.write(move |conn| insert(conn, &job)).await
+    async fn insert(&self, jobs: &[Job]) -> Result<Vec<Enqueued>> {
+        let jobs = jobs.to_vec();
+        // One write: the batch commits together, its jobs placed in order.
+        self.writer.write(move |conn| jobs.iter().map(|job| insert(conn, job)).collect()).await
     }
 
     async fn claim(&self, queue: &str, grant: &Grant, limit: u32) -> Result<Vec<Job>> {
