@@ -488,14 +488,14 @@ const READ_RESET: &str = "SELECT version, body FROM password_reset_tokens WHERE 
 fn token_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> [Option<storage_testkit::bench::Op>; 4] {
     use storage_postgres::job_statements::{CLAIM, INSERT, SETTLE};
     use storage_testkit::bench::jobs;
-    async fn enqueue(conn: &mut sqlx::PgConnection, i: u64) {
+    async fn enqueue(conn: &mut sqlx::PgConnection, i: u64, n: u64) {
         let now = Utc::now();
         sqlx::query(INSERT)
             .bind(uuid::Uuid::now_v7())
             .bind(jobs::tenant_of(i).as_str())
             .bind(jobs::RAW_QUEUE)
             .bind("noop")
-            .bind(format!("{{\"n\":{i}}}"))
+            .bind(format!("{{\"n\":{i},\"k\":{n}}}"))
             .bind(0_i16)
             .bind(5_i32)
             .bind(now)
@@ -547,7 +547,7 @@ fn token_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> [Option<storage_
     let cycle = op(move |i| {
         let pool = p1.clone();
         async move {
-            enqueue(&mut pool.acquire().await.expect("connection"), i).await;
+            enqueue(&mut pool.acquire().await.expect("connection"), i, 0).await;
             claim_complete(&pool, 1).await;
         }
     });
@@ -556,7 +556,7 @@ fn token_baselines(pool: &sqlx::PgPool, engine: &dyn Engine) -> [Option<storage_
         async move {
             let mut tx = pool.begin().await.expect("begin");
             for n in 0..u64::from(jobs::BATCH) {
-                enqueue(&mut tx, i * 100 + n).await;
+                enqueue(&mut tx, i, n).await;
             }
             tx.commit().await.expect("commit");
             claim_complete(&pool, jobs::BATCH as usize).await;

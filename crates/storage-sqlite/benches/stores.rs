@@ -465,7 +465,7 @@ const READ_RESET: &str = "SELECT version, body FROM password_reset_tokens WHERE 
 fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
     use storage_sqlite::job_statements::{CLAIM, HEAD, INSERT, SETTLE, TAIL};
     use storage_testkit::bench::jobs;
-    fn enqueue(conn: &Connection, i: u64) {
+    fn enqueue(conn: &Connection, i: u64, n: u64) {
         let now = to_micros(Utc::now());
         let tenant = jobs::tenant_of(i);
         let head: Option<i64> = conn.prepare_cached(HEAD).and_then(|mut s| s.query_row([jobs::RAW_QUEUE], |r| r.get(0))).expect("head");
@@ -481,7 +481,7 @@ fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
             tenant.as_str(),
             jobs::RAW_QUEUE,
             "noop",
-            format!("{{\"n\":{i}}}"),
+            format!("{{\"n\":{i},\"k\":{n}}}"),
             0,
             5,
             now,
@@ -529,7 +529,7 @@ fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
         async move {
             floor.write(|conn| {
                 conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
-                enqueue(conn, i);
+                enqueue(conn, i, 0);
                 conn.execute_batch("COMMIT").expect("commit");
                 claim_complete(conn, 1);
             })
@@ -541,7 +541,7 @@ fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
             floor.write(|conn| {
                 conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
                 for n in 0..u64::from(jobs::BATCH) {
-                    enqueue(conn, i * 100 + n);
+                    enqueue(conn, i, n);
                 }
                 conn.execute_batch("COMMIT").expect("commit");
                 claim_complete(conn, jobs::BATCH as usize);

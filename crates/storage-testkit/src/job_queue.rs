@@ -519,4 +519,22 @@ pub async fn a_batch_is_enqueued_in_order_and_whole(s: &Subject) {
     assert!(store.enqueue_batch(&t, Vec::new()).await.expect("an empty batch").is_empty());
     assert_invalid(store.enqueue_batch(&t, (0..1_001).map(job).collect()).await, "limit");
     assert_eq!(store.count(&JobFilter::queue(Q)).await.expect("count"), 3, "nothing of a refused batch was written");
+    // Batches over two queues, in both orders, concurrently: none deadlocks or fails.
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..8)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for round in 0..20 {
+                    let (a, b) = (NewJob::new("qa", "k", json!(round)), NewJob::new("qb", "k", json!(round)));
+                    let batch = if (w + round) % 2 == 0 { vec![a, b] } else { vec![b, a] };
+                    store.enqueue_batch(&tenant("acme"), batch).await.expect("a two-queue batch");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    assert_eq!(store.count(&JobFilter::queue("qa")).await.expect("count"), 160);
 }

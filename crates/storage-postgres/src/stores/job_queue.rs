@@ -38,6 +38,10 @@ pub const INSERT: &str = "WITH head AS (SELECT min(fair_at) AS at FROM jobs WHER
      SELECT $1, $2, $3, $4, $5, $6, 'available', 0, $7, $8, lane.last, $9, $10, $10 FROM lane \
      ON CONFLICT (tenant, queue, dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('available', 'running') DO NOTHING \
      RETURNING fair_at";
+/// Locks (creating them if need be) the lanes of a batch, in the order given.
+const LOCK_LANES: &str = "INSERT INTO job_lanes (queue, tenant, last) \
+     SELECT q, t, '-infinity' FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS l(q, t, n) ORDER BY n \
+     ON CONFLICT (queue, tenant) DO UPDATE SET last = job_lanes.last";
 const HOLDER: &str = "SELECT id, tenant, queue, kind, payload, priority, state, attempts, max_attempts, run_at, fair_at, dedupe_key, \
      lease_token, lease_expires_at, worker, last_error, result, created_at, updated_at, started_at, finished_at \
      FROM jobs WHERE tenant = $1 AND queue = $2 AND dedupe_key = $3 AND state IN ('available', 'running')";
@@ -193,8 +197,16 @@ impl JobRows for PostgresJobs {
             let mut conn = pool.acquire().await.map_err(sqlx_error)?;
             return Ok(vec![insert(&mut conn, one).await?]);
         }
-        // A batch is one transaction: one commit for all, its jobs placed in order.
+        // A batch is one transaction: one commit for all, its jobs placed in order. A batch over
+        // several queues first locks its lanes in one order, so two such batches cannot deadlock.
         let mut tx = pool.begin().await.map_err(sqlx_error)?;
+        let mut lanes: Vec<(&str, &str)> = jobs.iter().map(|job| (job.queue.as_str(), job.tenant.as_str())).collect();
+        lanes.sort_unstable();
+        lanes.dedup();
+        if lanes.len() > 1 {
+            let (queues, tenants): (Vec<&str>, Vec<&str>) = lanes.into_iter().unzip();
+            sqlx::query(LOCK_LANES).bind(queues).bind(tenants).execute(&mut *tx).await.map_err(sqlx_error)?;
+        }
         let mut enqueued = Vec::with_capacity(jobs.len());
         for job in jobs {
             enqueued.push(insert(&mut tx, job).await?);
