@@ -103,4 +103,9 @@ stores! {
     share_store: ShareStore = Shares, get_share_store, set_share_store, reset_share_store;
     receipt_share_store: ReceiptShareStore = ReceiptShares, get_receipt_share_store, set_receipt_share_store, reset_receipt_share_store;
     impersonation_store: ImpersonationStore = Impersonations, get_impersonation_store, set_impersonation_store, reset_impersonation_store;
+    finding_workflow_store: FindingWorkflowStore = FindingWorkflows, get_finding_workflow_store, set_finding_workflow_store, reset_finding_workflow_store;
+    federation_registry_store: FederationRegistryStore = FederationRegistry, get_federation_registry_store, set_federation_registry_store, reset_federation_registry_store;
+    pipeline_store: PipelineStore = PipelineResults, get_pipeline_store, set_pipeline_store, reset_pipeline_store;
+    playground_debate_store: PlaygroundDebateStore = PlaygroundDebates, get_playground_debate_store, set_playground_debate_store, reset_playground_debate_store;
+    debate_archive_store: DebateArchiveStore = DebateArchive, get_debate_archive_store, set_debate_archive_store, reset_debate_archive_store;
 }

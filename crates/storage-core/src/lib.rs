@@ -58,6 +58,7 @@ pub use stores::bot_installation::{
 pub use stores::channel_subscription::{
     ChannelSubscription, ChannelSubscriptionStore, ChannelSubscriptions, ChannelType, NewSubscription, SubscriptionChanges,
 };
+pub use stores::debate_archive::{ArchivedDebate, DebateArchive, DebateArchiveStore, DebateAudio, NewArchivedDebate, slug_base};
 pub use stores::decision_result::{DecisionResult, DecisionResultOptions, DecisionResultStore, DecisionResults};
 pub use stores::email::{
     EmailStore, EmailUserConfig, Emails, FeedbackStats, MessageStatus, NewDecision, NewRoutingRule, NewSharedInbox, PrioritizationDecision,
@@ -68,6 +69,10 @@ pub use stores::expense::{
     normalise_vendor,
 };
 pub use stores::external_identity::{ExternalIdentities, ExternalIdentity, ExternalIdentityStore, ExternalProfile};
+pub use stores::federation::{FederatedRegion, FederationMode, FederationRegistry, FederationRegistryStore, SyncDirection, SyncScope};
+pub use stores::finding_workflow::{
+    FindingChange, FindingEvent, FindingState, FindingWorkflow, FindingWorkflowStore, FindingWorkflows, NewFinding,
+};
 pub use stores::gauntlet_run::{GauntletRun, GauntletRunStore, GauntletRuns, QueueAnalytics, QueuedRun, RunStatus};
 pub use stores::gmail_token::{GmailSyncJob, GmailTokenStore, GmailTokens, GmailUserState, SyncStatus, TokenRefresh};
 pub use stores::governance::{
@@ -93,7 +98,11 @@ pub use stores::oauth::{OAuthLink, OAuthLinkStore, OAuthLinks};
 pub use stores::onboarding::{FlowChanges, Onboarding, OnboardingAnalytics, OnboardingFlow, OnboardingStore};
 pub use stores::organization::{Organization, OrganizationChanges, OrganizationStore, Organizations, Role, UsageOutcome, UsageSummary};
 pub use stores::password_reset::{PasswordResetStore, PasswordResets, ResetRequest};
+pub use stores::pipeline::{PipelineResult, PipelineResults, PipelineStatus, PipelineStore, StageStatus};
 pub use stores::plaid::{PlaidCredential, PlaidCredentialStore, PlaidCredentials};
+pub use stores::playground::{
+    CacheHit, CachedDebate, DEFAULT_PLAYGROUND_TTL, PlaygroundDebate, PlaygroundDebateStore, PlaygroundDebates, cache_key, normalize_topic,
+};
 pub use stores::provenance::{
     BrokenRecord, ChainVerification, Citation, CitationsOf, EvidenceRecord, NewEvidence, Provenance, ProvenanceChain, ProvenanceStats,
     ProvenanceStore,

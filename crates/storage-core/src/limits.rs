@@ -30,6 +30,18 @@ pub fn check_text(field: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks free text that is stored, not indexed (a comment, a debate's task): at most `max_bytes`
+/// and no NUL (which PostgreSQL text cannot hold); line breaks and tabs are fine.
+pub fn check_prose(field: &str, text: &str, max_bytes: usize) -> Result<()> {
+    if text.len() > max_bytes {
+        return Err(StorageError::invalid(field, format!("is {} bytes long; the limit is {max_bytes}", text.len())));
+    }
+    if text.contains('\0') {
+        return Err(StorageError::invalid(field, "contains a NUL character"));
+    }
+    Ok(())
+}
+
 /// An instant as every backend stores it: truncated to microseconds, within the years 1 to 9999
 /// (PostgreSQL's range is narrower than chrono's, SQLite and Redis store microseconds).
 pub fn check_instant(field: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>> {

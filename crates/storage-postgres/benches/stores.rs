@@ -206,7 +206,29 @@ async fn scenarios() -> Vec<Scenario> {
     scenarios.extend(storage_testkit::bench::money_scenarios("postgresql", &receipts, &invoices, money_baselines(&pool, engine)));
     let tokens = storage_testkit::bench::preload_tokens(engine).await;
     scenarios.extend(storage_testkit::bench::token_scenarios("postgresql", &tokens, token_baselines(&pool, engine)));
+    let archive = storage_testkit::bench::preload_archive(engine).await;
+    scenarios.push(storage_testkit::bench::archive_scenario("postgresql", &archive, archive_baseline(&pool, &archive.1)));
     scenarios
+}
+
+const BY_SLUG: &str = "SELECT tenant, id, version, created_at, updated_at, body, view_count FROM archived_debates WHERE slug = $1";
+const COUNT_VIEW: &str = "UPDATE archived_debates SET view_count = coalesce(view_count, 0) + 1, version = version + 1, updated_at = $1 \
+    WHERE tenant = $2 AND id = $3 RETURNING view_count, version, created_at";
+
+/// The permalink baseline: the debate read by its slug, then its view counted.
+fn archive_baseline(pool: &sqlx::PgPool, slugs: &Arc<Vec<String>>) -> storage_testkit::bench::Op {
+    let (pool, slugs) = (pool.clone(), Arc::clone(slugs));
+    op(move |i| {
+        let (pool, slug) = (pool.clone(), slugs[(i % storage_testkit::bench::archive::DEBATES) as usize].clone());
+        async move {
+            let row = sqlx::query(BY_SLUG).bind(slug).fetch_one(&pool).await.expect("raw by slug");
+            let (tenant, id, body): (String, String, String) = (row.get(0), row.get(1), row.get(5));
+            std::hint::black_box(body);
+            let views: Option<i64> =
+                sqlx::query(COUNT_VIEW).bind(Utc::now()).bind(tenant).bind(id).fetch_one(&pool).await.expect("raw view").get(0);
+            assert!(views.is_some());
+        }
+    })
 }
 
 /// The inbox baselines: a message insert and its account's update in one transaction; a search

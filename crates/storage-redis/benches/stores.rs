@@ -134,7 +134,39 @@ async fn scenarios() -> Vec<Scenario> {
     scenarios.extend(storage_testkit::bench::money_scenarios("redis", &receipts, &invoices, money));
     let tokens = storage_testkit::bench::preload_tokens(engine).await;
     scenarios.extend(storage_testkit::bench::token_scenarios("redis", &tokens, token_baselines(&backend)));
+    let archive = storage_testkit::bench::preload_archive(engine).await;
+    scenarios.push(storage_testkit::bench::archive_scenario("redis", &archive, archive_baseline(&backend, &archive.1)));
     scenarios
+}
+
+/// The permalink baseline: the slug's directory entry, the record's fields, then the view counted
+/// atomically with the record's version and its counter index (`MULTI`), as the engine's script
+/// does (the baseline's counter is a field of its own, so the store's stays exact).
+fn archive_baseline(backend: &RedisBackend, slugs: &Arc<Vec<String>>) -> storage_testkit::bench::Op {
+    let (conn, keys, slugs) = (backend.conn(), backend.keys().clone(), Arc::clone(slugs));
+    let directory = keys.directory("archived_debates", "slug");
+    op(move |i| {
+        let (mut conn, keys, directory) = (conn.clone(), keys.clone(), directory.clone());
+        let slug = slugs[(i % storage_testkit::bench::archive::DEBATES) as usize].clone();
+        async move {
+            let owner: String = redis::cmd("HGET").arg(&directory).arg(&slug).query_async(&mut conn).await.expect("raw directory");
+            let (tenant, id) = owner.split_once('\0').expect("tenant and id");
+            let tenant = storage_core::TenantId::new(tenant).expect("tenant");
+            let key = keys.record(&tenant, "archived_debates", id);
+            let got: Vec<Option<String>> =
+                redis::cmd("HMGET").arg(&key).arg(&["v", "c", "u", "e", "b", "i4"]).query_async(&mut conn).await.expect("raw get");
+            assert!(got[4].is_some());
+            let (views, _, _): (i64, i64, i64) = redis::pipe()
+                .atomic()
+                .hincr(&key, "raw_views", 1)
+                .hincr(&key, "v", 1)
+                .zadd(keys.index(&tenant, "archived_debates", "raw_views"), id, 0)
+                .query_async(&mut conn)
+                .await
+                .expect("raw view");
+            assert!(views > 0);
+        }
+    })
 }
 
 /// The receipt and invoice baselines, by the stores' own script: a receipt insert; a payment as

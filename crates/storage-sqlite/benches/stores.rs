@@ -425,6 +425,8 @@ async fn scenarios() -> Vec<Scenario> {
     scenarios.extend(storage_testkit::bench::money_scenarios("sqlite", &receipts, &invoices, money_baselines(&floor, engine)));
     let tokens = storage_testkit::bench::preload_tokens(engine).await;
     scenarios.extend(storage_testkit::bench::token_scenarios("sqlite", &tokens, token_baselines(&floor, engine)));
+    let archive = storage_testkit::bench::preload_archive(engine).await;
+    scenarios.push(storage_testkit::bench::archive_scenario("sqlite", &archive, archive_baseline(&floor, &archive.1)));
     // The same write with synchronous=FULL: every commit is durable across power loss.
     let full_path = dir.path().join("bench-full.db");
     let full = open(&full_path, SqliteSynchronous::Full, &ring).await;
@@ -586,4 +588,33 @@ fn token_baselines(floor: &Arc<Floor>, engine: &dyn Engine) -> [Option<Op>; 4] {
         }
     });
     [Some(cycle), Some(batch), Some(reset), Some(revoked)]
+}
+
+const BY_SLUG: &str = "SELECT tenant, id, version, created_at, updated_at, body, view_count FROM archived_debates WHERE slug = ?1";
+const COUNT_VIEW: &str = "UPDATE archived_debates SET view_count = coalesce(view_count, 0) + 1, version = version + 1, updated_at = ?1 \
+    WHERE tenant = ?2 AND id = ?3 RETURNING view_count, version, created_at";
+
+/// The permalink baseline: the debate read by its slug on a reader, then its view counted on the
+/// writer.
+fn archive_baseline(floor: &Arc<Floor>, slugs: &Arc<Vec<String>>) -> Op {
+    let (floor, slugs) = (Arc::clone(floor), Arc::clone(slugs));
+    op(move |i| {
+        let (floor, slug) = (Arc::clone(&floor), slugs[(i % storage_testkit::bench::archive::DEBATES) as usize].clone());
+        async move {
+            let (tenant, id) = floor.read(|conn| {
+                let row: (String, String, String) = conn
+                    .prepare_cached(BY_SLUG)
+                    .and_then(|mut s| s.query_row([&slug], |r| Ok((r.get(0)?, r.get(1)?, r.get(5)?))))
+                    .expect("raw by slug");
+                std::hint::black_box(&row.2);
+                (row.0, row.1)
+            });
+            let views: i64 = floor
+                .write(|conn| {
+                    conn.prepare_cached(COUNT_VIEW).and_then(|mut s| s.query_row((to_micros(Utc::now()), &tenant, &id), |r| r.get(0)))
+                })
+                .expect("raw view");
+            assert!(views > 0);
+        }
+    })
 }

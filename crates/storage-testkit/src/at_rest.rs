@@ -1,16 +1,17 @@
 //! What must never be stored in clear: the secrets the stores accept (passwords, MFA, API keys,
 //! invitation tokens, identity claims, bot tokens and signing secrets, bank tokens, mail
-//! passwords, webhook signing secrets, channel credentials, inbox message bodies). A backend's
-//! own tests plant them with [`plant_secrets`], dump what the backend holds (files, tables, keys)
-//! and check the dump with [`assert_no_secret_in`].
+//! passwords, webhook signing secrets, channel credentials, inbox message bodies, federation API
+//! keys). A backend's own tests plant them with [`plant_secrets`], dump what the backend holds
+//! (files, tables, keys) and check the dump with [`assert_no_secret_in`].
 
 use storage_core::{
     BotInstallation, BotInstallationStore, BotInstallations, ChannelSubscriptionStore, ChannelSubscriptions, ChannelType, EmailConfig,
-    Engine, ExternalIdentities, ExternalIdentityStore, ExternalProfile, ImpersonationStore, Impersonations, InboxAccount, InboxMessage,
-    InvitationStore, Invitations, Mfa, NewImpersonation, NewSubscription, NewUser, NotificationConfigStore, NotificationConfigs,
-    PasswordResetStore, PasswordResets, PlaidCredentialStore, PlaidCredentials, Platform, ReceiptShareStore, ReceiptShares, ResetRequest,
-    Role, Secret, ShareSettings, ShareStore, Shares, Store, TenantId, TokenBlacklist, TokenBlacklistStore, UnifiedInbox, UnifiedInboxStore,
-    UserChanges, UserStore, Users, Visibility, WebhookConfigStore, WebhookConfigs, WebhookRegistration,
+    Engine, ExternalIdentities, ExternalIdentityStore, ExternalProfile, FederatedRegion, FederationRegistry, FederationRegistryStore,
+    ImpersonationStore, Impersonations, InboxAccount, InboxMessage, InvitationStore, Invitations, Mfa, NewImpersonation, NewSubscription,
+    NewUser, NotificationConfigStore, NotificationConfigs, PasswordResetStore, PasswordResets, PlaidCredentialStore, PlaidCredentials,
+    Platform, ReceiptShareStore, ReceiptShares, ResetRequest, Role, Secret, ShareSettings, ShareStore, Shares, Store, TenantId,
+    TokenBlacklist, TokenBlacklistStore, UnifiedInbox, UnifiedInboxStore, UserChanges, UserStore, Users, Visibility, WebhookConfigStore,
+    WebhookConfigs, WebhookRegistration,
 };
 
 /// Writes a user with a password, MFA and an API key, an invitation, an external identity with
@@ -91,6 +92,11 @@ pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
     for save in saves {
         save.await.expect("save");
     }
+    let federation: FederationRegistry = FederationRegistry::on(engine);
+    let region =
+        FederatedRegion::new(Some(&org), "eu-west", "https://eu.at-rest.example", Secret::new("fed-api-key-canary-5b2d".to_owned()));
+    federation.save(&region).await.expect("federated region");
+    federation.save(&FederatedRegion { tenant: TenantId::system(), ..region }).await.expect("global region");
     let bearer = plant_bearer_tokens(engine, &org).await;
     let mut secrets = vec![
         "inbox-body-canary-7f3e".to_owned(),
@@ -108,9 +114,12 @@ pub async fn plant_secrets(engine: &dyn Engine) -> Vec<String> {
         "xoxe-refresh-canary-77aa".to_owned(),
         "access-sandbox-canary-c3f1".to_owned(),
         "smtp-canary-9a4e".to_owned(),
+        "fed-api-key-canary-5b2d".to_owned(),
     ];
     secrets.extend(bearer);
     // The secrets must still work: the store reads them back through the sealer.
+    let sealed = federation.get("eu-west", Some(&org)).await.expect("region").expect("present");
+    assert_eq!(sealed.api_key.expose(), "fed-api-key-canary-5b2d");
     assert_eq!(users.get_user_by_api_key(key.key.expose()).await.expect("by key").map(|u| u.id), Some(user.id.clone()));
     let found = invitations.get_invitation_by_token(invitation.token.expose()).await.expect("by token");
     assert_eq!(found.map(|i| i.id), Some(invitation.invitation.id));

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use storage_core::{
-    Audit, AuditEntry, AuditQuery, AuditStore, BotInstallation, BotInstallationStore, BotInstallations, ClaimOutcome, Direction, Engine,
-    GmailTokenStore, InboxAccount, InboxMessage, IntegrationStore, Invoice, InvoiceStore, Invoices, Job, JobQueue, JobQueueStore,
-    MessageFilter, NewEntry, NewJob, NewUser, PageRequest, PasswordResetStore, PasswordResets, Platform, Receipt, ReceiptQuery,
-    ReceiptStore, Receipts, ResetRequest, Store, TokenBlacklist, TokenBlacklistStore, UnifiedInbox, UnifiedInboxStore, User, UserStore,
-    Users, WebhookStore,
+    Audit, AuditEntry, AuditQuery, AuditStore, BotInstallation, BotInstallationStore, BotInstallations, ClaimOutcome, DebateArchive,
+    DebateArchiveStore, Direction, Engine, GmailTokenStore, InboxAccount, InboxMessage, IntegrationStore, Invoice, InvoiceStore, Invoices,
+    Job, JobQueue, JobQueueStore, MessageFilter, NewArchivedDebate, NewEntry, NewJob, NewUser, PageRequest, PasswordResetStore,
+    PasswordResets, Platform, Receipt, ReceiptQuery, ReceiptStore, Receipts, ResetRequest, Store, TokenBlacklist, TokenBlacklistStore,
+    UnifiedInbox, UnifiedInboxStore, User, UserStore, Users, WebhookStore,
 };
 
 /// One asynchronous operation; the argument is a running counter, for distinct keys.
@@ -893,4 +893,63 @@ pub fn token_scenarios(
     .into_iter()
     .filter_map(|(operation, store, raw)| raw.map(|raw| Scenario { operation, backend, store, raw }))
     .collect()
+}
+
+/// Fixtures of the debate archive benchmark.
+pub mod archive {
+    use crate::tenant;
+    use storage_core::TenantId;
+
+    /// Preloaded public debates.
+    pub const DEBATES: u64 = 1_000;
+
+    /// Their organisation.
+    pub fn tenant_id() -> TenantId {
+        tenant("bench-archive")
+    }
+}
+
+/// Archives [`archive::DEBATES`] public debates; the store and their slugs, in order.
+pub async fn preload_archive(engine: &dyn Engine) -> (Arc<DebateArchive>, Arc<Vec<String>>) {
+    let store = DebateArchive::on(engine);
+    let tasks: Vec<_> = (0..8)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut slugs = Vec::new();
+                for n in (w..archive::DEBATES).step_by(8) {
+                    let debate = NewArchivedDebate {
+                        debate_id: format!("debate-{n}"),
+                        task: format!("Benchmark topic {n} for the archive"),
+                        agents: vec!["claude".to_owned(), "gpt".to_owned()],
+                        artifact: serde_json::json!({ "rounds": 3, "summary": format!("summary of debate {n}") }),
+                        consensus_reached: true,
+                        confidence: Some(0.8),
+                        is_public: true,
+                    };
+                    slugs.push((n, store.save(&archive::tenant_id(), debate).await.expect("preload debate").slug));
+                }
+                slugs
+            })
+        })
+        .collect();
+    let mut slugs = Vec::new();
+    for task in tasks {
+        slugs.extend(task.await.expect("preload"));
+    }
+    slugs.sort_unstable();
+    (Arc::new(store), Arc::new(slugs.into_iter().map(|(_, slug)| slug).collect()))
+}
+
+/// `archive.open_permalink` (a public debate found by its slug across tenants, its view counted)
+/// beside a backend's baseline, which gets the same slugs.
+pub fn archive_scenario(backend: &'static str, (store, slugs): &(Arc<DebateArchive>, Arc<Vec<String>>), raw: Op) -> Scenario {
+    let slugs = Arc::clone(slugs);
+    let open = on(store, move |a, i| {
+        let slug = slugs[(i % archive::DEBATES) as usize].clone();
+        async move {
+            assert!(a.open_permalink(&slug, None).await.expect("open").is_some());
+        }
+    });
+    Scenario { operation: "archive.open_permalink", backend, store: open, raw }
 }

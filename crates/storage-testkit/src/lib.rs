@@ -19,12 +19,15 @@ pub mod audit_trail;
 pub mod bench;
 pub mod bot_installation;
 pub mod channel_subscription;
+pub mod debate_archive;
 pub mod decision_result;
 pub mod email;
 pub mod engine;
 pub mod expense;
 pub mod external_identity;
 pub mod faults;
+pub mod federation;
+pub mod finding_workflow;
 pub mod fts;
 pub mod gauntlet_run;
 pub mod gmail_token;
@@ -43,7 +46,9 @@ pub mod oauth;
 pub mod onboarding;
 pub mod organization;
 pub mod password_reset;
+pub mod pipeline;
 pub mod plaid;
+pub mod playground;
 pub mod properties;
 pub mod provenance;
 pub mod receipt;
@@ -58,7 +63,7 @@ pub mod webhook_config;
 
 use std::any::Any;
 use std::sync::Arc;
-use storage_core::{Engine, ManualClock, Page, PageRequest, Result, StorageError, Store, TenantId};
+use storage_core::{Clock, Engine, ManualClock, Page, PageRequest, Result, StorageError, Store, TenantId};
 
 /// A fresh, empty backend on a manual clock (webhook TTL: the default 24 h).
 pub struct Subject {
@@ -148,6 +153,27 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T>, field: &str) {
         }
         other => panic!("expected InvalidInput for `{field}`, got {other:?}"),
     }
+}
+
+/// The body of the record `id` of `tenant` as the backend holds it (sealed parts and all).
+pub async fn raw_body<D: storage_core::Document>(s: &Subject, tenant: &TenantId, id: &str) -> String {
+    let rows = s.engine.tables().get(&D::TABLE, tenant, &[id.to_owned()], s.clock.now()).await.expect("raw");
+    rows.into_iter().next().expect("row").body
+}
+
+/// Writes `body` as the stored body of `doc` behind the store's back (its indexes from `doc`).
+pub async fn overwrite<D: storage_core::Document>(s: &Subject, tenant: &TenantId, doc: &D, body: String) {
+    let row = storage_core::RowWrite {
+        table: &D::TABLE,
+        tenant: tenant.clone(),
+        id: doc.id(),
+        indexes: doc.index_values(),
+        expires_at: doc.expires_at(),
+        body,
+        search: D::TABLE.search.then(|| doc.search_text()),
+    };
+    let write = storage_core::Change::Write { row, mode: storage_core::WriteMode::Upsert };
+    s.engine.tables().apply(tenant, vec![write], s.clock.now()).await.expect("overwrite");
 }
 
 /// Stamps out every conformance case as a test, in modules named after the stores.
@@ -548,6 +574,66 @@ macro_rules! conformance_tests {
                 retention_deletes_old_sessions_and_audits_itself,
                 concurrent_ends_end_a_session_once,
                 bad_input_is_refused,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            finding_workflow,
+            [
+                a_finding_moves_through_triage_with_its_history,
+                every_forbidden_transition_is_a_conflict_and_changes_nothing,
+                assignments_due_dates_and_the_overdue_list,
+                concurrent_changes_lose_nothing,
+                links_and_parents_name_existing_findings_without_cycles,
+                a_full_history_drops_its_oldest_events,
+                bad_input_is_refused_naming_the_field_and_writes_nothing,
+                tenants_never_see_or_change_each_others_findings,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            federation,
+            [
+                a_region_round_trips_and_a_resave_keeps_its_counters,
+                every_list_is_scoped_to_one_workspace,
+                concurrent_sync_reports_all_count,
+                bad_input_is_refused_naming_the_field_and_writes_nothing,
+                tenants_never_see_or_change_each_others_regions,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            pipeline,
+            [
+                the_status_is_derived_from_the_stages,
+                a_resave_replaces_the_result_and_lists_go_newest_first,
+                a_result_altered_behind_the_store_is_refused,
+                bad_input_is_refused_naming_the_field_and_writes_nothing,
+                tenants_never_see_or_change_each_others_results,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            playground,
+            [
+                results_expire_list_newest_first_and_a_resave_renews_them,
+                the_cache_index_finds_debates_and_forgets_gone_ones,
+                a_resave_renews_the_debates_cache_entries,
+                concurrent_cache_hits_are_all_counted,
+                bad_input_is_refused_naming_the_field_and_writes_nothing,
+                tenants_never_see_each_others_results,
+            ]
+        );
+        $crate::conformance_module!(
+            $setup,
+            debate_archive,
+            [
+                a_debate_is_archived_under_a_slug_and_resaved_in_place,
+                concurrent_saves_of_one_title_get_distinct_slugs,
+                private_debates_open_only_for_their_owner,
+                ownership_is_checked_on_every_change,
+                search_and_lists_find_a_tenants_debates,
+                bad_input_is_refused_naming_the_field_and_writes_nothing,
             ]
         );
     };

@@ -1,12 +1,11 @@
 //! Conformance cases of `ProvenanceStore`.
 
-use crate::{Subject, assert_invalid, tenant};
+use crate::{Subject, assert_invalid, overwrite, raw_body, tenant};
 use chrono::TimeDelta;
 use serde_json::json;
 use std::sync::Arc;
 use storage_core::{
     Change, Citation, CitationsOf, Clock, Document, EvidenceRecord, NewEvidence, PageRequest, Provenance, ProvenanceStore, StorageError,
-    TenantId, WriteMode,
 };
 
 fn evidence(s: &Subject, n: usize) -> Vec<NewEvidence> {
@@ -23,19 +22,6 @@ fn evidence(s: &Subject, n: usize) -> Vec<NewEvidence> {
             e
         })
         .collect()
-}
-
-async fn overwrite(s: &Subject, t: &TenantId, record: &EvidenceRecord, body: String) {
-    let row = storage_core::RowWrite {
-        table: &EvidenceRecord::TABLE,
-        tenant: t.clone(),
-        id: record.id(),
-        indexes: record.index_values(),
-        expires_at: None,
-        body,
-        search: None,
-    };
-    s.engine.tables().apply(t, vec![Change::Write { row, mode: WriteMode::Upsert }], s.clock.now()).await.expect("overwrite");
 }
 
 pub async fn a_chain_is_saved_whole_replaced_whole_and_deleted_whole(s: &Subject) {
@@ -109,8 +95,7 @@ pub async fn verify_names_the_first_altered_or_removed_record(s: &Subject) {
     let clean = store.verify_chain(&t, "chain-1").await.expect("verify");
     assert_eq!((clean.checked, clean.broken), (6, None));
     let third = store.get_record(&t, "chain-1", "ev-2").await.expect("get").expect("present");
-    let rows = s.engine.tables().get(&EvidenceRecord::TABLE, &t, &[third.id()], s.clock.now()).await.expect("raw");
-    let body = rows.into_iter().next().expect("row").body.replace("fact 2", "fact 2, edited");
+    let body = raw_body::<EvidenceRecord>(s, &t, &third.id()).await.replace("fact 2", "fact 2, edited");
     overwrite(s, &t, &third, body).await;
     let report = store.verify_chain(&t, "chain-1").await.expect("verify");
     assert_eq!(report.broken.map(|b| b.seq), Some(2), "the altered record is named");

@@ -1,6 +1,6 @@
 //! Conformance cases of `ReceiptStore`.
 
-use crate::{Subject, assert_invalid, collect_all, tenant};
+use crate::{Subject, assert_invalid, collect_all, overwrite, raw_body, tenant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::TimeDelta;
@@ -9,8 +9,8 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use storage_core::{
-    AuditEntry, Change, Clock, DeletionQuery, DeletionReason, Direction, Document, PageRequest, Receipt, ReceiptQuery, ReceiptSort,
-    ReceiptStore, Receipts, Secret, SignatureAlgorithm, SignatureCheck, StorageError, Store, TenantId, VerifyingKey, WriteMode,
+    AuditEntry, Clock, DeletionQuery, DeletionReason, Direction, Document, PageRequest, Receipt, ReceiptQuery, ReceiptSort, ReceiptStore,
+    Receipts, Secret, SignatureAlgorithm, SignatureCheck, StorageError, Store, TenantId, VerifyingKey,
 };
 
 fn receipt(t: &TenantId, n: u32) -> Receipt {
@@ -25,24 +25,6 @@ fn receipt(t: &TenantId, n: u32) -> Receipt {
     r.risk_score = f64::from((n * 7) % 10) / 10.0;
     r.risk_level = ["LOW", "MEDIUM", "HIGH"][n as usize % 3].to_owned();
     r
-}
-
-async fn raw_body(s: &Subject, t: &TenantId, id: &str) -> String {
-    let rows = s.engine.tables().get(&Receipt::TABLE, t, &[id.to_owned()], s.clock.now()).await.expect("raw");
-    rows.into_iter().next().expect("row").body
-}
-
-async fn overwrite<D: Document>(s: &Subject, t: &TenantId, doc: &D, body: String) {
-    let row = storage_core::RowWrite {
-        table: &D::TABLE,
-        tenant: t.clone(),
-        id: doc.id(),
-        indexes: doc.index_values(),
-        expires_at: None,
-        body,
-        search: D::TABLE.search.then(|| doc.search_text()),
-    };
-    s.engine.tables().apply(t, vec![Change::Write { row, mode: WriteMode::Upsert }], s.clock.now()).await.expect("overwrite");
 }
 
 pub async fn a_receipt_is_written_once_and_checked_on_every_read(s: &Subject) {
@@ -76,8 +58,8 @@ pub async fn a_receipt_is_written_once_and_checked_on_every_read(s: &Subject) {
     assert_eq!(store.count(&acme, &ReceiptQuery::default()).await.expect("count"), 1, "no partial write");
 
     // Altered behind the store's back: every read refuses it, verify says so.
-    let body = raw_body(s, &acme, "r-00001").await.replace("liability uncapped", "liability capped");
-    assert_ne!(body, raw_body(s, &acme, "r-00001").await);
+    let body = raw_body::<Receipt>(s, &acme, "r-00001").await.replace("liability uncapped", "liability capped");
+    assert_ne!(body, raw_body::<Receipt>(s, &acme, "r-00001").await);
     overwrite(s, &acme, &saved, body).await;
     assert!(store.get(&acme, "r-00001").await.is_err(), "a receipt that no longer matches its checksum is not returned");
     let report = store.verify(&acme, "r-00001", None).await.expect("verify");

@@ -6,7 +6,7 @@
 use crate::document::{Document, IndexSpec, Secrets, TableDef, Value};
 use crate::engine::{Applied, Engine};
 use crate::query::{Filter, Order, Query, Scope};
-use crate::stores::joined_id;
+use crate::stores::{joined_id, written};
 use crate::table::{Table, retry_contended};
 use crate::{Page, PageRequest, Result, Secret, StorageError, TenantId, validate_id};
 use async_trait::async_trait;
@@ -499,13 +499,6 @@ fn contended(error: StorageError) -> StorageError {
         StorageError::Conflict { entity, id, .. } => StorageError::VersionMismatch { entity, id, expected: 0, actual: 1 },
         other => other,
     }
-}
-
-fn written<D: Document>(mut doc: D, applied: &[Applied], at: usize) -> D {
-    if let Some(Applied::Written(meta)) = applied.get(at) {
-        doc.set_meta(*meta);
-    }
-    doc
 }
 
 #[async_trait]

@@ -6,10 +6,13 @@ pub mod audit;
 pub mod audit_trail;
 pub mod bot_installation;
 pub mod channel_subscription;
+pub mod debate_archive;
 pub mod decision_result;
 pub mod email;
 pub mod expense;
 pub mod external_identity;
+pub mod federation;
+pub mod finding_workflow;
 pub mod gauntlet_run;
 pub mod gmail_token;
 pub mod governance;
@@ -27,7 +30,9 @@ pub mod oauth;
 pub mod onboarding;
 pub mod organization;
 pub mod password_reset;
+pub mod pipeline;
 pub mod plaid;
+pub mod playground;
 pub mod provenance;
 pub mod receipt;
 pub mod share;
@@ -47,6 +52,14 @@ use crate::multi::MultiValued;
 /// (`a:b`, `c`) and (`a`, `b:c`) stay apart.
 pub(crate) fn joined_id(first: &str, second: &str) -> String {
     format!("{}:{first}{second}", first.len())
+}
+
+/// `doc` with the metadata a unit's change `at` was written with.
+pub(crate) fn written<D: Document>(mut doc: D, applied: &[crate::Applied], at: usize) -> D {
+    if let Some(crate::Applied::Written(meta)) = applied.get(at) {
+        doc.set_meta(*meta);
+    }
+    doc
 }
 
 /// Every document table of every store, for schema checks: the migrated SQL schemas must have
@@ -114,6 +127,12 @@ pub const TABLES: &[&TableDef] = &[
     &share::DebateShare::TABLE,
     &share::ReceiptShare::TABLE,
     &impersonation::ImpersonationSession::TABLE,
+    &finding_workflow::FindingWorkflow::TABLE,
+    &federation::FederatedRegion::TABLE,
+    &pipeline::PipelineResult::TABLE,
+    &playground::PlaygroundDebate::TABLE,
+    &playground::CachedDebate::TABLE,
+    &debate_archive::ArchivedDebate::TABLE,
 ];
 
 /// Declares a store made of typed tables: [`crate::Store`] (each field is a table on the engine),

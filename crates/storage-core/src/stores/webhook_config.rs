@@ -95,13 +95,14 @@ impl WebhookConfig {
     }
 }
 
-fn check_url(url: &str) -> Result<()> {
-    crate::limits::check_text("url", url)?;
+/// Checks `field`: an http or https URL with a host, without spaces, of bounded length.
+pub(crate) fn check_url(field: &str, url: &str) -> Result<()> {
+    crate::limits::check_text(field, url)?;
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     let host = rest.and_then(|rest| rest.split(['/', '?', '#']).next()).unwrap_or_default();
     if host.is_empty() || url.len() > MAX_URL_BYTES || url.chars().any(char::is_whitespace) {
         return Err(StorageError::invalid(
-            "url",
+            field,
             format!("`{}` must be an http or https URL with a host, without spaces, of at most {MAX_URL_BYTES} bytes", url.escape_debug()),
         ));
     }
@@ -155,7 +156,7 @@ impl Document for WebhookConfig {
         vec![self.user_id.as_ref().map(Value::from), Some(Value::Bool(self.active)), Some(Value::Time(self.registered_at))]
     }
     fn validate(&self) -> Result<()> {
-        check_url(&self.url)?;
+        check_url("url", &self.url)?;
         check_events(&self.events)?;
         check_optional_text("name", self.name.as_ref(), 256)?;
         check_optional_text("description", self.description.as_ref(), 4_096)?;
