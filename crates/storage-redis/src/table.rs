@@ -484,6 +484,48 @@ fn meta(version: &str, created: &str, updated: &str) -> Result<RecordMeta> {
     })
 }
 
+impl RedisTables {
+    /// The records that hold (or held: index entries of expired records linger until swept)
+    /// `value` in the unique index `column`, in `scope`'s tenant or across tenants.
+    async fn unique_candidates(
+        &self,
+        table: &'static TableDef,
+        scope: Scope<'_>,
+        column: usize,
+        value: &Value,
+    ) -> Result<Vec<(TenantId, String)>> {
+        let spec = table.indexes.get(column).ok_or_else(|| StorageError::backend(BACKEND, "no such index"))?;
+        let encoded = encode(value);
+        Ok(match scope {
+            Scope::Tenant(tenant) => {
+                let members: Vec<String> = redis::cmd("ZRANGEBYLEX")
+                    .arg(self.keys.index(tenant, table.name, spec.column))
+                    .arg(format!("[{encoded}\0"))
+                    .arg(format!("({encoded}\u{1}"))
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(16)
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(redis_error)?;
+                members.iter().filter_map(|m| m.split_once('\0')).map(|(_, id)| (tenant.clone(), id.to_owned())).collect()
+            }
+            Scope::AllTenants => {
+                let owner: Option<String> = redis::cmd("HGET")
+                    .arg(self.keys.directory(table.name, spec.column))
+                    .arg(&encoded)
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(redis_error)?;
+                match owner.as_deref().and_then(|o| o.split_once('\0')) {
+                    Some((t, id)) => vec![(TenantId::stored(t).map_err(|e| StorageError::corrupt(BACKEND, e))?, id.to_owned())],
+                    None => Vec::new(),
+                }
+            }
+        })
+    }
+}
+
 #[async_trait]
 impl Tables for RedisTables {
     async fn get(&self, table: &'static TableDef, tenant: &TenantId, ids: &[String], now: DateTime<Utc>) -> Result<Vec<Row>> {
@@ -782,35 +824,7 @@ impl Tables for RedisTables {
         value: &Value,
         now: DateTime<Utc>,
     ) -> Result<Option<(TenantId, String)>> {
-        let spec = table.indexes.get(column).ok_or_else(|| StorageError::backend(BACKEND, "no such index"))?;
-        let encoded = encode(value);
-        let candidates: Vec<(TenantId, String)> = match scope {
-            Scope::Tenant(tenant) => {
-                let members: Vec<String> = redis::cmd("ZRANGEBYLEX")
-                    .arg(self.keys.index(tenant, table.name, spec.column))
-                    .arg(format!("[{encoded}\0"))
-                    .arg(format!("({encoded}\u{1}"))
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(16)
-                    .query_async(&mut self.conn.clone())
-                    .await
-                    .map_err(redis_error)?;
-                members.iter().filter_map(|m| m.split_once('\0')).map(|(_, id)| (tenant.clone(), id.to_owned())).collect()
-            }
-            Scope::AllTenants => {
-                let owner: Option<String> = redis::cmd("HGET")
-                    .arg(self.keys.directory(table.name, spec.column))
-                    .arg(&encoded)
-                    .query_async(&mut self.conn.clone())
-                    .await
-                    .map_err(redis_error)?;
-                match owner.as_deref().and_then(|o| o.split_once('\0')) {
-                    Some((t, id)) => vec![(TenantId::stored(t).map_err(|e| StorageError::corrupt(BACKEND, e))?, id.to_owned())],
-                    None => Vec::new(),
-                }
-            }
-        };
+        let candidates = self.unique_candidates(table, scope, column, value).await?;
         for (tenant, id) in candidates {
             let got: (Option<String>, Option<String>) = redis::cmd("HMGET")
                 .arg(self.keys.record(&tenant, table.name, &id))
@@ -821,6 +835,23 @@ impl Tables for RedisTables {
                 .map_err(redis_error)?;
             if got.0.is_some() && self.live(got.1.as_deref(), now) {
                 return Ok(Some((tenant, id)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn get_unique(
+        &self,
+        table: &'static TableDef,
+        scope: Scope<'_>,
+        column: usize,
+        value: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Row>> {
+        // The record read checks liveness itself: no separate check, one round trip fewer.
+        for (tenant, id) in self.unique_candidates(table, scope, column, value).await? {
+            if let Some(row) = self.get(table, &tenant, &[id], now).await?.pop() {
+                return Ok(Some(row));
             }
         }
         Ok(None)
