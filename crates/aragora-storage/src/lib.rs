@@ -44,6 +44,11 @@ pub use storage_memory::{InMemoryGmailTokenStore, InMemoryIntegrationStore, InMe
 pub use storage_postgres::{PostgresBackend, PostgresGmailTokenStore, PostgresIntegrationStore, PostgresWebhookStore};
 #[cfg(feature = "redis")]
 pub use storage_redis::{RedisBackend, RedisGmailTokenStore, RedisIntegrationStore, RedisWebhookStore};
+#[cfg(feature = "router")]
+pub use storage_router::{
+    ConnectionRouter, Consistency, ReplicaConfig, ReplicaStatus, RouterConfig, RouterMetrics, RoutingSettings, close_connection_router,
+    get_connection_router, initialize_connection_router, is_router_initialized, with_consistency,
+};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use storage_schema::{SchemaStatus, check_schema_version, run_migrations, upgrade_schema};
 #[cfg(feature = "sqlite")]

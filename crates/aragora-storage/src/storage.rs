@@ -50,7 +50,11 @@ impl Storage {
             #[cfg(feature = "postgres")]
             DatabaseBackend::Postgresql => {
                 let ring = Arc::new(storage_crypto::load_key_ring(config)?);
-                Arc::new(storage_postgres::PostgresBackend::connect(config, ring, clock).await?)
+                #[cfg(feature = "router")]
+                let backend = storage_postgres::PostgresBackend::connect_with_replicas(config, ring, clock).await?;
+                #[cfg(not(feature = "router"))]
+                let backend = storage_postgres::PostgresBackend::connect(config, ring, clock).await?;
+                Arc::new(backend)
             }
             #[cfg(feature = "redis")]
             DatabaseBackend::Redis => {

@@ -11,13 +11,17 @@ use std::path::PathBuf;
 /// The seed's variable names, read without a prefix. `DATABASE_BACKEND` maps to `backend`.
 const SEED_VARIABLES: [&str; 6] = ["DATABASE_BACKEND", "DATABASE_URL", "SQLITE_PATH", "REDIS_URL", "REDIS_MODE", "ENCRYPTION_KEY"];
 
-/// Settings that hold secrets, by field and variable name. Their variables are read as text, as
-/// written: a key of 64 hex digits that happen to be all decimal digits must not become a number.
-const SECRET_VARIABLES: [(&str, &str, bool); 4] = [
+/// Settings read as text, as written, by field and variable name (and whether the seed's
+/// unprefixed name counts): secrets — a key of 64 hex digits that happen to be all decimal digits
+/// must not become a number — and comma-separated lists.
+const SECRET_VARIABLES: [(&str, &str, bool); 7] = [
     ("encryption_key", "ENCRYPTION_KEY", true),
     ("encryption_previous_keys", "ENCRYPTION_PREVIOUS_KEYS", false),
     ("database_url", "DATABASE_URL", true),
     ("redis_url", "REDIS_URL", true),
+    ("postgres_primary_dsn", "POSTGRES_PRIMARY_DSN", false),
+    ("postgres_replica_dsns", "POSTGRES_REPLICA_DSNS", false),
+    ("postgres_replica_weights", "POSTGRES_REPLICA_WEIGHTS", false),
 ];
 
 /// The variable that names another configuration file than `aragora-storage.toml`.
@@ -128,6 +132,23 @@ pub struct StorageConfig {
     /// `ARAGORA_POSTGRES_STATEMENT_CACHE_CAPACITY`: prepared statements per connection (100; 0
     /// behind PgBouncer in transaction mode older than 1.21).
     pub postgres_statement_cache_capacity: usize,
+    /// `ARAGORA_POSTGRES_PRIMARY_DSN`: the primary's URL when replicas are configured (default:
+    /// `DATABASE_URL`).
+    pub postgres_primary_dsn: Option<Secret<String>>,
+    /// `ARAGORA_POSTGRES_REPLICA_DSNS`: comma-separated read replica URLs (`replica-0`, ...).
+    pub postgres_replica_dsns: Option<Secret<String>>,
+    /// `ARAGORA_POSTGRES_REPLICA_WEIGHTS`: comma-separated shares of reads, one per replica (1
+    /// each by default; 0 takes a replica out).
+    pub postgres_replica_weights: Option<String>,
+    /// `ARAGORA_POSTGRES_REPLICA_MAX_LAG_MS`: the most a replica may lag and serve reads (5000).
+    pub postgres_replica_max_lag_ms: u64,
+    /// `ARAGORA_POSTGRES_REPLICA_HEALTH_INTERVAL_MS`: how often replicas are checked (1000).
+    pub postgres_replica_health_interval_ms: u64,
+    /// `ARAGORA_POSTGRES_REPLICA_HEALTH_TIMEOUT_MS`: how long a check may take (1000).
+    pub postgres_replica_health_timeout_ms: u64,
+    /// `ARAGORA_POSTGRES_REPLICA_EVENTUAL`: whether reads default to eventual consistency instead
+    /// of read-your-writes (false).
+    pub postgres_replica_eventual: bool,
 }
 
 impl Default for StorageConfig {
@@ -157,6 +178,13 @@ impl Default for StorageConfig {
             postgres_idle_in_transaction_timeout_ms: 60_000,
             postgres_application_name: "aragora-storage".to_owned(),
             postgres_statement_cache_capacity: 100,
+            postgres_primary_dsn: None,
+            postgres_replica_dsns: None,
+            postgres_replica_weights: None,
+            postgres_replica_max_lag_ms: 5_000,
+            postgres_replica_health_interval_ms: 1_000,
+            postgres_replica_health_timeout_ms: 1_000,
+            postgres_replica_eventual: false,
         }
     }
 }
@@ -236,6 +264,20 @@ impl StorageConfig {
         if let Some(url) = &self.database_url {
             check_scheme("DATABASE_URL", url.expose(), &["postgres://", "postgresql://"])?;
         }
+        if let Some(url) = &self.postgres_primary_dsn {
+            check_scheme("ARAGORA_POSTGRES_PRIMARY_DSN", url.expose(), &["postgres://", "postgresql://"])?;
+        }
+        if let Some(list) = &self.postgres_replica_dsns {
+            for url in list.expose().split(',').map(str::trim).filter(|url| !url.is_empty()) {
+                check_scheme("ARAGORA_POSTGRES_REPLICA_DSNS", url, &["postgres://", "postgresql://"])?;
+            }
+        }
+        if self.postgres_replica_health_interval_ms == 0 || self.postgres_replica_health_timeout_ms == 0 {
+            return Err(StorageError::invalid(
+                "ARAGORA_POSTGRES_REPLICA_HEALTH_INTERVAL_MS",
+                "the health interval and timeout must be at least 1 ms",
+            ));
+        }
         if let Some(url) = &self.redis_url {
             check_scheme("REDIS_URL", url.expose(), &["redis://", "rediss://", "redis+unix://", "unix://"])?;
         }
@@ -249,8 +291,8 @@ impl StorageConfig {
             ));
         }
         match self.backend {
-            DatabaseBackend::Postgresql if self.database_url.is_none() => {
-                return Err(StorageError::config("DATABASE_BACKEND=postgresql needs DATABASE_URL"));
+            DatabaseBackend::Postgresql if self.database_url.is_none() && self.postgres_primary_dsn.is_none() => {
+                return Err(StorageError::config("DATABASE_BACKEND=postgresql needs DATABASE_URL (or ARAGORA_POSTGRES_PRIMARY_DSN)"));
             }
             DatabaseBackend::Redis if self.redis_url.is_none() => {
                 return Err(StorageError::config("DATABASE_BACKEND=redis needs REDIS_URL"));
@@ -342,6 +384,29 @@ mod tests {
             let err = StorageConfig::from_env().expect_err("not postgres").to_string();
             assert!(err.contains("DATABASE_URL") && err.contains("mysql"), "{err}");
             assert!(!err.contains("hunter2"), "the password leaked: {err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn replicas_come_from_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ARAGORA_POSTGRES_PRIMARY_DSN", "postgres://app:pw@primary/app");
+            jail.set_env("ARAGORA_POSTGRES_REPLICA_DSNS", "postgres://app:pw@r1/app,postgres://app:pw@r2/app");
+            jail.set_env("ARAGORA_POSTGRES_REPLICA_WEIGHTS", "3");
+            jail.set_env("ARAGORA_POSTGRES_REPLICA_MAX_LAG_MS", "2000");
+            jail.set_env("ARAGORA_POSTGRES_REPLICA_EVENTUAL", "true");
+            let config = StorageConfig::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(config.postgres_primary_dsn.as_ref().map(|d| d.expose().as_str()), Some("postgres://app:pw@primary/app"));
+            assert_eq!(
+                config.postgres_replica_dsns.as_ref().map(|d| d.expose().as_str()),
+                Some("postgres://app:pw@r1/app,postgres://app:pw@r2/app")
+            );
+            assert_eq!(config.postgres_replica_weights.as_deref(), Some("3"), "a single weight stays text");
+            assert_eq!((config.postgres_replica_max_lag_ms, config.postgres_replica_eventual), (2_000, true));
+            jail.set_env("ARAGORA_POSTGRES_REPLICA_DSNS", "postgres://r1/app,mysql://pw@r2/app");
+            let err = StorageConfig::from_env().expect_err("not postgres").to_string();
+            assert!(err.contains("ARAGORA_POSTGRES_REPLICA_DSNS") && !err.contains("pw@"), "{err}");
             Ok(())
         });
     }

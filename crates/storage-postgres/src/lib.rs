@@ -25,7 +25,7 @@ use storage_core::{
     DatabaseBackend, Engine, EngineParts, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, StorageConfig, StorageError,
     SystemClock, WebhookOptions, Webhooks,
 };
-use storage_router::{ConnectionRouter, PoolSettings};
+use storage_router::{ConnectionRouter, PoolSettings, ReplicaConfig, RouterConfig, RoutingSettings};
 use storage_schema::sqlx_error;
 
 /// The PostgreSQL integration store: `PostgresIntegrationStore::open(url)`.
@@ -49,6 +49,8 @@ pub struct PostgresBackend {
 #[derive(Debug)]
 pub struct PostgresBuilder {
     url: String,
+    replicas: Vec<ReplicaConfig>,
+    routing: RoutingSettings,
     pool: PoolSettings,
     sealer: Option<Arc<dyn Sealer>>,
     clock: SharedClock,
@@ -65,6 +67,17 @@ impl PostgresBuilder {
     /// The sealer for secret fields (by default the configured key ring).
     pub fn sealer(mut self, sealer: Arc<dyn Sealer>) -> Self {
         self.sealer = Some(sealer);
+        self
+    }
+    /// Read replicas of the database, named `replica-<i>` in order; reads go where
+    /// [`RoutingSettings`] and each read's [`storage_router::Consistency`] allow.
+    pub fn replicas(mut self, replicas: Vec<ReplicaConfig>) -> Self {
+        self.replicas = replicas;
+        self
+    }
+    /// How reads are routed among the replicas.
+    pub fn routing(mut self, routing: RoutingSettings) -> Self {
+        self.routing = routing;
         self
     }
     /// Pool and session settings.
@@ -89,15 +102,20 @@ impl PostgresBuilder {
         let sealer = self.sealer.ok_or_else(|| {
             StorageError::config("no sealer for the PostgreSQL backend: pass `.sealer(..)` (or use `PostgresBackend::open`, which reads the key from the environment)")
         })?;
-        let pool = storage_router::connect_pool("DATABASE_URL", &self.url, &self.pool)?;
-        let mut conn = pool.acquire().await.map_err(sqlx_error)?;
+        let config = RouterConfig {
+            primary_dsn: storage_core::Secret::new(self.url),
+            replicas: self.replicas,
+            pool: self.pool,
+            routing: self.routing,
+        };
+        let router = ConnectionRouter::new(&config)?;
+        let mut conn = router.write_pool().acquire().await.map_err(sqlx_error)?;
         if self.migrate {
             storage_schema::upgrade_schema(&mut *conn).await?;
         } else {
             storage_schema::verify_schema(&mut *conn).await?;
         }
         drop(conn);
-        let router = ConnectionRouter::from_pool(pool);
         let parts = EngineParts {
             tables: Arc::new(PostgresTables::new(router.clone())),
             webhook_events: Arc::new(stores::webhook::PostgresWebhookEvents::new(router.clone())),
@@ -115,6 +133,8 @@ impl PostgresBackend {
     pub fn builder(url: impl Into<String>) -> PostgresBuilder {
         PostgresBuilder {
             url: url.into(),
+            replicas: Vec::new(),
+            routing: RoutingSettings::default(),
             pool: PoolSettings::default(),
             sealer: None,
             clock: SystemClock::shared(),
@@ -130,11 +150,27 @@ impl PostgresBackend {
         Self::builder(url).sealer(ring).connect().await
     }
 
-    /// Connects to the database the configuration names.
+    /// Connects to the database the configuration names (its primary only: see
+    /// [`Self::connect_with_replicas`]).
     pub async fn connect(config: &StorageConfig, sealer: Arc<dyn Sealer>, clock: SharedClock) -> Result<Self> {
-        let url = config.database_url.as_ref().ok_or_else(|| storage_core::StorageError::config("DATABASE_URL is not set"))?;
-        Self::builder(url.expose().clone())
-            .pool(PoolSettings::from_config(config))
+        let routed = RouterConfig::from_config(config)?;
+        Self::builder(routed.primary_dsn.expose().clone())
+            .pool(routed.pool)
+            .webhook_options(WebhookOptions::new(config.webhook_ttl()?)?)
+            .sealer(sealer)
+            .clock(clock)
+            .connect()
+            .await
+    }
+
+    /// Connects to the primary and the read replicas the configuration names
+    /// (`ARAGORA_POSTGRES_REPLICA_DSNS` and the routing settings).
+    pub async fn connect_with_replicas(config: &StorageConfig, sealer: Arc<dyn Sealer>, clock: SharedClock) -> Result<Self> {
+        let routed = RouterConfig::from_config(config)?;
+        Self::builder(routed.primary_dsn.expose().clone())
+            .pool(routed.pool)
+            .replicas(routed.replicas)
+            .routing(routed.routing)
             .webhook_options(WebhookOptions::new(config.webhook_ttl()?)?)
             .sealer(sealer)
             .clock(clock)

@@ -267,16 +267,37 @@ async fn transaction(
     Ok(Some(applied))
 }
 
+impl PostgresTables {
+    /// Every row `statement` returns, where the router sends reads.
+    async fn read_all(&self, statement: Statement) -> Result<Vec<PgRow>> {
+        self.router
+            .read(|conn| {
+                let statement = statement.clone();
+                Box::pin(async move { fetch_all(conn, statement).await.map_err(sqlx_error) })
+            })
+            .await
+    }
+
+    /// The row `statement` returns, if any, where the router sends reads.
+    async fn read_optional(&self, statement: Statement) -> Result<Option<PgRow>> {
+        self.router
+            .read(|conn| {
+                let statement = statement.clone();
+                Box::pin(async move { fetch_optional(conn, statement).await.map_err(sqlx_error) })
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl Tables for PostgresTables {
     async fn get(&self, table: &'static TableDef, tenant: &TenantId, ids: &[String], now: DateTime<Utc>) -> Result<Vec<Row>> {
-        let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
-        let rows = fetch_all(&mut conn, self.statements.get(table, tenant.as_str(), ids, now)).await.map_err(sqlx_error)?;
+        let rows = self.read_all(self.statements.get(table, tenant.as_str(), ids, now)).await?;
         rows.iter().map(|row| decode_row(table, row)).collect()
     }
 
     async fn apply(&self, tenant: &TenantId, changes: Vec<Change>, now: DateTime<Utc>) -> Result<Vec<Applied>> {
-        let mut conn = self.router.write_pool().acquire().await.map_err(sqlx_error)?;
+        let mut conn = self.router.write_connection().await?;
         if changes.len() == 1 {
             let mut applied = Vec::with_capacity(1);
             for change in changes {
@@ -320,8 +341,7 @@ impl Tables for PostgresTables {
         now: DateTime<Utc>,
     ) -> Result<RowPage> {
         let statement = self.statements.list(table, scope, query, after, limit.saturating_add(1), now);
-        let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
-        let rows = fetch_all(&mut conn, statement).await.map_err(sqlx_error)?;
+        let rows = self.read_all(statement).await?;
         let key_at = 6_usize.saturating_add(table.counters().count());
         let all_tenants = matches!(scope, Scope::AllTenants);
         let order = query.order.column.and_then(|column| table.index(column));
@@ -352,30 +372,37 @@ impl Tables for PostgresTables {
         offset: u32,
         now: DateTime<Utc>,
     ) -> Result<SearchPage> {
-        let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
         let page = self.statements.search(table, tenant, search, filter, Some((limit, offset)), now);
-        let rows = fetch_all(&mut conn, page).await.map_err(sqlx_error)?;
+        let count = self.statements.search(table, tenant, search, filter, None, now);
+        // Both on one connection: the total counts the state the page was read from.
+        let (rows, count) = self
+            .router
+            .read(|conn| {
+                let (page, count) = (page.clone(), count.clone());
+                Box::pin(async move {
+                    let rows = fetch_all(&mut *conn, page).await.map_err(sqlx_error)?;
+                    Ok((rows, fetch_optional(conn, count).await.map_err(sqlx_error)?))
+                })
+            })
+            .await?;
         let rows = rows.iter().map(|row| decode_row(table, row)).collect::<Result<Vec<_>>>()?;
-        let count =
-            fetch_optional(&mut conn, self.statements.search(table, tenant, search, filter, None, now)).await.map_err(sqlx_error)?;
         let total: i64 = count.map(|row| get(&row, 0)).transpose()?.unwrap_or(0);
         Ok(SearchPage { rows, total: u64::try_from(total).map_err(|e| StorageError::corrupt(BACKEND, e))? })
     }
 
     async fn count(&self, table: &'static TableDef, scope: Scope<'_>, filter: &Filter, now: DateTime<Utc>) -> Result<u64> {
-        let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
-        let row = fetch_optional(&mut conn, self.statements.count(table, scope, filter, now)).await.map_err(sqlx_error)?;
+        let row = self.read_optional(self.statements.count(table, scope, filter, now)).await?;
         let n: i64 = row.map(|row| get(&row, 0)).transpose()?.unwrap_or(0);
         u64::try_from(n).map_err(|e| StorageError::corrupt(BACKEND, e))
     }
 
     async fn delete_where(&self, table: &'static TableDef, scope: Scope<'_>, filter: &Filter, now: DateTime<Utc>) -> Result<u64> {
-        let mut conn = self.router.write_pool().acquire().await.map_err(sqlx_error)?;
+        let mut conn = self.router.write_connection().await?;
         execute(&mut conn, self.statements.delete_where(table, scope, filter, now)).await.map_err(sqlx_error)
     }
 
     async fn purge_expired(&self, table: &'static TableDef, now: DateTime<Utc>) -> Result<u64> {
-        let mut conn = self.router.write_pool().acquire().await.map_err(sqlx_error)?;
+        let mut conn = self.router.write_connection().await?;
         execute(&mut conn, self.statements.purge(table, now)).await.map_err(sqlx_error)
     }
 
@@ -387,7 +414,7 @@ impl Tables for PostgresTables {
         step: Step,
         now: DateTime<Utc>,
     ) -> Result<Incremented> {
-        let mut conn = self.router.write_pool().acquire().await.map_err(sqlx_error)?;
+        let mut conn = self.router.write_connection().await?;
         let stepped =
             fetch_optional(&mut conn, self.statements.increment(table, tenant.as_str(), id, step, now)).await.map_err(sqlx_error)?;
         if let Some(row) = stepped {
@@ -411,8 +438,7 @@ impl Tables for PostgresTables {
         now: DateTime<Utc>,
     ) -> Result<Option<(TenantId, String)>> {
         let tenant = scope.tenant().map(TenantId::as_str);
-        let mut conn = self.router.read_pool().acquire().await.map_err(sqlx_error)?;
-        let found = fetch_optional(&mut conn, self.statements.find_unique(table, tenant, column, value, now)).await.map_err(sqlx_error)?;
+        let found = self.read_optional(self.statements.find_unique(table, tenant, column, value, now)).await?;
         found
             .map(|row| {
                 Ok((TenantId::stored(get::<String>(&row, 0)?).map_err(|e| StorageError::corrupt(BACKEND, e))?, get::<String>(&row, 1)?))

@@ -150,6 +150,43 @@ impl PgServer {
         server
     }
 
+    /// Starts a streaming replica of this running cluster: a base backup (`pg_basebackup -R`,
+    /// which writes the standby settings) into a directory of its own, started on its own port,
+    /// applying the primary's changes `apply_delay` after they commit (`recovery_min_apply_delay`;
+    /// zero for none). It can be stopped and started like any cluster.
+    pub fn start_replica(&self, apply_delay: Duration) -> Self {
+        let dir = tempfile::Builder::new().prefix("aragora-pg-replica-").tempdir().expect("temp dir").keep();
+        if self.as_postgres {
+            run(Command::new("chown").arg("-R").arg("postgres:").arg(&dir));
+        }
+        let replica = Self { bin: self.bin.clone(), dir, port: free_port(), as_postgres: self.as_postgres, durable: self.durable };
+        watchdog(&replica.dir, &[replica.pg_ctl_args("stop"), vec!["-m".into(), "immediate".into()]].concat());
+        run(replica
+            .command("pg_basebackup")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-X",
+                "stream",
+                "-R",
+                "--no-sync",
+                "--checkpoint=fast",
+                "-D",
+            ])
+            .arg(replica.dir.join("data")));
+        let settings = format!("\nrecovery_min_apply_delay = '{}ms'\nhot_standby = on\n", apply_delay.as_millis());
+        let auto_conf = replica.dir.join("data/postgresql.auto.conf");
+        let mut conf = std::fs::read_to_string(&auto_conf).expect("postgresql.auto.conf");
+        conf.push_str(&settings);
+        std::fs::write(&auto_conf, conf).expect("standby settings");
+        replica.start_again();
+        replica
+    }
+
     /// Starts the (stopped or killed) cluster again on the same port and data.
     pub fn start_again(&self) {
         let durability = if self.durable { "" } else { " -c fsync=off -c full_page_writes=off" };

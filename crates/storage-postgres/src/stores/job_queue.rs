@@ -192,6 +192,7 @@ async fn insert(conn: &mut PgConnection, new: &Job) -> Result<Enqueued> {
 #[async_trait]
 impl JobRows for PostgresJobs {
     async fn insert(&self, jobs: &[Job]) -> Result<Vec<Enqueued>> {
+        let _writing = self.router.writing();
         let pool = self.router.write_pool();
         if let [one] = jobs {
             let mut conn = pool.acquire().await.map_err(sqlx_error)?;
@@ -216,6 +217,7 @@ impl JobRows for PostgresJobs {
     }
 
     async fn claim(&self, queue: &str, grant: &Grant, limit: u32) -> Result<Vec<Job>> {
+        let _writing = self.router.writing();
         let rows = sqlx::query(CLAIM)
             .bind(grant.token)
             .bind(grant.expires_at)
@@ -232,6 +234,7 @@ impl JobRows for PostgresJobs {
     }
 
     async fn settle(&self, changes: &[Settle]) -> Result<Vec<bool>> {
+        let _writing = self.router.writing();
         if changes.is_empty() {
             return Ok(Vec::new());
         }
@@ -266,7 +269,7 @@ impl JobRows for PostgresJobs {
 
     async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<Job>> {
         let row =
-            sqlx::query(GET).bind(uuid(id)?).bind(tenant.as_str()).fetch_optional(self.router.read_pool()).await.map_err(sqlx_error)?;
+            sqlx::query(GET).bind(uuid(id)?).bind(tenant.as_str()).fetch_optional(self.router.write_pool()).await.map_err(sqlx_error)?;
         row.as_ref().map(job).transpose()
     }
 
@@ -281,13 +284,13 @@ impl JobRows for PostgresJobs {
         if let Some(after) = after {
             query = query.bind(after);
         }
-        let rows = query.fetch_all(self.router.read_pool()).await.map_err(sqlx_error)?;
+        let rows = query.fetch_all(self.router.write_pool()).await.map_err(sqlx_error)?;
         rows.iter().map(job).collect()
     }
 
     async fn count(&self, filter: &JobFilter) -> Result<u64> {
         let sql = format!("SELECT count(*){}", filtered(filter).0);
-        let row = bind_filter(sqlx::query(AssertSqlSafe(sql)), filter).fetch_one(self.router.read_pool()).await.map_err(sqlx_error)?;
+        let row = bind_filter(sqlx::query(AssertSqlSafe(sql)), filter).fetch_one(self.router.write_pool()).await.map_err(sqlx_error)?;
         let n: i64 = row.try_get(0).map_err(sqlx_error)?;
         u64::try_from(n).map_err(|e| StorageError::corrupt(BACKEND, e))
     }
@@ -304,6 +307,7 @@ impl JobRows for PostgresJobs {
     }
 
     async fn prune(&self, queue: &str, states: &[JobState], before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        let _writing = self.router.writing();
         let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
         let done = sqlx::query(PRUNE)
             .bind(queue)

@@ -71,6 +71,7 @@ impl WebhookEvents for PostgresWebhookEvents {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<ClaimOutcome>> {
+        let _writing = self.router.writing();
         // The upsert only takes an absent or expired row, atomically; when it loses, the read
         // reports what won.
         let won = sqlx::query(CLAIM)
@@ -89,6 +90,7 @@ impl WebhookEvents for PostgresWebhookEvents {
     }
 
     async fn finish(&self, tenant: &TenantId, event_id: &str, token: Uuid, delivery: &Delivery) -> Result<bool> {
+        let _writing = self.router.writing();
         let done = sqlx::query(FINISH)
             .bind(&delivery.result)
             .bind(delivery.completed_at)
@@ -103,6 +105,7 @@ impl WebhookEvents for PostgresWebhookEvents {
     }
 
     async fn abandon(&self, tenant: &TenantId, event_id: &str, token: Uuid) -> Result<bool> {
+        let _writing = self.router.writing();
         let done = sqlx::query(ABANDON)
             .bind(tenant.as_str())
             .bind(event_id)
@@ -114,6 +117,7 @@ impl WebhookEvents for PostgresWebhookEvents {
     }
 
     async fn record(&self, tenant: &TenantId, delivery: &Delivery) -> Result<()> {
+        let _writing = self.router.writing();
         sqlx::query(RECORD)
             .bind(tenant.as_str())
             .bind(&delivery.event_id)
@@ -127,17 +131,18 @@ impl WebhookEvents for PostgresWebhookEvents {
     }
 
     async fn state(&self, tenant: &TenantId, event_id: &str, now: DateTime<Utc>) -> Result<Option<EventState>> {
-        self.state_on(self.router.read_pool(), tenant, event_id, now).await
+        self.state_on(self.router.write_pool(), tenant, event_id, now).await
     }
 
     async fn purge(&self, now: DateTime<Utc>) -> Result<u64> {
+        let _writing = self.router.writing();
         let done = sqlx::query(PURGE).bind(now).execute(self.router.write_pool()).await.map_err(sqlx_error)?;
         Ok(done.rows_affected())
     }
 
     async fn count(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<u64> {
         let n: i64 =
-            sqlx::query_scalar(COUNT).bind(tenant.as_str()).bind(now).fetch_one(self.router.read_pool()).await.map_err(sqlx_error)?;
+            sqlx::query_scalar(COUNT).bind(tenant.as_str()).bind(now).fetch_one(self.router.write_pool()).await.map_err(sqlx_error)?;
         u64::try_from(n).map_err(|e| StorageError::corrupt(BACKEND, e))
     }
 }
