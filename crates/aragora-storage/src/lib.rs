@@ -47,7 +47,7 @@ pub use storage_redis::{RedisBackend, RedisGmailTokenStore, RedisIntegrationStor
 #[cfg(feature = "router")]
 pub use storage_router::{
     ConnectionRouter, Consistency, ReplicaConfig, ReplicaStatus, RouterConfig, RouterMetrics, RoutingSettings, close_connection_router,
-    get_connection_router, initialize_connection_router, is_router_initialized, with_consistency,
+    get_connection_router, initialize_connection_router, is_router_initialized, with_consistency, with_session,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use storage_schema::{SchemaStatus, check_schema_version, run_migrations, upgrade_schema};

@@ -26,7 +26,6 @@ use storage_core::{
     SystemClock, WebhookOptions, Webhooks,
 };
 use storage_router::{ConnectionRouter, PoolSettings, ReplicaConfig, RouterConfig, RoutingSettings};
-use storage_schema::sqlx_error;
 
 /// The PostgreSQL integration store: `PostgresIntegrationStore::open(url)`.
 pub type PostgresIntegrationStore = Integrations<PostgresBackend>;
@@ -109,9 +108,13 @@ impl PostgresBuilder {
             routing: self.routing,
         };
         let router = ConnectionRouter::new(&config)?;
-        let mut conn = router.write_pool().acquire().await.map_err(sqlx_error)?;
+        let mut conn = router.write_pool().acquire().await.map_err(storage_schema::sqlx_error)?;
         if self.migrate {
-            storage_schema::upgrade_schema(&mut *conn).await?;
+            let applied = storage_schema::upgrade_schema(&mut *conn).await?;
+            if !applied.is_empty() {
+                // A migration is a write: reads wait for the replicas to have its schema.
+                router.wrote();
+            }
         } else {
             storage_schema::verify_schema(&mut *conn).await?;
         }
@@ -153,9 +156,13 @@ impl PostgresBackend {
     /// Connects to the database the configuration names (its primary only: see
     /// [`Self::connect_with_replicas`]).
     pub async fn connect(config: &StorageConfig, sealer: Arc<dyn Sealer>, clock: SharedClock) -> Result<Self> {
-        let routed = RouterConfig::from_config(config)?;
-        Self::builder(routed.primary_dsn.expose().clone())
-            .pool(routed.pool)
+        let url = config
+            .postgres_primary_dsn
+            .as_ref()
+            .or(config.database_url.as_ref())
+            .ok_or_else(|| storage_core::StorageError::config("DATABASE_URL (or ARAGORA_POSTGRES_PRIMARY_DSN) is not set"))?;
+        Self::builder(url.expose().clone())
+            .pool(PoolSettings::from_config(config))
             .webhook_options(WebhookOptions::new(config.webhook_ttl()?)?)
             .sealer(sealer)
             .clock(clock)

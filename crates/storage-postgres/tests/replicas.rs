@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 use storage_core::{IntegrationConfig, IntegrationStore, Store, TenantId};
 use storage_crypto::{EncryptionKey, KeyRing};
 use storage_postgres::{PostgresBackend, PostgresIntegrationStore};
-use storage_router::{ConnectionRouter, Consistency, PoolSettings, ReplicaConfig, RoutingSettings, with_consistency};
+use storage_router::{ConnectionRouter, Consistency, PoolSettings, ReplicaConfig, RoutingSettings, with_consistency, with_session};
 use storage_testkit::server::{PgServer, create_database};
 use tokio::sync::{Mutex, OnceCell};
 
 /// How often the tests' routers check their replicas.
 const INTERVAL: Duration = Duration::from_millis(200);
+/// How long a check may take: generous, so a busy machine does not take a replica out.
+const TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Servers {
     _primary: PgServer,
@@ -49,7 +51,7 @@ async fn routed(replicas: &[(&PgServer, u32)], consistency: Consistency) -> Post
     let replicas = replicas.iter().map(|(server, weight)| ReplicaConfig { dsn: server.url(&s.database).into(), weight: *weight }).collect();
     let routing = RoutingSettings {
         health_interval: INTERVAL,
-        health_timeout: Duration::from_millis(500),
+        health_timeout: TIMEOUT,
         max_lag: Duration::from_secs(10),
         default_consistency: consistency,
     };
@@ -91,10 +93,18 @@ fn config(key: &str, version: u64) -> IntegrationConfig {
     IntegrationConfig::new(tenant(), key, "slack").with_setting("seq", version)
 }
 
-/// Waits until the slow replica has replayed everything written so far (its delay plus a bit).
+/// Waits until every replica has replayed everything written so far: a round that began after
+/// the last write finds each caught up with the primary.
 async fn settle(router: &ConnectionRouter) {
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    router.check_now().await;
+    let start = Instant::now();
+    loop {
+        router.check_now().await;
+        if router.metrics().replicas.iter().all(|r| r.healthy && r.lag.is_zero()) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "replicas did not catch up: {:?}", router.metrics());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn reads(router: &ConnectionRouter) -> Vec<u64> {
@@ -182,53 +192,68 @@ async fn a_stopped_replica_is_taken_out_and_put_back() {
         "replica stopped under reads: out of rotation after {out:?} ({during} reads meanwhile, none failed); \
          stopped while idle: out after {quiet:?}; restarted: accepting connections after {up:?}, back in rotation after {back:?}"
     );
-    assert!(
-        quiet <= INTERVAL + Duration::from_millis(500) + Duration::from_secs(1),
-        "taken out within a check interval and a timeout of stopping: {quiet:?}"
-    );
-    assert!(back <= up + INTERVAL + Duration::from_millis(500), "put back within a check interval of accepting connections: {back:?}");
+    assert!(quiet <= INTERVAL + TIMEOUT + Duration::from_secs(1), "taken out within a round and a timeout of stopping: {quiet:?}");
+    assert!(back <= up + INTERVAL + TIMEOUT, "put back within a round of accepting connections: {back:?}");
     backend.close().await;
 }
 
-/// With a replica 2 s behind, 1,000 write-then-read sequences by a writer each read their own
-/// write, while another process's reads are still served by that replica.
+/// With a replica 2 s behind, 1,000 write-then-read sequences of one session each read their own
+/// write, while other sessions' reads on the same router are still served by that replica; a
+/// read after a health round has seen the write waits for the replica to replay it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_reads_its_writes_while_others_read_the_lagging_replica() {
     let _turn = TURN.lock().await;
     let s = servers().await;
-    let writer = routed(&[(&s.slow, 1)], Consistency::ReadYourWrites).await;
-    let other = routed(&[(&s.slow, 1)], Consistency::ReadYourWrites).await;
-    let (writes, reads_elsewhere) = (PostgresIntegrationStore::on(&writer), PostgresIntegrationStore::on(&other));
-    writes.set(&config("ryw", 0)).await.expect("set");
-    settle(writer.router()).await;
-    let other_before = reads(other.router())[0];
-    let mut stale = 0;
-    for n in 1..=1_000_u64 {
-        writes.set(&config("ryw", n)).await.expect("set");
-        let read = writes.get(&tenant(), "ryw").await.expect("get").expect("present");
-        if read.settings.get("seq") != Some(&serde_json::json!(n)) {
-            stale += 1;
+    let backend = routed(&[(&s.slow, 1)], Consistency::ReadYourWrites).await;
+    let (router, store) = (backend.router().clone(), PostgresIntegrationStore::on(&backend));
+    with_session(store.set(&config("ryw", 0))).await.expect("set");
+    settle(&router).await;
+    let (primary_before, replica_before) = (router.metrics().primary_reads, reads(&router)[0]);
+    let (stale, others) = with_session(async {
+        let (mut stale, mut others) = (0, 0);
+        for n in 1..=1_000_u64 {
+            store.set(&config("ryw", n)).await.expect("set");
+            let read = store.get(&tenant(), "ryw").await.expect("get").expect("present");
+            if read.settings.get("seq") != Some(&serde_json::json!(n)) {
+                stale += 1;
+            }
+            if n % 10 == 0 {
+                // Another session (another request): it wrote nothing, the lagging replica serves it.
+                let before = reads(&router)[0];
+                with_session(store.get(&tenant(), "ryw")).await.expect("get");
+                others += reads(&router)[0] - before;
+            }
         }
-        if n % 10 == 0 {
-            // Another process's read: the lagging replica serves it (it has seen none of these).
-            reads_elsewhere.get(&tenant(), "ryw").await.expect("get");
-        }
-    }
-    let (writer_metrics, other_reads) = (writer.router().metrics(), reads(other.router())[0] - other_before);
+        (stale, others)
+    })
+    .await;
+    let writer_primary = router.metrics().primary_reads - primary_before;
     println!(
-        "1,000 write-then-read sequences with a 2 s replica: {stale} stale reads; the writer's reads on the primary: {}, on the replica: {}; another router's 100 reads on the replica: {other_reads}",
-        writer_metrics.primary_reads, writer_metrics.replicas[0].reads
+        "1,000 write-then-read sequences with a 2 s replica: {stale} stale reads, the writer's reads on the primary: {writer_primary}; \
+         100 other sessions' reads, on the replica: {others}"
     );
     assert_eq!(stale, 0, "every read saw its own write");
-    assert_eq!(other_reads, 100, "the other router's reads stay on the replica");
-    // Strong reads always go to the primary; after the replica catches up, the writer reads it again.
-    let primary_before = other.router().metrics().primary_reads;
-    with_consistency(Consistency::Strong, reads_elsewhere.get(&tenant(), "ryw")).await.expect("strong read");
-    assert_eq!(other.router().metrics().primary_reads, primary_before + 1);
-    settle(writer.router()).await;
-    let replica_before = reads(writer.router())[0];
-    writes.get(&tenant(), "ryw").await.expect("get");
-    assert_eq!(reads(writer.router())[0], replica_before + 1, "caught up: the writer reads the replica again");
-    writer.close().await;
-    other.close().await;
+    assert_eq!(others, 100, "the other sessions' reads stay on the replica");
+    assert_eq!(reads(&router)[0] - replica_before, 100, "and only theirs");
+
+    // A round after the write knows the primary's position: the read waits for the replica to
+    // replay past it (the primary serves it meanwhile), then the replica does.
+    with_session(async {
+        store.set(&config("ryw", 5_000)).await.expect("set");
+        router.check_now().await;
+        let (primary, replica) = (router.metrics().primary_reads, reads(&router)[0]);
+        let read = store.get(&tenant(), "ryw").await.expect("get").expect("present");
+        assert_eq!(read.settings.get("seq"), Some(&serde_json::json!(5_000)));
+        assert_eq!((router.metrics().primary_reads, reads(&router)[0]), (primary + 1, replica), "not replayed yet: the primary");
+        settle(&router).await;
+        let read = store.get(&tenant(), "ryw").await.expect("get").expect("present");
+        assert_eq!(read.settings.get("seq"), Some(&serde_json::json!(5_000)));
+        assert_eq!(reads(&router)[0], replica + 1, "caught up: the replica serves the session again");
+    })
+    .await;
+    // Strong reads always go to the primary.
+    let primary = router.metrics().primary_reads;
+    with_consistency(Consistency::Strong, store.get(&tenant(), "ryw")).await.expect("strong read");
+    assert_eq!(router.metrics().primary_reads, primary + 1);
+    backend.close().await;
 }

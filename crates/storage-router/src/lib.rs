@@ -197,7 +197,9 @@ pub fn connect_pool(variable: &str, url: &str, settings: &PoolSettings) -> Resul
 
 mod routing;
 
-pub use routing::{ConnectionRouter, Consistency, ReadFuture, ReplicaStatus, RouterMetrics, WriteConnection, Writing, with_consistency};
+pub use routing::{
+    ConnectionRouter, Consistency, ReadFuture, ReplicaStatus, RouterMetrics, WriteConnection, Writing, with_consistency, with_session,
+};
 
 /// The process-wide router of [`initialize_connection_router`].
 static ROUTER: RwLock<Option<ConnectionRouter>> = RwLock::new(None);

@@ -1,19 +1,20 @@
 //! Read routing: which pool serves a read, given the replicas' health, replay position and lag.
 //!
-//! A background task checks every replica each [`RoutingSettings::health_interval`]: whether it
-//! answers (within the timeout) and is in recovery, how far it has replayed
-//! (`pg_last_wal_replay_lsn`) and how far behind the primary it is (zero when it has replayed the
-//! primary's current position, else the age of its last replayed transaction). The same round
-//! first reads the primary's position (`pg_current_wal_lsn`). A replica that fails a check gets
-//! no reads until a check succeeds again.
+//! A background task checks every replica each [`RoutingSettings::health_interval`] (plus the
+//! round's own time): whether it answers within the timeout and is in recovery, how far it has
+//! replayed (`pg_last_wal_replay_lsn`), and how far behind the primary it is — zero when it has
+//! replayed the primary's position (`pg_current_wal_insert_lsn`, read first in the same round),
+//! else the smaller of the age of its last replayed transaction and the time since a round found
+//! it caught up. A replica that fails a check gets no reads until a check succeeds again.
 //!
 //! Read-your-writes without a round trip per write: every write through the router (success or
-//! failure) stamps the moment it ended. A read that must see the router's writes may go to a
-//! replica only if a health round that began after the last write found the primary at some
-//! position and the replica has replayed at least that far — so it holds every write the router
-//! had finished. Otherwise the read goes to the primary. A failed write counts too: a
-//! compare-and-set that lost to another writer re-reads from the primary, not from a replica
-//! that may not have seen the winner.
+//! failure) stamps the moment it ended, for the router and for the task's session
+//! ([`with_session`]). A read that must see the session's writes may go to a replica only if a
+//! health round that began after the session's last write found the primary at some position
+//! and the replica has replayed at least that far — so it holds every write the session had
+//! finished. Otherwise the read goes to the primary. A failed write counts too: a compare-and-set
+//! that lost to another writer re-reads from the primary, not from a replica that may not have
+//! seen the winner.
 
 use crate::{RouterConfig, RoutingSettings, connect_pool};
 use sqlx::pool::PoolConnection;
@@ -33,9 +34,10 @@ use tracing::Instrument;
 pub enum Consistency {
     /// Everything committed anywhere: the read runs on the primary.
     Strong,
-    /// Everything this router has written (and everything committed before that write), and
-    /// possibly more: on a healthy replica that has replayed past this router's last write and
-    /// lags at most `max_lag`, else on the primary.
+    /// Everything the task's session has written ([`with_session`]; outside one, everything the
+    /// router has written) and everything committed before that, possibly more: on a healthy
+    /// replica that has replayed past that write and lags at most `max_lag`, else on the
+    /// primary.
     #[default]
     ReadYourWrites,
     /// A state at most `max_lag` old: on any healthy replica within the lag, else on the primary.
@@ -45,12 +47,20 @@ pub enum Consistency {
 
 tokio::task_local! {
     static CONSISTENCY: Consistency;
+    static SESSION: Arc<AtomicU64>;
 }
 
 /// Runs `work` with its reads at `consistency` (in this task; tasks it spawns take the router's
 /// default again).
 pub async fn with_consistency<F: Future>(consistency: Consistency, work: F) -> F::Output {
     CONSISTENCY.scope(consistency, work).await
+}
+
+/// Runs `work` as one session (a request, a job): its [`Consistency::ReadYourWrites`] reads wait
+/// for its own writes only, so other sessions' writes do not send them to the primary. Outside
+/// any session a read waits for every write through the router.
+pub async fn with_session<F: Future>(work: F) -> F::Output {
+    SESSION.scope(Arc::new(AtomicU64::new(0)), work).await
 }
 
 /// A replica's last known state, for operators.
@@ -89,6 +99,10 @@ struct Replica {
     healthy: AtomicBool,
     /// Replayed position at the last successful check.
     replay_lsn: AtomicU64,
+    /// When a round last found it caught up with the primary (the round's start; 0: never).
+    caught_up_at: AtomicU64,
+    /// When its last successful check began (0: never).
+    checked_at: AtomicU64,
     lag_ms: AtomicU64,
     reads: AtomicU64,
 }
@@ -164,6 +178,9 @@ impl ConnectionRouter {
     /// current tokio runtime). Connections are made lazily: only a bad URL fails here, and a
     /// replica that is down at start gets reads once it answers.
     pub fn new(config: &RouterConfig) -> Result<Self> {
+        if !config.replicas.is_empty() && tokio::runtime::Handle::try_current().is_err() {
+            return Err(StorageError::config("a router with replicas must be opened inside a tokio runtime (it checks them in a task)"));
+        }
         let primary = connect_pool("ARAGORA_POSTGRES_PRIMARY_DSN", config.primary_dsn.expose(), &config.pool)?;
         let replicas = config
             .replicas
@@ -178,6 +195,8 @@ impl ConnectionRouter {
                     weight: replica.weight,
                     healthy: AtomicBool::new(false),
                     replay_lsn: AtomicU64::new(0),
+                    caught_up_at: AtomicU64::new(0),
+                    checked_at: AtomicU64::new(0),
                     lag_ms: AtomicU64::new(u64::MAX),
                     reads: AtomicU64::new(0),
                 })
@@ -218,10 +237,13 @@ impl ConnectionRouter {
         &self.inner.primary
     }
 
-    /// Records that a write through [`Self::write_pool`] has ended (committed or not).
+    /// Records that a write through [`Self::write_pool`] has ended (committed or not), for the
+    /// router and for the task's session (see [`with_session`]).
     pub fn wrote(&self) {
-        let now = self.inner.elapsed();
-        self.inner.last_write.fetch_max(now.max(1), Ordering::SeqCst);
+        let now = self.inner.elapsed().max(1);
+        self.inner.last_write.fetch_max(now, Ordering::SeqCst);
+        // Outside a session there is nothing more to stamp.
+        let _ = SESSION.try_with(|session| session.fetch_max(now, Ordering::SeqCst));
     }
 
     /// A primary connection for writes; when it is dropped, after the write, the write is
@@ -238,8 +260,11 @@ impl ConnectionRouter {
     }
 
     /// Runs `read` where the read's [`Consistency`] allows (the task's, else the router's
-    /// default). A read that fails on a replica with a connection-class error takes the replica
-    /// out and runs again on the primary.
+    /// default). A read that cannot run on the replica runs again on the primary — so `read` may
+    /// run twice and must not have effects of its own: when the replica's connection failed (the
+    /// replica is then taken out until its next check succeeds), when no connection came in
+    /// time, or when the replica cancelled it (a conflict with recovery, too many connections).
+    /// A statement timeout is returned as it is.
     pub async fn read<T, F>(&self, mut read: F) -> Result<T>
     where
         F: for<'c> FnMut(&'c mut PgConnection) -> ReadFuture<'c, T> + Send,
@@ -256,7 +281,14 @@ impl ConnectionRouter {
             .instrument(span)
             .await;
             match attempt {
-                Err(StorageError::Unavailable { .. } | StorageError::Timeout { .. }) => self.inner.replica_failed(replica),
+                Err(e) if retry_on_primary(&e) => {
+                    if connection_lost(&e) {
+                        self.inner.replica_failed(replica);
+                    } else {
+                        self.inner.failovers.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(replica = %replica.name, error = %e, "a read could not run on the replica; it runs on the primary");
+                    }
+                }
                 other => {
                     replica.reads.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("aragora_storage_reads_total", "target" => replica.name.clone()).increment(1);
@@ -275,13 +307,16 @@ impl ConnectionRouter {
     pub async fn read_connection(&self) -> Result<PoolConnection<Postgres>> {
         let consistency = CONSISTENCY.try_with(|c| *c).unwrap_or(self.inner.settings.default_consistency);
         if let Some(replica) = self.inner.choose(consistency) {
-            match replica.pool.acquire().await {
+            match replica.pool.acquire().await.map_err(sqlx_error) {
                 Ok(conn) => {
                     replica.reads.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("aragora_storage_reads_total", "target" => replica.name.clone()).increment(1);
                     return Ok(conn);
                 }
-                Err(_) => self.inner.replica_failed(replica),
+                Err(e) if connection_lost(&e) => self.inner.replica_failed(replica),
+                Err(_) => {
+                    self.inner.failovers.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         self.inner.primary_reads.fetch_add(1, Ordering::Relaxed);
@@ -354,25 +389,42 @@ impl Inner {
         }
         let max_lag = u64::try_from(self.settings.max_lag.as_millis()).unwrap_or(u64::MAX);
         let needed = match consistency {
-            Consistency::ReadYourWrites => match self.last_write.load(Ordering::SeqCst) {
-                0 => Some(0),
-                last => self.position.lock().unwrap_or_else(PoisonError::into_inner).filter(|p| p.began >= last).map(|p| p.lsn),
-            },
+            Consistency::ReadYourWrites => {
+                let last =
+                    SESSION.try_with(|session| session.load(Ordering::SeqCst)).unwrap_or_else(|_| self.last_write.load(Ordering::SeqCst));
+                match last {
+                    0 => Some(0),
+                    // A round that began after the write ended (strictly: equal instants are
+                    // unordered) read a primary position at or past it.
+                    last => self.position.lock().unwrap_or_else(PoisonError::into_inner).filter(|p| p.began > last).map(|p| p.lsn),
+                }
+            }
             _ => Some(0),
         };
-        let qualifies = |r: &&Replica| {
-            r.weight > 0
-                && r.healthy.load(Ordering::SeqCst)
-                && r.lag_ms.load(Ordering::SeqCst) <= max_lag
-                && needed.is_some_and(|lsn| r.replay_lsn.load(Ordering::SeqCst) >= lsn)
-        };
-        let total: u64 = self.replicas.iter().filter(qualifies).map(|r| u64::from(r.weight)).sum();
+        // A state older than two rounds and a timeout is not trusted: a stopped checker must not
+        // leave a replica in rotation.
+        let now = self.elapsed();
+        let fresh = u64::try_from(self.settings.health_interval.saturating_mul(2).saturating_add(self.settings.health_timeout).as_nanos())
+            .unwrap_or(u64::MAX);
+        let qualifying: Vec<&Replica> = self
+            .replicas
+            .iter()
+            .filter(|r| {
+                r.weight > 0
+                    && r.healthy.load(Ordering::SeqCst)
+                    && now.saturating_sub(r.checked_at.load(Ordering::SeqCst)) <= fresh
+                    && r.lag_ms.load(Ordering::SeqCst) <= max_lag
+                    && needed.is_some_and(|lsn| r.replay_lsn.load(Ordering::SeqCst) >= lsn)
+            })
+            .collect();
+        let total: u64 = qualifying.iter().map(|r| u64::from(r.weight)).sum();
         let Some(mut pick) = self.next.fetch_add(1, Ordering::Relaxed).checked_rem(total) else {
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("aragora_storage_replica_fallbacks_total").increment(1);
+            tracing::trace!(?consistency, "no replica qualifies: the read goes to the primary");
             return None;
         };
-        for replica in self.replicas.iter().filter(qualifies) {
+        for replica in qualifying {
             let weight = u64::from(replica.weight);
             if pick < weight {
                 return Some(replica);
@@ -405,11 +457,17 @@ async fn check_forever(inner: Weak<Inner>) {
 async fn check_round(inner: &Inner) {
     let timeout = inner.settings.health_timeout;
     let began = inner.elapsed();
-    let primary =
-        tokio::time::timeout(timeout, sqlx::query_scalar::<_, String>("SELECT pg_current_wal_lsn()::text").fetch_one(&inner.primary)).await;
+    let primary = tokio::time::timeout(
+        timeout,
+        sqlx::query_scalar::<_, String>("SELECT pg_current_wal_insert_lsn()::text").fetch_one(&inner.primary),
+    )
+    .await;
     let primary_lsn = match primary {
         Ok(Ok(text)) => parse_lsn(&text),
-        _ => None,
+        _ => {
+            tracing::warn!("the primary's WAL position could not be read: read-your-writes reads go to the primary until it can");
+            None
+        }
     };
     if let Some(lsn) = primary_lsn {
         *inner.position.lock().unwrap_or_else(PoisonError::into_inner) = Some(PrimaryPosition { began, lsn });
@@ -430,14 +488,25 @@ async fn check_round(inner: &Inner) {
             Some((replayed, age)) => {
                 let caught_up = primary_lsn.is_some_and(|lsn| replayed >= lsn);
                 let lag_ms = if caught_up {
+                    replica.caught_up_at.store(began.max(1), Ordering::SeqCst);
                     0
                 } else {
-                    // Behind the primary (or the primary unknown): as old as its last replayed
-                    // transaction; unknown when it has replayed none.
-                    age.filter(|a| a.is_finite())
-                        .map_or(u64::MAX, |a| Duration::from_secs_f64(a.max(0.0)).as_millis().try_into().unwrap_or(u64::MAX))
+                    // Behind the primary (or the primary unknown). Two bounds on how stale it
+                    // is, the tighter wins: the age of its last replayed transaction, and the time
+                    // since a round found it caught up (quiet primaries write WAL without
+                    // transactions, so the first alone would call a replica hours behind).
+                    let to_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                    let by_age = age.and_then(|a| Duration::try_from_secs_f64(a.max(0.0)).ok()).map_or(u64::MAX, to_ms);
+                    let since = match replica.caught_up_at.load(Ordering::SeqCst) {
+                        0 => u64::MAX,
+                        at => to_ms(Duration::from_nanos(inner.elapsed().saturating_sub(at))),
+                    };
+                    by_age.min(since)
                 };
-                replica.replay_lsn.fetch_max(replayed, Ordering::SeqCst);
+                // As found, not the highest seen: a replica rebuilt from an older backup must
+                // not pass for one that has replayed further.
+                replica.replay_lsn.store(replayed, Ordering::SeqCst);
+                replica.checked_at.store(began.max(1), Ordering::SeqCst);
                 replica.lag_ms.store(lag_ms, Ordering::SeqCst);
                 replica.healthy.store(true, Ordering::SeqCst);
                 metrics::gauge!("aragora_storage_replica_lag_seconds", "replica" => replica.name.clone())
@@ -454,6 +523,42 @@ async fn check_round(inner: &Inner) {
             }
         }
     }
+}
+
+/// The driver error inside `error`, if it is one.
+fn driver_error(error: &StorageError) -> Option<&sqlx::Error> {
+    match error {
+        StorageError::Unavailable { source, .. } | StorageError::Timeout { source, .. } | StorageError::Backend { source, .. } => {
+            source.downcast_ref::<sqlx::Error>()
+        }
+        _ => None,
+    }
+}
+
+/// Whether the connection to the server was lost or refused (by the driver's error kind, or a
+/// server code of class 08, or 57P01–57P03: the server is shutting down or starting).
+fn connection_lost(error: &StorageError) -> bool {
+    match driver_error(error) {
+        Some(
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_),
+        ) => true,
+        Some(sqlx::Error::Database(db)) => {
+            db.code().is_some_and(|code| code.starts_with("08") || ["57P01", "57P02", "57P03"].contains(&code.as_ref()))
+        }
+        _ => false,
+    }
+}
+
+/// Whether a read that failed on a replica may run again on the primary: the connection was lost,
+/// none came in time, or the replica cancelled the read (a conflict with recovery, 40001; too many
+/// connections, 53300). Not a statement timeout: that read would be as slow again.
+fn retry_on_primary(error: &StorageError) -> bool {
+    connection_lost(error)
+        || match driver_error(error) {
+            Some(sqlx::Error::PoolTimedOut) => true,
+            Some(sqlx::Error::Database(db)) => db.code().is_some_and(|code| ["40001", "53300"].contains(&code.as_ref())),
+            _ => false,
+        }
 }
 
 #[cfg(test)]
