@@ -472,54 +472,60 @@ async fn check_round(inner: &Inner) {
     if let Some(lsn) = primary_lsn {
         *inner.position.lock().unwrap_or_else(PoisonError::into_inner) = Some(PrimaryPosition { began, lsn });
     }
-    for replica in &inner.replicas {
-        let check = sqlx::query_as::<_, (bool, Option<String>, Option<f64>)>(
-            "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, \
-             extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8",
-        )
-        .fetch_one(&replica.pool);
-        let checked = tokio::time::timeout(timeout, check).instrument(tracing::debug_span!("replica_check", replica = %replica.name));
-        let state = match checked.await {
-            Ok(Ok((true, Some(replayed), age))) => parse_lsn(&replayed).map(|replayed| (replayed, age)),
-            _ => None,
-        };
-        let was_healthy = replica.healthy.load(Ordering::SeqCst);
-        match state {
-            Some((replayed, age)) => {
-                let caught_up = primary_lsn.is_some_and(|lsn| replayed >= lsn);
-                let lag_ms = if caught_up {
-                    replica.caught_up_at.store(began.max(1), Ordering::SeqCst);
-                    0
-                } else {
-                    // Behind the primary (or the primary unknown). Two bounds on how stale it
-                    // is, the tighter wins: the age of its last replayed transaction, and the time
-                    // since a round found it caught up (quiet primaries write WAL without
-                    // transactions, so the first alone would call a replica hours behind).
-                    let to_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-                    let by_age = age.and_then(|a| Duration::try_from_secs_f64(a.max(0.0)).ok()).map_or(u64::MAX, to_ms);
-                    let since = match replica.caught_up_at.load(Ordering::SeqCst) {
-                        0 => u64::MAX,
-                        at => to_ms(Duration::from_nanos(inner.elapsed().saturating_sub(at))),
-                    };
-                    by_age.min(since)
+    // Concurrently: one hung replica must not delay the others' checks.
+    futures::future::join_all(inner.replicas.iter().map(|replica| check_replica(inner, replica, primary_lsn, began))).await;
+}
+
+/// Checks one replica against the primary's position `primary_lsn`, read by the round that began
+/// at `began`.
+async fn check_replica(inner: &Inner, replica: &Replica, primary_lsn: Option<u64>, began: u64) {
+    let timeout = inner.settings.health_timeout;
+    let check = sqlx::query_as::<_, (bool, Option<String>, Option<f64>)>(
+        "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, \
+         extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8",
+    )
+    .fetch_one(&replica.pool);
+    let checked = tokio::time::timeout(timeout, check).instrument(tracing::debug_span!("replica_check", replica = %replica.name));
+    let state = match checked.await {
+        Ok(Ok((true, Some(replayed), age))) => parse_lsn(&replayed).map(|replayed| (replayed, age)),
+        _ => None,
+    };
+    let was_healthy = replica.healthy.load(Ordering::SeqCst);
+    match state {
+        Some((replayed, age)) => {
+            let caught_up = primary_lsn.is_some_and(|lsn| replayed >= lsn);
+            let lag_ms = if caught_up {
+                replica.caught_up_at.store(began.max(1), Ordering::SeqCst);
+                0
+            } else {
+                // Behind the primary (or the primary unknown). Two bounds on how stale it
+                // is, the tighter wins: the age of its last replayed transaction, and the time
+                // since a round found it caught up (quiet primaries write WAL without
+                // transactions, so the first alone would call a replica hours behind).
+                let to_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                let by_age = age.and_then(|a| Duration::try_from_secs_f64(a.max(0.0)).ok()).map_or(u64::MAX, to_ms);
+                let since = match replica.caught_up_at.load(Ordering::SeqCst) {
+                    0 => u64::MAX,
+                    at => to_ms(Duration::from_nanos(inner.elapsed().saturating_sub(at))),
                 };
-                // As found, not the highest seen: a replica rebuilt from an older backup must
-                // not pass for one that has replayed further.
-                replica.replay_lsn.store(replayed, Ordering::SeqCst);
-                replica.checked_at.store(began.max(1), Ordering::SeqCst);
-                replica.lag_ms.store(lag_ms, Ordering::SeqCst);
-                replica.healthy.store(true, Ordering::SeqCst);
-                metrics::gauge!("aragora_storage_replica_lag_seconds", "replica" => replica.name.clone())
-                    .set(Duration::from_millis(lag_ms.min(86_400_000)).as_secs_f64());
-                if !was_healthy {
-                    tracing::info!(replica = %replica.name, lag_ms, "replica is healthy: it gets reads");
-                }
+                by_age.min(since)
+            };
+            // As found, not the highest seen: a replica rebuilt from an older backup must
+            // not pass for one that has replayed further.
+            replica.replay_lsn.store(replayed, Ordering::SeqCst);
+            replica.checked_at.store(began.max(1), Ordering::SeqCst);
+            replica.lag_ms.store(lag_ms, Ordering::SeqCst);
+            replica.healthy.store(true, Ordering::SeqCst);
+            metrics::gauge!("aragora_storage_replica_lag_seconds", "replica" => replica.name.clone())
+                .set(Duration::from_millis(lag_ms.min(86_400_000)).as_secs_f64());
+            if !was_healthy {
+                tracing::info!(replica = %replica.name, lag_ms, "replica is healthy: it gets reads");
             }
-            None => {
-                replica.healthy.store(false, Ordering::SeqCst);
-                if was_healthy {
-                    tracing::warn!(replica = %replica.name, "replica failed its check: it gets no reads");
-                }
+        }
+        None => {
+            replica.healthy.store(false, Ordering::SeqCst);
+            if was_healthy {
+                tracing::warn!(replica = %replica.name, "replica failed its check: it gets no reads");
             }
         }
     }
