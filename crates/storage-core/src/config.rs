@@ -14,7 +14,7 @@ const SEED_VARIABLES: [&str; 6] = ["DATABASE_BACKEND", "DATABASE_URL", "SQLITE_P
 /// Settings read as text, as written, by field and variable name (and whether the seed's
 /// unprefixed name counts): secrets — a key of 64 hex digits that happen to be all decimal digits
 /// must not become a number — and comma-separated lists.
-const SECRET_VARIABLES: [(&str, &str, bool); 7] = [
+const SECRET_VARIABLES: [(&str, &str, bool); 11] = [
     ("encryption_key", "ENCRYPTION_KEY", true),
     ("encryption_previous_keys", "ENCRYPTION_PREVIOUS_KEYS", false),
     ("database_url", "DATABASE_URL", true),
@@ -22,7 +22,16 @@ const SECRET_VARIABLES: [(&str, &str, bool); 7] = [
     ("postgres_primary_dsn", "POSTGRES_PRIMARY_DSN", false),
     ("postgres_replica_dsns", "POSTGRES_REPLICA_DSNS", false),
     ("postgres_replica_weights", "POSTGRES_REPLICA_WEIGHTS", false),
+    ("redis_password", "REDIS_PASSWORD", false),
+    ("redis_sentinel_hosts", "REDIS_SENTINEL_HOSTS", false),
+    ("redis_sentinel_password", "REDIS_SENTINEL_PASSWORD", false),
+    ("redis_cluster_nodes", "REDIS_CLUSTER_NODES", false),
 ];
+
+/// Whether a comma-separated list names anything.
+fn listed(list: &Option<String>) -> bool {
+    list.as_deref().is_some_and(|l| l.split(',').any(|item| !item.trim().is_empty()))
+}
 
 /// The variable that names another configuration file than `aragora-storage.toml`.
 pub const CONFIG_FILE_VARIABLE: &str = "ARAGORA_STORAGE_CONFIG";
@@ -104,6 +113,33 @@ pub struct StorageConfig {
     pub redis_connect_timeout_ms: u64,
     /// `ARAGORA_REDIS_RESPONSE_TIMEOUT_MS` (2000).
     pub redis_response_timeout_ms: u64,
+    /// `ARAGORA_REDIS_PASSWORD`: the password of the Redis nodes, where the URL carries none (and
+    /// always for Sentinel and Cluster, whose nodes are found, not configured).
+    pub redis_password: Option<Secret<String>>,
+    /// `ARAGORA_REDIS_DB`: the database of a standalone or Sentinel-managed server, where the
+    /// URL names none (0).
+    pub redis_db: i64,
+    /// `ARAGORA_REDIS_SENTINEL_HOSTS`: comma-separated `host[:port]` of the Sentinels (port
+    /// 26379 by default).
+    pub redis_sentinel_hosts: Option<String>,
+    /// `ARAGORA_REDIS_SENTINEL_MASTER`: the name the Sentinels monitor (`mymaster`).
+    pub redis_sentinel_master: String,
+    /// `ARAGORA_REDIS_SENTINEL_PASSWORD`: the Sentinels' own password.
+    pub redis_sentinel_password: Option<Secret<String>>,
+    /// `ARAGORA_REDIS_CLUSTER_NODES`: comma-separated `host[:port]` of some Cluster nodes to
+    /// discover the rest from (port 6379 by default).
+    pub redis_cluster_nodes: Option<String>,
+    /// `ARAGORA_REDIS_SSL`: TLS to every Redis node and Sentinel, in every mode (a `rediss://`
+    /// URL turns it on too).
+    pub redis_ssl: bool,
+    /// `ARAGORA_REDIS_SSL_CA_CERTS`: a PEM file of the authorities to trust instead of the
+    /// system's.
+    pub redis_ssl_ca_certs: Option<PathBuf>,
+    /// `ARAGORA_REDIS_WAIT_REPLICAS`: Sentinel mode, how many replicas must hold a write before
+    /// it is acknowledged (0: the master alone, which a failover may lose).
+    pub redis_wait_replicas: u32,
+    /// `ARAGORA_REDIS_WAIT_TIMEOUT_MS`: how long a write waits for them (1000).
+    pub redis_wait_timeout_ms: u64,
     /// `ENCRYPTION_KEY`: the primary key, 64 hex characters or base64 of 32 bytes.
     pub encryption_key: Option<Secret<String>>,
     /// `ARAGORA_ENCRYPTION_PREVIOUS_KEYS`: comma-separated retired keys, still used to decrypt.
@@ -165,6 +201,16 @@ impl Default for StorageConfig {
             redis_mode: RedisMode::Standalone,
             redis_connect_timeout_ms: 2_000,
             redis_response_timeout_ms: 2_000,
+            redis_password: None,
+            redis_db: 0,
+            redis_sentinel_hosts: None,
+            redis_sentinel_master: "mymaster".to_owned(),
+            redis_sentinel_password: None,
+            redis_cluster_nodes: None,
+            redis_ssl: false,
+            redis_ssl_ca_certs: None,
+            redis_wait_replicas: 0,
+            redis_wait_timeout_ms: 1_000,
             encryption_key: None,
             encryption_previous_keys: None,
             encryption_key_file: None,
@@ -243,6 +289,30 @@ impl StorageConfig {
         })
     }
 
+    /// The Redis deployment these settings describe: an explicit `REDIS_MODE` wins; left at
+    /// `standalone`, Sentinel hosts or Cluster nodes select their mode, as in the original.
+    pub fn redis_topology(&self) -> RedisMode {
+        match self.redis_mode {
+            RedisMode::Standalone if listed(&self.redis_sentinel_hosts) => RedisMode::Sentinel,
+            RedisMode::Standalone if listed(&self.redis_cluster_nodes) => RedisMode::Cluster,
+            mode => mode,
+        }
+    }
+
+    /// What each Redis mode needs to be reachable.
+    fn check_redis_topology(&self) -> Result<()> {
+        match self.redis_topology() {
+            RedisMode::Standalone if self.redis_url.is_none() => Err(StorageError::config("DATABASE_BACKEND=redis needs REDIS_URL")),
+            RedisMode::Sentinel if !listed(&self.redis_sentinel_hosts) => {
+                Err(StorageError::config("REDIS_MODE=sentinel needs ARAGORA_REDIS_SENTINEL_HOSTS"))
+            }
+            RedisMode::Cluster if !listed(&self.redis_cluster_nodes) && self.redis_url.is_none() => {
+                Err(StorageError::config("REDIS_MODE=cluster needs ARAGORA_REDIS_CLUSTER_NODES (or REDIS_URL naming one node)"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Where development mode keeps a generated encryption key.
     pub fn key_file(&self) -> PathBuf {
         self.encryption_key_file.clone().unwrap_or_else(|| {
@@ -294,9 +364,7 @@ impl StorageConfig {
             DatabaseBackend::Postgresql if self.database_url.is_none() && self.postgres_primary_dsn.is_none() => {
                 return Err(StorageError::config("DATABASE_BACKEND=postgresql needs DATABASE_URL (or ARAGORA_POSTGRES_PRIMARY_DSN)"));
             }
-            DatabaseBackend::Redis if self.redis_url.is_none() => {
-                return Err(StorageError::config("DATABASE_BACKEND=redis needs REDIS_URL"));
-            }
+            DatabaseBackend::Redis => self.check_redis_topology()?,
             _ => {}
         }
         if self.is_production() {
@@ -384,6 +452,37 @@ mod tests {
             let err = StorageConfig::from_env().expect_err("not postgres").to_string();
             assert!(err.contains("DATABASE_URL") && err.contains("mysql"), "{err}");
             assert!(!err.contains("hunter2"), "the password leaked: {err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_redis_topology_comes_from_the_original_variables() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_BACKEND", "redis");
+            let err = StorageConfig::from_env().expect_err("no redis url").to_string();
+            assert!(err.contains("REDIS_URL"), "{err}");
+            // Sentinel hosts alone select Sentinel mode, as in the original.
+            jail.set_env("ARAGORA_REDIS_SENTINEL_HOSTS", "s1:26379,s2");
+            jail.set_env("ARAGORA_REDIS_SENTINEL_PASSWORD", "12345");
+            jail.set_env("ARAGORA_REDIS_PASSWORD", "0042");
+            let config = StorageConfig::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(config.redis_topology(), RedisMode::Sentinel);
+            assert_eq!(config.redis_sentinel_hosts.as_deref(), Some("s1:26379,s2"));
+            assert_eq!(config.redis_sentinel_master, "mymaster");
+            assert_eq!(config.redis_password.as_ref().map(|p| p.expose().as_str()), Some("0042"), "a password of digits stays text");
+            // An explicit mode wins, and says what it lacks.
+            jail.set_env("REDIS_MODE", "cluster");
+            let err = StorageConfig::from_env().expect_err("no cluster nodes").to_string();
+            assert!(err.contains("ARAGORA_REDIS_CLUSTER_NODES"), "{err}");
+            jail.set_env("ARAGORA_REDIS_CLUSTER_NODES", "n1:7000,n2:7001");
+            jail.set_env("ARAGORA_REDIS_SSL", "true");
+            jail.set_env("ARAGORA_REDIS_WAIT_REPLICAS", "1");
+            let config = StorageConfig::from_env().map_err(|e| e.to_string())?;
+            assert_eq!((config.redis_topology(), config.redis_ssl, config.redis_wait_replicas), (RedisMode::Cluster, true, 1));
+            jail.set_env("REDIS_MODE", "sharded");
+            let err = StorageConfig::from_env().expect_err("not a mode").to_string();
+            assert!(err.contains("sharded"), "{err}");
             Ok(())
         });
     }

@@ -1,5 +1,7 @@
-//! The key schema. Every key of a tenant carries `{<tenant>}`, the Cluster hash tag, so all of a
-//! tenant's keys share one slot and any script over them is valid on a Cluster.
+//! The key schema. Every key of a tenant carries `{<tenant>}`, so all of a tenant's keys share
+//! one slot. On a Cluster the namespace itself is the hash tag (`{<namespace>}:...`: the first
+//! braces decide the slot), so every key of a namespace shares one slot: a unit may check a
+//! globally unique value (a slug, a token) in the same script as it writes a tenant's record.
 
 use storage_core::{Result, StorageError, TenantId};
 
@@ -10,7 +12,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// Keys under `namespace` (letters, digits, `_`, `-`, `.`).
+    /// Keys under `namespace` (letters, digits, `_`, `-`, `.`), one slot per tenant.
     pub fn new(namespace: &str) -> Result<Self> {
         let ok =
             !namespace.is_empty() && namespace.len() <= 64 && namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
@@ -20,7 +22,12 @@ impl Keys {
         Ok(Self { namespace: namespace.to_owned() })
     }
 
-    /// The namespace.
+    /// Keys under `namespace` that all share one Cluster slot (`{<namespace>}:...`).
+    pub fn single_slot(namespace: &str) -> Result<Self> {
+        Self::new(namespace).map(|keys| Self { namespace: format!("{{{}}}", keys.namespace) })
+    }
+
+    /// The first segment of every key (the namespace, in braces for [`Keys::single_slot`]).
     pub fn namespace(&self) -> &str {
         &self.namespace
     }
@@ -92,6 +99,9 @@ mod tests {
             assert!(key.starts_with("aragora:{acme}:"), "{key}");
             assert!(key.contains('#'), "index keys are outside the record key space: {key}");
         }
-        assert!(Keys::new("a:b").is_err() && Keys::new("").is_err());
+        assert!(Keys::new("a:b").is_err() && Keys::new("").is_err() && Keys::single_slot("{a}").is_err());
+        let cluster = Keys::single_slot("aragora").expect("namespace");
+        assert_eq!(cluster.record(&t, "integrations", "ws-1"), "{aragora}:{acme}:integrations:ws-1");
+        assert_eq!(cluster.directory("debates", "slug"), "{aragora}:debates#slug@global");
     }
 }

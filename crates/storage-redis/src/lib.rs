@@ -8,9 +8,10 @@
 //! are stored sealed. Two kinds of key span tenants: the tenant registry of a store (for scans
 //! across tenants) and the directory of a globally unique index.
 //!
-//! This version connects to a standalone server through a `ConnectionManager` (reconnects with
-//! backoff) with explicit connect and response timeouts; the key schema already suits Sentinel
-//! and Cluster.
+//! It connects to a standalone server, to the master a group of Sentinels names (found again
+//! after a failover), or to a Cluster (see [`topology`]). On a Cluster every key of a namespace
+//! shares one slot ([`Keys::single_slot`]): the scripts that check a globally unique value while
+//! writing a tenant's record need all their keys in one slot.
 #![forbid(unsafe_code)]
 // Library code must not panic nor wrap: no unchecked arithmetic, signed/unsigned casts,
 // indexing, string slicing or unwrap.
@@ -21,17 +22,18 @@ mod keys;
 pub mod scripts;
 mod stores;
 mod table;
+pub mod topology;
 
 pub use keys::Keys;
 pub use table::{RedisTables, decode, encode};
+pub use topology::{RedisConnection, RedisHAConfig, RedisHealth, SentinelConnection, get_ha_redis_client};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use storage_core::{
-    DatabaseBackend, Engine, EngineParts, GmailTokens, Integrations, OpenEngine, Result, Sealer, SharedClock, StorageConfig, StorageError,
-    SystemClock, WebhookOptions, Webhooks,
+    DatabaseBackend, Engine, EngineParts, GmailTokens, Integrations, OpenEngine, RedisMode, Result, Sealer, SharedClock, StorageConfig,
+    StorageError, SystemClock, WebhookOptions, Webhooks,
 };
 
 /// The Redis integration store: `RedisIntegrationStore::open(url)`.
@@ -76,7 +78,7 @@ pub(crate) fn redis_error(error: redis::RedisError) -> StorageError {
 /// share. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisBackend {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     keys: Keys,
     tables: Arc<RedisTables>,
     parts: EngineParts,
@@ -91,10 +93,8 @@ impl std::fmt::Debug for RedisBackend {
 /// Settings for [`RedisBackend`]; start from [`RedisBackend::builder`].
 #[derive(Debug)]
 pub struct RedisBuilder {
-    url: String,
+    topology: RedisHAConfig,
     namespace: String,
-    connect_timeout: Duration,
-    response_timeout: Duration,
     sealer: Option<Arc<dyn Sealer>>,
     clock: SharedClock,
     webhook: WebhookOptions,
@@ -108,12 +108,12 @@ impl RedisBuilder {
     }
     /// How long to wait for a connection.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.topology.connect_timeout = timeout;
         self
     }
     /// How long to wait for a reply before `Timeout`.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = timeout;
+        self.topology.response_timeout = timeout;
         self
     }
     /// The clock stamping every record and deciding expiry.
@@ -134,19 +134,14 @@ impl RedisBuilder {
 
     /// Connects. The sealer must have been given: a builder never reads the environment.
     pub async fn connect(self) -> Result<RedisBackend> {
-        let keys = Keys::new(&self.namespace)?;
+        let keys = match self.topology.mode {
+            RedisMode::Cluster => Keys::single_slot(&self.namespace)?,
+            RedisMode::Standalone | RedisMode::Sentinel => Keys::new(&self.namespace)?,
+        };
         let sealer = self.sealer.ok_or_else(|| {
             StorageError::config("no sealer for the Redis backend: pass `.sealer(..)` (or use `RedisBackend::open`, which reads the key from the environment)")
         })?;
-        let client = redis::Client::open(self.url.as_str()).map_err(|e| {
-            StorageError::invalid("REDIS_URL", format!("is not a valid Redis URL: {}", e.to_string().replace(&self.url, "<url>")))
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.response_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config).await.map_err(redis_error)?;
+        let conn = get_ha_redis_client(&self.topology).await?;
         let tables = Arc::new(RedisTables::new(conn.clone(), keys.clone()));
         let parts = EngineParts {
             tables: Arc::clone(&tables) as Arc<dyn storage_core::Tables>,
@@ -161,14 +156,16 @@ impl RedisBuilder {
 }
 
 impl RedisBackend {
-    /// Settings for the server at `url`, starting from the defaults.
+    /// Settings for the standalone server at `url`, starting from the defaults.
     pub fn builder(url: impl Into<String>) -> RedisBuilder {
-        let defaults = StorageConfig::default();
+        Self::builder_for(RedisHAConfig::standalone(url))
+    }
+
+    /// Settings for the deployment `topology` describes (standalone, Sentinel or Cluster).
+    pub fn builder_for(topology: RedisHAConfig) -> RedisBuilder {
         RedisBuilder {
-            url: url.into(),
+            topology,
             namespace: "aragora".to_owned(),
-            connect_timeout: Duration::from_millis(defaults.redis_connect_timeout_ms),
-            response_timeout: Duration::from_millis(defaults.redis_response_timeout_ms),
             sealer: None,
             clock: SystemClock::shared(),
             webhook: WebhookOptions::default(),
@@ -182,15 +179,10 @@ impl RedisBackend {
         Self::builder(url).sealer(ring).connect().await
     }
 
-    /// Connects to the server the configuration names.
+    /// Connects to the deployment the configuration names (`REDIS_MODE`, `REDIS_URL`,
+    /// `ARAGORA_REDIS_*`).
     pub async fn connect(config: &StorageConfig, sealer: Arc<dyn Sealer>, clock: SharedClock) -> Result<Self> {
-        if config.redis_mode != storage_core::RedisMode::Standalone {
-            return Err(StorageError::NotSupported { operation: "REDIS_MODE=sentinel or cluster", backend: BACKEND });
-        }
-        let url = config.redis_url.as_ref().ok_or_else(|| StorageError::config("REDIS_URL is not set"))?;
-        Self::builder(url.expose().clone())
-            .connect_timeout(Duration::from_millis(config.redis_connect_timeout_ms))
-            .response_timeout(Duration::from_millis(config.redis_response_timeout_ms))
+        Self::builder_for(RedisHAConfig::from_config(config)?)
             .webhook_options(WebhookOptions::new(config.webhook_ttl()?)?)
             .sealer(sealer)
             .clock(clock)
@@ -206,8 +198,14 @@ impl RedisBackend {
 
     /// The connection, for raw commands beside the stores.
     #[doc(hidden)]
-    pub fn conn(&self) -> ConnectionManager {
+    pub fn conn(&self) -> RedisConnection {
         self.conn.clone()
+    }
+
+    /// Pings the deployment and reports its mode, the role of the node written to and the round
+    /// trip.
+    pub async fn health(&self) -> Result<RedisHealth> {
+        self.conn.health().await
     }
 
     /// The key schema of this backend's namespace.

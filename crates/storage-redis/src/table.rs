@@ -7,12 +7,12 @@
 //! walks a driving index, checks the other predicates on each record, and returns the page with
 //! the records' bodies, so a page is decided by what the index held at that moment.
 
+use crate::RedisConnection;
 use crate::scripts::{APPLY, INCREMENT, PRELUDE, PURGE, QUERY};
 use crate::{BACKEND, Keys, redis_error};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use redis::Script;
-use redis::aio::ConnectionManager;
 use serde_json::{Value as Json, json};
 use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex, PoisonError};
@@ -97,7 +97,7 @@ fn field(position: usize) -> String {
 
 /// Every document table of one Redis namespace.
 pub struct RedisTables {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     keys: Keys,
     registered: Mutex<HashSet<(&'static str, TenantId)>>,
 }
@@ -129,7 +129,7 @@ fn unexpected(what: impl std::fmt::Debug) -> StorageError {
 }
 
 impl RedisTables {
-    pub(crate) fn new(conn: ConnectionManager, keys: Keys) -> Self {
+    pub(crate) fn new(conn: RedisConnection, keys: Keys) -> Self {
         Self { conn, keys, registered: Mutex::new(HashSet::new()) }
     }
 
@@ -369,7 +369,10 @@ impl RedisTables {
     /// Runs `QUERY` once: `(rows, count, more, last member)`.
     async fn query(&self, table: &'static TableDef, tenant: &TenantId, plan: &Json) -> Result<(Vec<Vec<String>>, u64, bool, String)> {
         let mut call = QUERY_SCRIPT.prepare_invoke();
-        call.key(plan.get("z").and_then(Json::as_str).unwrap_or_default());
+        // Every key is declared, and no empty one: on a Cluster the keys route the call.
+        if let Some(z) = plan.get("z").and_then(Json::as_str).filter(|z| !z.is_empty()) {
+            call.key(z);
+        }
         for key in self.table_keys(table, tenant) {
             call.key(key);
         }

@@ -112,3 +112,84 @@ pub async fn revocations_fail_closed_across_a_crash(
         }
     }
 }
+
+/// What one failover run saw.
+#[derive(Debug, Default)]
+pub struct FailoverReport {
+    /// Writes the store acknowledged.
+    pub acknowledged: usize,
+    /// Writes that failed with a retryable error (and were not acknowledged).
+    pub retryable_failures: usize,
+    /// Acknowledged writes that were not there afterwards (Redis replicates asynchronously).
+    pub lost: usize,
+    /// Of those, the ones acknowledged after the promotion was reported.
+    pub lost_after_promotion: usize,
+    /// From the fault to the promotion of a new master, as the servers reported it.
+    pub promotion: Duration,
+    /// From the promotion to the first write acknowledged after it.
+    pub resumed_after_promotion: Duration,
+}
+
+/// Streams writes of distinct records while `fault` runs on a blocking thread; `fault` returns
+/// how long after it began the servers reported a new master. Checks that every failure is
+/// retryable and that writes resume; measures when, and counts the acknowledged writes that the
+/// failover lost, and those of them acknowledged after the promotion was reported.
+pub async fn writes_across_a_failover(
+    store: Arc<dyn IntegrationStore>,
+    fault: impl FnOnce() -> Duration + Send + 'static,
+) -> FailoverReport {
+    let t = tenant("failover");
+    let mut report = FailoverReport::default();
+    let write = |i: u64| {
+        let store = Arc::clone(&store);
+        let t = t.clone();
+        async move {
+            let mut config = IntegrationConfig::new(t, format!("key-{i:06}"), "slack").with_credential("token", format!("token-{i}"));
+            config.messages_sent = i;
+            store.set(&config).await.map(|_| config.key)
+        }
+    };
+    let mut acknowledged: Vec<(String, u64, Instant)> = Vec::new();
+    let mut i = 0u64;
+    for _ in 0..50 {
+        acknowledged.push((write(i).await.expect("writes before the fault succeed"), i, Instant::now()));
+        i += 1;
+    }
+    let started = Instant::now();
+    let fault = tokio::task::spawn_blocking(fault);
+    let deadline = started + Duration::from_secs(120);
+    let mut after_fault = 0;
+    while !fault.is_finished() || after_fault < 50 {
+        assert!(Instant::now() < deadline, "no recovery within 120 s: {report:?}");
+        let done_before = fault.is_finished();
+        match write(i).await {
+            Ok(key) => {
+                acknowledged.push((key, i, Instant::now()));
+                after_fault += usize::from(done_before);
+            }
+            Err(e @ (StorageError::Unavailable { .. } | StorageError::Timeout { .. })) => {
+                assert!(e.is_retryable());
+                report.retryable_failures += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("a failover must surface as Unavailable or Timeout, got {e:?}"),
+        }
+        i += 1;
+    }
+    report.promotion = fault.await.expect("fault thread");
+    let promoted_at = started + report.promotion;
+    let first_after = acknowledged.iter().map(|(_, _, at)| *at).find(|at| *at > promoted_at).expect("writes resumed");
+    report.resumed_after_promotion = first_after.duration_since(promoted_at);
+    report.acknowledged = acknowledged.len();
+    for (key, value, at) in &acknowledged {
+        let read = store.get(&t, key).await.expect("read after the failover");
+        match read {
+            Some(read) => assert_eq!(read.messages_sent, *value, "{key} is whole"),
+            None => {
+                report.lost += 1;
+                report.lost_after_promotion += usize::from(*at > promoted_at);
+            }
+        }
+    }
+    report
+}

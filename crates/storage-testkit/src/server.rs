@@ -275,59 +275,150 @@ pub async fn fresh_postgres_database() -> String {
     }
 }
 
-/// A `redis-server` in a temporary directory, on a free port.
+/// A `redis-server` (or Sentinel) in a temporary directory, on a free port.
 #[derive(Debug)]
 pub struct RedisServer {
     dir: PathBuf,
     port: u16,
     durable: bool,
+    /// Extra arguments (replication, cluster mode).
+    args: Vec<String>,
+    /// Runs as a Sentinel with this configuration file (which Sentinel rewrites).
+    sentinel: Option<PathBuf>,
+    /// Serves TLS only, with a certificate signed by this authority (a PEM file).
+    tls_ca: Option<PathBuf>,
 }
 
 impl RedisServer {
     /// Starts a server that keeps nothing on disk.
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(false, Vec::new(), None)
     }
 
     /// Starts a server with an append-only file fsynced on every write, so restarts keep data.
     pub fn start_durable() -> Self {
-        Self::start_with(true)
+        Self::start_with(true, Vec::new(), None)
     }
 
-    fn start_with(durable: bool) -> Self {
+    fn start_with(durable: bool, args: Vec<String>, sentinel: Option<&dyn Fn(u16) -> String>) -> Self {
         if on_path("redis-server").is_none() {
             panic!("redis-server not found: `apt-get install redis-server`, or set ARAGORA_TEST_REDIS_URL");
         }
         let dir = tempfile::Builder::new().prefix("aragora-redis-").tempdir().expect("temp dir").keep();
-        let server = Self { dir, port: free_port(), durable };
+        let port = free_port();
+        let sentinel = sentinel.map(|config| {
+            let path = dir.join("sentinel.conf");
+            std::fs::write(&path, config(port)).expect("write sentinel.conf");
+            path
+        });
+        let server = Self { dir, port, durable, args, sentinel, tls_ca: None };
         let pidfile = server.dir.join("redis.pid").display().to_string();
         watchdog(&server.dir, &["sh".into(), "-c".into(), format!("kill -9 $(cat {pidfile})")]);
         server.start_again();
         server
     }
 
+    /// Starts a server that speaks only TLS, with a certificate for `127.0.0.1` and `localhost`
+    /// signed by a new authority ([`Self::tls_ca`]).
+    pub fn start_tls() -> Self {
+        let dir = tempfile::Builder::new().prefix("aragora-redis-tls-").tempdir().expect("temp dir").keep();
+        let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(&dir).args(args));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=aragora test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"]);
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").expect("san.ext");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ]);
+        let file = |name: &str| dir.join(name).display().to_string();
+        let port = free_port();
+        let args = vec![
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            file("server.pem"),
+            "--tls-key-file".to_owned(),
+            file("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            file("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ];
+        let server = Self { tls_ca: Some(dir.join("ca.pem")), dir, port, durable: false, args, sentinel: None };
+        let pidfile = server.dir.join("redis.pid").display().to_string();
+        watchdog(&server.dir, &["sh".into(), "-c".into(), format!("kill -9 $(cat {pidfile})")]);
+        server.start_again();
+        server
+    }
+
+    /// The authority that signed a TLS server's certificate.
+    pub fn tls_ca(&self) -> Option<&Path> {
+        self.tls_ca.as_deref()
+    }
+
     /// Starts the (stopped or killed) server again on the same port and directory.
     pub fn start_again(&self) {
         let mut command = Command::new("redis-server");
+        if let Some(config) = &self.sentinel {
+            command.arg(config).arg("--sentinel");
+        }
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--daemonize", "yes", "--save", ""])
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--daemonize", "yes"])
             .arg("--dir")
             .arg(&self.dir)
             .arg("--pidfile")
             .arg(self.dir.join("redis.pid"))
             .arg("--logfile")
             .arg(self.dir.join("redis.log"));
-        if self.durable {
-            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
-        } else {
-            command.args(["--appendonly", "no"]);
+        if self.sentinel.is_none() {
+            command.args(["--save", ""]);
+            if self.durable {
+                command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+            } else {
+                command.args(["--appendonly", "no"]);
+            }
         }
+        command.args(&self.args);
         run(&mut command);
         wait_until("redis-server", Duration::from_secs(20), || self.cli(&["ping"]).is_some_and(|out| out.trim() == "PONG"));
     }
 
-    fn cli(&self, args: &[&str]) -> Option<String> {
-        let output = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).stdin(Stdio::null()).output().ok()?;
+    /// Runs `redis-cli` against this server; its output, or `None` when it failed.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let mut command = Command::new("redis-cli");
+        if let Some(ca) = &self.tls_ca {
+            command.arg("--tls").arg("--cacert").arg(ca);
+        }
+        let output = command.args(["-p", &self.port.to_string()]).args(args).stdin(Stdio::null()).output().ok()?;
         output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
@@ -350,14 +441,245 @@ impl RedisServer {
         wait_until("the killed redis-server to exit", Duration::from_secs(10), || self.cli(&["ping"]).is_none());
     }
 
-    /// Its URL.
+    /// Its URL (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls_ca.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     /// Its TCP port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `(host, port)`, as the Sentinel and Cluster settings list nodes.
+    pub fn address(&self) -> (String, u16) {
+        ("127.0.0.1".to_owned(), self.port)
+    }
+
+    /// Whether it is a master, or a replica whose link to its master is up; `true` when it does
+    /// not answer.
+    fn synced(&self) -> bool {
+        self.cli(&["info", "replication"]).is_none_or(|info| info.contains("role:master") || info.contains("master_link_status:up"))
+    }
+
+    /// The `role:` line of `INFO replication` (`master` or `slave`), `None` when it does not answer.
+    pub fn role(&self) -> Option<String> {
+        let info = self.cli(&["info", "replication"])?;
+        info.lines().find_map(|line| line.trim().strip_prefix("role:")).map(str::to_owned)
+    }
+}
+
+/// The master name of a [`RedisSentinelGroup`].
+pub const SENTINEL_MASTER: &str = "mymaster";
+
+/// A real Sentinel group: one master, one replica (or more) and three Sentinels (quorum 2) on free ports,
+/// tuned to fail over within about two seconds of the master dying.
+#[derive(Debug)]
+pub struct RedisSentinelGroup {
+    /// The servers; which one is the master changes with failovers (see [`Self::master`]).
+    pub servers: Vec<RedisServer>,
+    /// The Sentinels.
+    pub sentinels: Vec<RedisServer>,
+}
+
+impl RedisSentinelGroup {
+    /// Starts the group and waits until every Sentinel sees the replica and its peers.
+    pub fn start() -> Self {
+        Self::start_with_replicas(1)
+    }
+
+    /// Starts a group whose master has `replicas` replicas.
+    pub fn start_with_replicas(replicas: usize) -> Self {
+        let quick_sync = || vec!["--repl-diskless-sync-delay".to_owned(), "0".to_owned()];
+        let master = RedisServer::start_with(false, quick_sync(), None);
+        let mut servers = vec![];
+        for _ in 0..replicas {
+            let mut replica_args = quick_sync();
+            replica_args.extend(["--replicaof".to_owned(), "127.0.0.1".to_owned(), master.port.to_string()]);
+            servers.push(RedisServer::start_with(false, replica_args, None));
+        }
+        let master_port = master.port;
+        let config = move |port: u16| {
+            format!(
+                "port {port}\nbind 127.0.0.1\nsentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master_port} 2\n\
+                 sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\nsentinel failover-timeout {SENTINEL_MASTER} 10000\n\
+                 sentinel parallel-syncs {SENTINEL_MASTER} 1\n"
+            )
+        };
+        let sentinels: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_with(false, Vec::new(), Some(&config))).collect();
+        servers.insert(0, master);
+        let group = Self { servers, sentinels };
+        let replicas = replicas.to_string();
+        wait_until("the sentinels to see the replica and each other", Duration::from_secs(30), || {
+            group.sentinels.iter().all(|s| {
+                s.cli(&["sentinel", "master", SENTINEL_MASTER]).is_some_and(|out| {
+                    let fields: Vec<&str> = out.lines().map(str::trim).collect();
+                    let value = |name: &str| fields.iter().position(|f| *f == name).and_then(|i| fields.get(i + 1)).copied();
+                    value("num-slaves") == Some(replicas.as_str()) && value("num-other-sentinels") == Some("2")
+                })
+            }) && group.servers.iter().all(RedisServer::synced)
+        });
+        group
+    }
+
+    /// The Sentinels' addresses.
+    pub fn sentinel_hosts(&self) -> Vec<(String, u16)> {
+        self.sentinels.iter().map(RedisServer::address).collect()
+    }
+
+    /// The port the Sentinels name as master (asking the first that answers).
+    pub fn master_port(&self) -> Option<u16> {
+        self.sentinels.iter().find_map(|s| {
+            let out = s.cli(&["sentinel", "get-master-addr-by-name", SENTINEL_MASTER])?;
+            out.lines().nth(1)?.trim().parse().ok()
+        })
+    }
+
+    /// The server the Sentinels name as master.
+    pub fn master(&self) -> &RedisServer {
+        let port = self.master_port().expect("the sentinels name a master");
+        self.servers.iter().find(|s| s.port == port).expect("the master is one of the group's servers")
+    }
+}
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug)]
+struct NodeEntry {
+    id: String,
+    port: u16,
+    live_master: bool,
+    slots: Vec<(u16, u16)>,
+}
+
+/// A real Redis Cluster: three masters with one replica each (`redis-cli --cluster create`),
+/// on free ports, with a two-second node timeout so a dead master's replica takes over quickly.
+#[derive(Debug)]
+pub struct RedisCluster {
+    /// The six nodes; which are masters changes with failovers.
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts the nodes, creates the Cluster and waits until every node reports it healthy.
+    pub fn start() -> Self {
+        // The bus port is given: the default (port + 10000) may be taken.
+        let args = || {
+            let mut args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
+                .map(String::from)
+                .to_vec();
+            args.extend(["--cluster-port".to_owned(), free_port().to_string(), "--repl-diskless-sync-delay".to_owned(), "0".to_owned()]);
+            args
+        };
+        let nodes: Vec<RedisServer> = (0..6).map(|_| RedisServer::start_with(false, args(), None)).collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        create.args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
+        create.args(["--cluster-replicas", "1", "--cluster-yes"]);
+        run(&mut create);
+        let cluster = Self { nodes };
+        cluster.wait_healthy();
+        cluster
+    }
+
+    /// Waits until every node that answers reports `cluster_state:ok` and every replica that
+    /// answers has finished its first sync (a replica that never synced refuses to take over).
+    pub fn wait_healthy(&self) {
+        wait_until("the cluster to be healthy", Duration::from_secs(60), || {
+            self.nodes.iter().filter_map(|n| n.cli(&["cluster", "info"])).all(|info| info.contains("cluster_state:ok"))
+                && self.nodes.iter().any(|n| n.cli(&["cluster", "info"]).is_some())
+                && self.nodes.iter().all(RedisServer::synced)
+        });
+    }
+
+    /// The nodes' addresses, as `ARAGORA_REDIS_CLUSTER_NODES` lists them.
+    pub fn addresses(&self) -> Vec<(String, u16)> {
+        self.nodes.iter().map(RedisServer::address).collect()
+    }
+
+    /// The slot a key (or hash tag) hashes to.
+    pub fn slot(&self, key: &str) -> u16 {
+        let node = self.nodes.iter().find(|n| n.cli(&["ping"]).is_some()).expect("a live node");
+        node.cli(&["cluster", "keyslot", key]).and_then(|s| s.trim().parse().ok()).expect("cluster keyslot")
+    }
+
+    /// `CLUSTER NODES`, from the first node that answers.
+    fn table(&self) -> Vec<NodeEntry> {
+        let out = self.nodes.iter().find_map(|n| n.cli(&["cluster", "nodes"])).expect("a node answers CLUSTER NODES");
+        out.lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let port = fields.get(1)?.split(['@', ':']).nth(1)?.parse().ok()?;
+                let flags = fields.get(2)?;
+                let slots = fields
+                    .iter()
+                    .skip(8)
+                    .filter(|r| !r.starts_with('['))
+                    .filter_map(|r| match r.split_once('-') {
+                        Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                        None => r.parse().ok().map(|s| (s, s)),
+                    })
+                    .collect();
+                Some(NodeEntry {
+                    id: (*fields.first()?).to_owned(),
+                    port,
+                    live_master: flags.contains("master") && !flags.contains("fail"),
+                    slots,
+                })
+            })
+            .collect()
+    }
+
+    /// The index in [`Self::nodes`] of the live master serving `slot`.
+    pub fn master_of(&self, slot: u16) -> usize {
+        self.serving(slot).expect("a live master serves the slot")
+    }
+
+    /// The index in [`Self::nodes`] of the live master serving `slot`, if any.
+    pub fn serving(&self, slot: u16) -> Option<usize> {
+        let table = self.table();
+        let port = table
+            .iter()
+            .find(|node| node.live_master && node.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
+            .map(|node| node.port)?;
+        self.nodes.iter().position(|n| n.port == port)
+    }
+
+    /// Moves `slot` to the master at `to` as an operator would (`SETSLOT IMPORTING/MIGRATING`,
+    /// `MIGRATE`, `SETSLOT NODE`), pausing after the keys moved so that traffic meets the `ASK`
+    /// and then the `MOVED` redirections. The keys move in one `MIGRATE`: the stores' scripts read keys they do
+    /// not declare, so a slot must never be half moved while they run (see docs/operations.md).
+    pub fn move_slot(&self, slot: u16, to: usize) {
+        let table = self.table();
+        let id_of = |port: u16| table.iter().find(|node| node.port == port).map(|node| node.id.clone()).expect("node id");
+        let from = self.master_of(slot);
+        let (source, target) = (&self.nodes[from], &self.nodes[to]);
+        let (source_id, target_id) = (id_of(source.port), id_of(target.port));
+        let slot_text = slot.to_string();
+        let ok = |node: &RedisServer, args: &[&str]| {
+            let out = node.cli(args).unwrap_or_else(|| panic!("redis-cli {args:?} failed"));
+            assert!(!out.contains("ERR"), "redis-cli {args:?}: {out}");
+            out
+        };
+        ok(target, &["cluster", "setslot", &slot_text, "importing", &source_id]);
+        ok(source, &["cluster", "setslot", &slot_text, "migrating", &target_id]);
+        let keys = ok(source, &["cluster", "getkeysinslot", &slot_text, "1000000"]);
+        let keys: Vec<&str> = keys.lines().map(str::trim).filter(|k| !k.is_empty()).collect();
+        if !keys.is_empty() {
+            let port = target.port.to_string();
+            let mut args = vec!["migrate", "127.0.0.1", &port, "", "0", "30000", "KEYS"];
+            args.extend(keys.iter().copied());
+            ok(source, &args);
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        for node in [target, source] {
+            ok(node, &["cluster", "setslot", &slot_text, "node", &target_id]);
+        }
+        for (index, node) in self.nodes.iter().enumerate() {
+            if index != from && index != to && table.iter().any(|entry| entry.live_master && entry.port == node.port) {
+                let _ = node.cli(&["cluster", "setslot", &slot_text, "node", &target_id]);
+            }
+        }
     }
 }
 

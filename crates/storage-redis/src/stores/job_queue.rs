@@ -3,12 +3,12 @@
 //! key, claim, each compare-and-set — is one script, so it is atomic. All job keys share the
 //! `{jobs}` hash tag: one Cluster slot holds the queues.
 
+use crate::RedisConnection;
 use crate::scripts::{CLAIM_JOBS, ENQUEUE_JOB, JOBS_PRELUDE, LAPSED_JOBS, LIST_JOBS, PRELUDE, PRUNE_JOBS, SETTLE_JOBS};
 use crate::{BACKEND, Keys, redis_error};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::Script;
-use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use storage_core::clock::{from_micros, to_micros};
@@ -29,7 +29,7 @@ static PRUNE: LazyLock<Script> = LazyLock::new(|| script(PRUNE_JOBS));
 
 /// The job queue on Redis.
 pub(crate) struct RedisJobs {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
 }
 
@@ -40,7 +40,7 @@ impl std::fmt::Debug for RedisJobs {
 }
 
 impl RedisJobs {
-    pub(crate) fn new(conn: ConnectionManager, keys: &Keys) -> Self {
+    pub(crate) fn new(conn: RedisConnection, keys: &Keys) -> Self {
         Self { conn, prefix: format!("{}:{{jobs}}", keys.namespace()) }
     }
 

@@ -3,11 +3,11 @@
 //! of expiries. Every transition is one script over both keys. Expiry is decided by the clock;
 //! the server-side TTL (remaining time plus an hour) only collects garbage.
 
+use crate::RedisConnection;
 use crate::{BACKEND, Keys, redis_error};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use redis::Script;
-use redis::aio::ConnectionManager;
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use storage_core::clock::{from_micros, to_micros};
@@ -39,7 +39,7 @@ static SWEEP: LazyLock<Script> = LazyLock::new(|| Script::new(crate::scripts::SW
 
 /// Webhook events on Redis.
 pub(crate) struct RedisWebhookEvents {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     registered: Arc<Mutex<HashSet<TenantId>>>,
     keys: Keys,
 }
@@ -51,7 +51,7 @@ impl std::fmt::Debug for RedisWebhookEvents {
 }
 
 impl RedisWebhookEvents {
-    pub(crate) fn new(conn: ConnectionManager, keys: Keys) -> Self {
+    pub(crate) fn new(conn: RedisConnection, keys: Keys) -> Self {
         Self { conn, registered: Arc::default(), keys }
     }
 

@@ -1,0 +1,187 @@
+//! Redis high availability under faults, each test on its own real deployment: the Sentinel
+//! master killed during a stream of writes, a Cluster master killed, and a Cluster slot moved
+//! from one master to another while the stores keep working.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use storage_core::{IntegrationConfig, IntegrationStore, Store};
+use storage_crypto::{EncryptionKey, KeyRing};
+use storage_redis::{RedisBackend, RedisConnection, RedisHAConfig, RedisIntegrationStore};
+use storage_testkit::faults::writes_across_a_failover;
+use storage_testkit::server::{RedisCluster, RedisSentinelGroup, SENTINEL_MASTER, fresh_namespace};
+
+async fn backend(topology: RedisHAConfig, namespace: &str) -> RedisBackend {
+    backend_waiting_for(0, topology, namespace).await
+}
+
+/// A backend whose writes wait for `replicas` replicas (Sentinel mode).
+async fn backend_waiting_for(replicas: u32, topology: RedisHAConfig, namespace: &str) -> RedisBackend {
+    let ring = KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring");
+    let second = Duration::from_secs(1);
+    let topology =
+        RedisHAConfig { connect_timeout: second, response_timeout: second, wait_replicas: replicas, wait_timeout: second, ..topology };
+    RedisBackend::builder_for(topology).namespace(namespace).sealer(Arc::new(ring)).connect().await.expect("connect")
+}
+
+/// How soon after a promotion the stores must be writing again.
+const RESUME_WITHIN: Duration = Duration::from_secs(10);
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "{what} did not happen within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_follow_a_sentinel_failover_and_never_reach_the_demoted_master() {
+    let group = Arc::new(RedisSentinelGroup::start());
+    let backend = backend(RedisHAConfig::sentinel(group.sentinel_hosts(), SENTINEL_MASTER), &fresh_namespace()).await;
+    let store = Arc::new(RedisIntegrationStore::on(&backend));
+    let g = Arc::clone(&group);
+    let report = writes_across_a_failover(store, move || {
+        let old = g.master_port().expect("a master");
+        let killed = Instant::now();
+        g.master().kill9();
+        wait_for("the sentinels to promote the replica", Duration::from_secs(30), || g.master_port().is_some_and(|p| p != old));
+        let promotion = killed.elapsed();
+        // The old master comes back, empty and calling itself the master until the Sentinels
+        // demote it: a write sent to it would be lost when it resyncs, and the check of every
+        // write acknowledged after the promotion would fail.
+        g.servers.iter().find(|s| s.port() == old).expect("the old master").start_again();
+        promotion
+    })
+    .await;
+    println!("sentinel failover: {report:?}");
+    assert!(report.resumed_after_promotion < RESUME_WITHIN, "{report:?}");
+    assert_eq!(report.lost_after_promotion, 0, "no write went to the dead master after the promotion: {report:?}");
+    let RedisConnection::Sentinel(sentinel) = backend.conn() else { panic!("a sentinel connection") };
+    assert!(sentinel.resolutions() >= 2, "the master was looked up again: {sentinel:?}");
+    let health = backend.health().await.expect("health");
+    assert_eq!(health.role, "master");
+    assert_eq!(group.master().role().as_deref(), Some("master"));
+}
+
+/// `SENTINEL FAILOVER`: the replica is promoted while the old master stays up, taking writes
+/// until the Sentinels demote it; those writes are then lost.
+async fn coordinated_failover(wait_replicas: u32) -> storage_testkit::faults::FailoverReport {
+    let group = Arc::new(RedisSentinelGroup::start());
+    let topology = RedisHAConfig::sentinel(group.sentinel_hosts(), SENTINEL_MASTER);
+    let backend = backend_waiting_for(wait_replicas, topology, &fresh_namespace()).await;
+    let store = Arc::new(RedisIntegrationStore::on(&backend));
+    let g = Arc::clone(&group);
+    let report = writes_across_a_failover(store, move || {
+        let old = g.master_port().expect("a master");
+        let started = Instant::now();
+        let reply = g.sentinels[0].cli(&["sentinel", "failover", SENTINEL_MASTER]).expect("sentinel failover");
+        assert_eq!(reply.trim(), "OK");
+        wait_for("the sentinels to promote the replica", Duration::from_secs(30), || g.master_port().is_some_and(|p| p != old));
+        started.elapsed()
+    })
+    .await;
+    let old_master = group.servers.iter().find(|s| s.port() != group.master().port()).expect("the old master");
+    wait_for("the old master to be demoted", Duration::from_secs(30), || old_master.role().as_deref() == Some("slave"));
+    assert_eq!(backend.health().await.expect("health").role, "master");
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinated_failover_loses_writes_the_master_alone_acknowledged() {
+    let report = coordinated_failover(0).await;
+    println!("sentinel coordinated failover, acknowledged by the master: {report:?}");
+    assert!(report.resumed_after_promotion < RESUME_WITHIN, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_a_replica_acknowledged_survive_a_coordinated_failover() {
+    let report = coordinated_failover(1).await;
+    println!("sentinel coordinated failover, ARAGORA_REDIS_WAIT_REPLICAS=1: {report:?}");
+    assert_eq!(report.lost, 0, "every write a replica acknowledged survives: {report:?}");
+    assert!(report.retryable_failures > 0, "the writes the old master took after the promotion were refused: {report:?}");
+    // The promoted master has no replica until the Sentinels demote the old one, and until then
+    // every write waits and fails: durability costs availability here.
+    assert!(report.resumed_after_promotion < Duration::from_secs(30), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stores_work_again_once_a_dead_cluster_master_is_replaced() {
+    let cluster = Arc::new(RedisCluster::start());
+    let namespace = fresh_namespace();
+    let slot = cluster.slot(&format!("{{{namespace}}}"));
+    let backend = backend(RedisHAConfig::cluster(cluster.addresses()), &namespace).await;
+    let store = Arc::new(RedisIntegrationStore::on(&backend));
+    let c = Arc::clone(&cluster);
+    let report = writes_across_a_failover(store, move || {
+        let old = c.master_of(slot);
+        let killed = Instant::now();
+        c.nodes[old].kill9();
+        wait_for("the replica to take over the slot", Duration::from_secs(30), || c.serving(slot).is_some_and(|now| now != old));
+        killed.elapsed()
+    })
+    .await;
+    println!("cluster master failover: {report:?}");
+    assert!(report.resumed_after_promotion < RESUME_WITHIN, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_moved_during_a_stream_of_operations_shows_no_redirection_to_callers() {
+    let cluster = Arc::new(RedisCluster::start());
+    let namespace = fresh_namespace();
+    let slot = cluster.slot(&format!("{{{namespace}}}"));
+    // The default timeouts: the move's `MIGRATE` blocks the source for a moment.
+    let ring = KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring");
+    let backend = RedisBackend::builder_for(RedisHAConfig::cluster(cluster.addresses()))
+        .namespace(&namespace)
+        .sealer(Arc::new(ring))
+        .connect()
+        .await
+        .expect("connect");
+    let store = RedisIntegrationStore::on(&backend);
+    let tenant = storage_testkit::tenant("moving");
+    for i in 0..200u64 {
+        store.set(&IntegrationConfig::new(tenant.clone(), format!("key-{i:03}"), "slack")).await.expect("preload");
+    }
+    let from = cluster.master_of(slot);
+    let to = (0..cluster.nodes.len()).find(|&i| i != from && cluster.nodes[i].role().as_deref() == Some("master")).expect("another master");
+    let c = Arc::clone(&cluster);
+    let mover = tokio::task::spawn_blocking(move || c.move_slot(slot, to));
+    // A redirection that reached a caller would be a `Backend` error; a slow reply under load
+    // may be a `Timeout`, which is counted (and whose write is overwritten by a later one).
+    let slow = |e: storage_core::StorageError, what: &str| {
+        assert!(matches!(e, storage_core::StorageError::Timeout { .. }), "a {what} during the move failed: {e:?}");
+    };
+    let (mut operations, mut during_move, mut timeouts, mut i) = (0u64, 0u64, 0u64, 200u64);
+    while !mover.is_finished() || operations < 400 {
+        let mut config = IntegrationConfig::new(tenant.clone(), format!("key-{:03}", i % 250), "slack");
+        config.messages_sent = i;
+        let moving = !mover.is_finished();
+        i += 1;
+        operations += 1;
+        during_move += u64::from(moving);
+        if let Err(e) = store.set(&config).await {
+            slow(e, "write");
+            timeouts += 1;
+            continue;
+        }
+        operations += 1;
+        during_move += u64::from(moving);
+        match store.get(&tenant, &config.key).await {
+            Ok(read) => assert_eq!(read.map(|r| r.messages_sent), Some(config.messages_sent), "{} reads what was written", config.key),
+            Err(e) => {
+                slow(e, "read");
+                timeouts += 1;
+            }
+        }
+    }
+    assert!(timeouts * 20 <= operations, "{timeouts} of {operations} operations timed out");
+    mover.await.expect("the slot moved");
+    assert!(during_move >= 20, "only {during_move} operations overlapped the move");
+    assert_eq!(cluster.master_of(slot), to, "the slot now lives on the other master");
+    for k in 0..250.min(i) {
+        assert!(store.get(&tenant, &format!("key-{k:03}")).await.expect("read after the move").is_some(), "key-{k:03} moved with the slot");
+    }
+    println!(
+        "slot {slot} moved from node {from} to node {to} under {operations} operations ({during_move} during the move), {timeouts} timed out, none redirected"
+    );
+}
