@@ -3,6 +3,7 @@
 //! redis-benchmark on the same server for reference.
 
 use chrono::{TimeDelta, Utc};
+use redis::aio::ConnectionLike;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use storage_core::Store;
@@ -11,11 +12,11 @@ use storage_core::{
     Change, Document, Engine, GmailUserState, IntegrationConfig, Invoice, LedgerEntry, Receipt, RowWrite, TableDef, Value, WriteMode,
 };
 use storage_crypto::{EncryptionKey, KeyRing};
-use storage_redis::RedisBackend;
+use storage_redis::{Keys, RedisBackend, RedisHAConfig};
 use storage_redis::{RedisGmailTokenStore, RedisIntegrationStore, RedisWebhookStore};
 use storage_testkit::bench::fixtures::{KEYS, bench_tenant, gmail, integration, owner};
-use storage_testkit::bench::{Baselines, Reference, Scenario, money, number_after, op, tool_output};
-use storage_testkit::server::RedisServer;
+use storage_testkit::bench::{Baselines, Op, Reference, Scenario, money, number_after, op, tool_output};
+use storage_testkit::server::{RedisCluster, RedisSentinelGroup, RedisServer, SENTINEL_MASTER};
 
 static SERVER: OnceLock<RedisServer> = OnceLock::new();
 
@@ -33,47 +34,14 @@ async fn scenarios() -> Vec<Scenario> {
     let keys = backend.keys().clone();
 
     let get = |store: &'static str, prefix: &'static str, fields: &'static [&'static str]| {
-        let (conn, keys, tenant) = (backend.conn(), keys.clone(), tenant.clone());
-        op(move |i| {
-            let (mut conn, key) = (conn.clone(), keys.record(&tenant, store, &format!("{prefix}{:04}", i % KEYS)));
-            async move {
-                let got: Vec<Option<String>> = redis::cmd("HMGET").arg(key).arg(fields).query_async(&mut conn).await.expect("raw get");
-                assert!(got[4].is_some());
-            }
-        })
+        raw_get(backend.conn(), keys.clone(), store, prefix, fields)
     };
     // The same script the stores run, with the same KEYS and ARGV, straight through redis-rs: the
     // request is built by the engine itself, once per call, without validation, sealing or
     // reply decoding.
     let apply = Arc::new(redis::Script::new(&format!("{}{}", storage_redis::scripts::PRELUDE, storage_redis::scripts::APPLY)));
     let set = |table: &'static TableDef, prefix: &'static str, indexes: fn(u64) -> Vec<Option<Value>>, body: String| {
-        let (conn, tables, tenant, apply) = (backend.conn(), backend.clone(), tenant.clone(), Arc::clone(&apply));
-        op(move |i| {
-            let mut conn = conn.clone();
-            let row = RowWrite {
-                table,
-                tenant: tenant.clone(),
-                id: format!("{prefix}{:04}", i % KEYS),
-                indexes: indexes(i),
-                expires_at: None,
-                body: body.clone(),
-                search: None,
-            };
-            let (keys, arguments) =
-                tables.redis_tables().apply_request(&tenant, &[Change::Write { row, mode: WriteMode::Upsert }], Utc::now());
-            let apply = Arc::clone(&apply);
-            async move {
-                let mut call = apply.prepare_invoke();
-                for key in &keys {
-                    call.key(key);
-                }
-                for argument in &arguments {
-                    call.arg(argument);
-                }
-                let reply: redis::Value = call.invoke_async(&mut conn).await.expect("raw set");
-                std::hint::black_box(reply);
-            }
-        })
+        raw_set(backend.conn(), &backend, &apply, table, prefix, indexes, body)
     };
     let (claim, finish) = (
         Arc::new(redis::Script::new(storage_redis::scripts::CLAIM_EVENT)),
@@ -111,12 +79,7 @@ async fn scenarios() -> Vec<Scenario> {
         tokens,
         Baselines {
             integration_get: get("integrations", "key-", &["v", "c", "u", "e", "b", "i3", "i4"]),
-            integration_set: set(
-                &IntegrationConfig::TABLE,
-                "key-",
-                |i| vec![Some(Value::Text(owner(i))), Some(Value::from("slack")), Some(Value::Int(0)), Some(Value::Int(0))],
-                integration_body,
-            ),
+            integration_set: set(&IntegrationConfig::TABLE, "key-", integration_indexes, integration_body),
             webhook_claim_complete: raw_claim,
             gmail_token_get: get("gmail_tokens", "user-", &["v", "c", "u", "e", "b"]),
             gmail_token_set: set(
@@ -136,6 +99,7 @@ async fn scenarios() -> Vec<Scenario> {
     scenarios.extend(storage_testkit::bench::token_scenarios("redis", &tokens, token_baselines(&backend)));
     let archive = storage_testkit::bench::preload_archive(engine).await;
     scenarios.push(storage_testkit::bench::archive_scenario("redis", &archive, archive_baseline(&backend, &archive.1)));
+    scenarios.extend(high_availability_scenarios(&apply).await);
     scenarios
 }
 
@@ -303,6 +267,100 @@ async fn references() -> Vec<Reference> {
 
 fn main() {
     storage_testkit::bench::main(scenarios, references);
+}
+
+/// The engine's `HMGET` of a record's fields, straight through `conn`.
+fn raw_get<C>(conn: C, keys: Keys, store: &'static str, prefix: &'static str, fields: &'static [&'static str]) -> Op
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let tenant = bench_tenant();
+    op(move |i| {
+        let (mut conn, key) = (conn.clone(), keys.record(&tenant, store, &format!("{prefix}{:04}", i % KEYS)));
+        async move {
+            let got: Vec<Option<String>> = redis::cmd("HMGET").arg(key).arg(fields).query_async(&mut conn).await.expect("raw get");
+            assert!(got[4].is_some());
+        }
+    })
+}
+
+/// The same script the stores run, with the same `KEYS` and `ARGV`, straight through `conn`: the
+/// request is built by the engine itself, once per call, without validation, sealing or reply
+/// decoding.
+fn raw_set<C>(
+    conn: C,
+    backend: &RedisBackend,
+    apply: &Arc<redis::Script>,
+    table: &'static TableDef,
+    prefix: &'static str,
+    indexes: fn(u64) -> Vec<Option<Value>>,
+    body: String,
+) -> Op
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let (tables, tenant, apply) = (backend.clone(), bench_tenant(), Arc::clone(apply));
+    op(move |i| {
+        let mut conn = conn.clone();
+        let row = RowWrite {
+            table,
+            tenant: tenant.clone(),
+            id: format!("{prefix}{:04}", i % KEYS),
+            indexes: indexes(i),
+            expires_at: None,
+            body: body.clone(),
+            search: None,
+        };
+        let (keys, arguments) = tables.redis_tables().apply_request(&tenant, &[Change::Write { row, mode: WriteMode::Upsert }], Utc::now());
+        let apply = Arc::clone(&apply);
+        async move {
+            let mut call = apply.prepare_invoke();
+            for key in &keys {
+                call.key(key);
+            }
+            for argument in &arguments {
+                call.arg(argument);
+            }
+            let reply: redis::Value = call.invoke_async(&mut conn).await.expect("raw set");
+            std::hint::black_box(reply);
+        }
+    })
+}
+
+/// An integration's index values, as the store writes them.
+fn integration_indexes(i: u64) -> Vec<Option<Value>> {
+    vec![Some(Value::Text(owner(i))), Some(Value::from("slack")), Some(Value::Int(0)), Some(Value::Int(0))]
+}
+
+/// `integration.get` and `integration.set` through a Sentinel group's master and through a
+/// Cluster, beside the same commands on the redis crate's own connections: a connection straight
+/// to the master the Sentinels name, and its cluster connection.
+async fn high_availability_scenarios(apply: &Arc<redis::Script>) -> Vec<Scenario> {
+    static SENTINELS: OnceLock<RedisSentinelGroup> = OnceLock::new();
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    let group = SENTINELS.get_or_init(RedisSentinelGroup::start);
+    let master = redis::Client::open(group.master().url()).expect("client").get_multiplexed_async_connection().await.expect("master");
+    let mut scenarios = deployment("redis-sentinel", RedisHAConfig::sentinel(group.sentinel_hosts(), SENTINEL_MASTER), master, apply).await;
+    let cluster = CLUSTER.get_or_init(RedisCluster::start);
+    let nodes: Vec<String> = cluster.nodes.iter().map(RedisServer::url).collect();
+    let raw = redis::cluster::ClusterClient::new(nodes).expect("cluster client").get_async_connection().await.expect("cluster");
+    scenarios.extend(deployment("redis-cluster", RedisHAConfig::cluster(cluster.addresses()), raw, apply).await);
+    scenarios
+}
+
+async fn deployment<C>(name: &'static str, topology: RedisHAConfig, raw: C, apply: &Arc<redis::Script>) -> Vec<Scenario>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let ring = Arc::new(KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring"));
+    let backend = RedisBackend::builder_for(topology).sealer(ring).connect().await.expect("connect");
+    let integrations = Arc::new(RedisIntegrationStore::on(&backend));
+    storage_testkit::bench::preload(integrations.as_ref(), &RedisGmailTokenStore::on(&backend)).await;
+    let engine: &dyn Engine = &backend;
+    let body = engine.table::<IntegrationConfig>().encode_body(&integration(0)).expect("encode");
+    let get = raw_get(raw.clone(), backend.keys().clone(), "integrations", "key-", &["v", "c", "u", "e", "b", "i3", "i4"]);
+    let set = raw_set(raw, &backend, apply, &IntegrationConfig::TABLE, "key-", integration_indexes, body);
+    storage_testkit::bench::integration_scenarios(name, integrations, get, set)
 }
 
 /// The job-queue baselines: the queue's own scripts with the same `KEYS` and `ARGV` (one cycle;

@@ -22,7 +22,7 @@ use storage_core::{
 };
 
 static APPLY_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{PRELUDE}{APPLY}")));
-static QUERY_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{PRELUDE}{QUERY}")));
+pub(crate) static QUERY_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{PRELUDE}{QUERY}")));
 static PURGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{PRELUDE}{PURGE}")));
 static INCREMENT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{PRELUDE}{INCREMENT}")));
 

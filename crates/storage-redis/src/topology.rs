@@ -144,6 +144,15 @@ impl RedisHAConfig {
         self.tls || self.url.as_ref().is_some_and(|url| url.expose().starts_with("rediss://"))
     }
 
+    /// The address of a node or Sentinel, over TLS when this configuration uses it.
+    fn address(&self, (host, port): &(String, u16)) -> ConnectionAddr {
+        if self.uses_tls() {
+            ConnectionAddr::TcpTls { host: host.clone(), port: *port, insecure: false, tls_params: None }
+        } else {
+            ConnectionAddr::Tcp(host.clone(), *port)
+        }
+    }
+
     /// The trusted authorities, when a file replaces the system's.
     fn certificates(&self) -> Result<Option<TlsCertificates>> {
         let Some(path) = &self.tls_ca_file else { return Ok(None) };
@@ -178,7 +187,7 @@ impl RedisHAConfig {
         if self.uses_tls()
             && let ConnectionAddr::Tcp(host, port) = info.addr().clone()
         {
-            info = info.set_addr(ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None });
+            info = info.set_addr(self.address(&(host, port)));
         }
         match self.certificates()? {
             Some(certificates) => Client::build_with_tls(info, certificates),
@@ -421,7 +430,7 @@ impl SentinelConnection {
     async fn find_master(&self) -> Result<MultiplexedConnection> {
         let config = &self.shared.config;
         let tls = config.uses_tls().then_some(TlsMode::Secure);
-        let sentinels = config.sentinel_hosts.iter().map(|(host, port)| ConnectionAddr::Tcp(host.clone(), *port));
+        let sentinels = config.sentinel_hosts.iter().map(|sentinel| config.address(sentinel));
         let mut builder = SentinelClientBuilder::new(sentinels, &config.sentinel_master, SentinelServerType::Master)
             .map_err(redis_error)?
             .set_client_to_redis_db(config.db);
@@ -544,10 +553,17 @@ const READ_ONLY: [&[u8]; 16] = [
     b"SCAN",
 ];
 
-/// Whether `cmd` may change data.
+/// Whether `cmd` may change data: any command but the reads above and the read-only scripts
+/// (by hash; their source, sent once after `NOSCRIPT`, counts as a write).
 fn writes(cmd: &Cmd) -> bool {
-    match cmd.args_iter().next() {
-        Some(redis::Arg::Simple(name)) => !READ_ONLY.iter().any(|read| name.eq_ignore_ascii_case(read)),
+    use redis::Arg::Simple;
+    let read_only_scripts = [&*crate::table::QUERY_SCRIPT, &*crate::stores::job_queue::LIST, &*crate::stores::job_queue::LAPSED];
+    let mut args = cmd.args_iter();
+    match (args.next(), args.next()) {
+        (Some(Simple(name)), Some(Simple(hash))) if name.eq_ignore_ascii_case(b"EVALSHA") => {
+            !read_only_scripts.iter().any(|script| script.get_hash().as_bytes() == hash)
+        }
+        (Some(Simple(name)), _) => !READ_ONLY.iter().any(|read| name.eq_ignore_ascii_case(read)),
         _ => true,
     }
 }
@@ -614,12 +630,7 @@ async fn listen_for_failovers(shared: std::sync::Weak<SentinelShared>, mut stopp
 
 /// A client for one Sentinel.
 fn sentinel_client(config: &RedisHAConfig, (host, port): &(String, u16)) -> Result<Client> {
-    let addr = if config.uses_tls() {
-        ConnectionAddr::TcpTls { host: host.clone(), port: *port, insecure: false, tls_params: None }
-    } else {
-        ConnectionAddr::Tcp(host.clone(), *port)
-    };
-    let mut info = addr.into_connection_info().map_err(redis_error)?;
+    let mut info = config.address(&(host.clone(), *port)).into_connection_info().map_err(redis_error)?;
     if let Some(password) = &config.sentinel_password {
         let settings = info.redis_settings().clone().set_password(password.expose());
         info = info.set_redis_settings(settings);
@@ -666,5 +677,12 @@ mod tests {
     fn only_commands_that_change_nothing_skip_the_replica_wait() {
         assert!(!writes(&redis::cmd("HMGET")) && !writes(&redis::cmd("zrangebylex")));
         assert!(writes(&redis::cmd("EVALSHA")) && writes(&redis::cmd("ZADD")) && writes(&redis::cmd("DEL")));
+        let evalsha = |script: &redis::Script| {
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(script.get_hash()).arg(1).arg("key");
+            cmd
+        };
+        assert!(!writes(&evalsha(&crate::table::QUERY_SCRIPT)), "a query only reads");
+        assert!(writes(&evalsha(&redis::Script::new(crate::scripts::APPLY))));
     }
 }

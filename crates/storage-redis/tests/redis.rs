@@ -64,35 +64,3 @@ async fn no_secret_is_in_any_key_in_clear() {
     let secrets = storage_testkit::at_rest::plant_secrets(&backend).await;
     storage_testkit::at_rest::assert_no_secret_in(&secrets, &dump(&url, &namespace).await, "every key of the namespace");
 }
-
-/// TLS is configured as in every mode: a `rediss://` URL (or `ARAGORA_REDIS_SSL`) and, for a
-/// private authority, `ARAGORA_REDIS_SSL_CA_CERTS`.
-#[tokio::test]
-async fn stores_work_over_tls_and_refuse_an_untrusted_certificate() {
-    use storage_core::{IntegrationConfig, IntegrationStore, StorageConfig, Store};
-    use storage_redis::{RedisHAConfig, RedisIntegrationStore};
-    let server = storage_testkit::server::RedisServer::start_tls();
-    let ring = || Arc::new(KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring"));
-    // As an operator writes it: a plain URL, TLS switched on, the authority's file.
-    let config = StorageConfig {
-        redis_url: Some(format!("redis://127.0.0.1:{}/", server.port()).into()),
-        redis_ssl: true,
-        redis_ssl_ca_certs: server.tls_ca().map(std::path::Path::to_path_buf),
-        ..StorageConfig::default()
-    };
-    let topology = RedisHAConfig::from_config(&config).expect("topology");
-    let backend =
-        RedisBackend::builder_for(topology.clone()).namespace(fresh_namespace()).sealer(ring()).connect().await.expect("connect over TLS");
-    let store = RedisIntegrationStore::on(&backend);
-    let tenant = storage_testkit::tenant("tls");
-    store.set(&IntegrationConfig::new(tenant.clone(), "k", "slack").with_credential("token", "xoxb-1")).await.expect("save over TLS");
-    assert_eq!(store.get(&tenant, "k").await.expect("read").map(|c| c.credentials["token"].expose().clone()), Some("xoxb-1".to_owned()));
-    assert_eq!(backend.health().await.expect("health").role, "master");
-    // Without the authority the system's roots do not trust the certificate.
-    let untrusted = RedisHAConfig { tls_ca_file: None, ..topology };
-    let refused = RedisBackend::builder_for(untrusted).sealer(ring()).connect().await.expect_err("an untrusted certificate");
-    assert!(!matches!(refused, storage_core::StorageError::InvalidInput { .. }), "{refused}");
-    // And a plain connection to a TLS port is no connection at all.
-    let plain = RedisHAConfig::standalone(format!("redis://127.0.0.1:{}/", server.port()));
-    assert!(RedisBackend::builder_for(plain).sealer(ring()).connect().await.is_err());
-}

@@ -322,33 +322,12 @@ pub fn scenarios(
     tokens: Arc<dyn GmailTokenStore>,
     raw: Baselines,
 ) -> Vec<Scenario> {
-    use fixtures::{KEYS, bench_tenant, gmail, integration};
+    use fixtures::{KEYS, bench_tenant, gmail};
     let tenant = bench_tenant();
-    let (i1, i2, g1, g2) = (Arc::clone(&integrations), integrations, Arc::clone(&tokens), tokens);
-    let (t1, t2, t3) = (tenant.clone(), tenant.clone(), tenant);
-    vec![
-        Scenario {
-            operation: "integration.get",
-            backend,
-            store: op(move |i| {
-                let (s, t) = (Arc::clone(&i1), t1.clone());
-                async move {
-                    s.get(&t, &format!("key-{:04}", i % KEYS)).await.expect("get").expect("present");
-                }
-            }),
-            raw: raw.integration_get,
-        },
-        Scenario {
-            operation: "integration.set",
-            backend,
-            store: op(move |i| {
-                let s = Arc::clone(&i2);
-                async move {
-                    s.set(&integration(i)).await.expect("set");
-                }
-            }),
-            raw: raw.integration_set,
-        },
+    let (g1, g2) = (Arc::clone(&tokens), tokens);
+    let (t2, t3) = (tenant.clone(), tenant);
+    let mut all = integration_scenarios(backend, integrations, raw.integration_get, raw.integration_set);
+    all.extend([
         Scenario {
             operation: "webhook.claim+complete",
             backend,
@@ -385,6 +364,38 @@ pub fn scenarios(
                 }
             }),
             raw: raw.gmail_token_set,
+        },
+    ]);
+    all
+}
+
+/// `integration.get` and `integration.set` beside their baselines: the benchmarks of a
+/// deployment (a Redis Sentinel group, a Cluster) that only these measure.
+pub fn integration_scenarios(backend: &'static str, integrations: Arc<dyn IntegrationStore>, raw_get: Op, raw_set: Op) -> Vec<Scenario> {
+    use fixtures::{KEYS, bench_tenant, integration};
+    let (tenant, i1, i2) = (bench_tenant(), Arc::clone(&integrations), integrations);
+    vec![
+        Scenario {
+            operation: "integration.get",
+            backend,
+            store: op(move |i| {
+                let (s, t) = (Arc::clone(&i1), tenant.clone());
+                async move {
+                    s.get(&t, &format!("key-{:04}", i % KEYS)).await.expect("get").expect("present");
+                }
+            }),
+            raw: raw_get,
+        },
+        Scenario {
+            operation: "integration.set",
+            backend,
+            store: op(move |i| {
+                let s = Arc::clone(&i2);
+                async move {
+                    s.set(&integration(i)).await.expect("set");
+                }
+            }),
+            raw: raw_set,
         },
     ]
 }

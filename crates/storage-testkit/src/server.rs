@@ -285,22 +285,75 @@ pub struct RedisServer {
     args: Vec<String>,
     /// Runs as a Sentinel with this configuration file (which Sentinel rewrites).
     sentinel: Option<PathBuf>,
-    /// Serves TLS only, with a certificate signed by this authority (a PEM file).
-    tls_ca: Option<PathBuf>,
+    /// Serves TLS only, with these certificates.
+    tls: Option<TestTls>,
+}
+
+/// A new certificate authority and a server certificate it signed for `127.0.0.1` and
+/// `localhost`, made with `openssl`, for TLS servers (and their replication and cluster bus).
+#[derive(Debug, Clone)]
+pub struct TestTls {
+    dir: PathBuf,
+}
+
+impl TestTls {
+    /// Makes the authority and the certificate in a new directory.
+    pub fn generate() -> Self {
+        let dir = tempfile::Builder::new().prefix("aragora-tls-").tempdir().expect("temp dir").keep();
+        let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(&dir).args(args));
+        let subject = |name: &str| format!("/CN={name}");
+        openssl(
+            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject("aragora test CA")]
+                .into_iter()
+                .chain(["-keyout", "ca.key", "-out", "ca.pem"])
+                .collect::<Vec<_>>(),
+        );
+        openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", &subject("localhost"), "-keyout", "server.key", "-out", "server.csr"]);
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").expect("san.ext");
+        openssl(
+            &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2"]
+                .into_iter()
+                .chain(["-extfile", "san.ext", "-out", "server.pem"])
+                .collect::<Vec<_>>(),
+        );
+        Self { dir }
+    }
+
+    /// The authority's certificate (PEM), for `ARAGORA_REDIS_SSL_CA_CERTS`.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A server's TLS arguments: TLS only on `port`, also between replicas and cluster nodes.
+    fn server_args(&self, port: u16) -> Vec<String> {
+        let file = |name: &str| self.dir.join(name).display().to_string();
+        [
+            ("--port", "0".to_owned()),
+            ("--tls-port", port.to_string()),
+            ("--tls-cert-file", file("server.pem")),
+            ("--tls-key-file", file("server.key")),
+            ("--tls-ca-cert-file", file("ca.pem")),
+            ("--tls-auth-clients", "no".to_owned()),
+            ("--tls-replication", "yes".to_owned()),
+        ]
+        .into_iter()
+        .flat_map(|(name, value)| [name.to_owned(), value])
+        .collect()
+    }
 }
 
 impl RedisServer {
     /// Starts a server that keeps nothing on disk.
     pub fn start() -> Self {
-        Self::start_with(false, Vec::new(), None)
+        Self::start_with(false, Vec::new(), None, None)
     }
 
     /// Starts a server with an append-only file fsynced on every write, so restarts keep data.
     pub fn start_durable() -> Self {
-        Self::start_with(true, Vec::new(), None)
+        Self::start_with(true, Vec::new(), None, None)
     }
 
-    fn start_with(durable: bool, args: Vec<String>, sentinel: Option<&dyn Fn(u16) -> String>) -> Self {
+    fn start_with(durable: bool, args: Vec<String>, sentinel: Option<&dyn Fn(u16) -> String>, tls: Option<&TestTls>) -> Self {
         if on_path("redis-server").is_none() {
             panic!("redis-server not found: `apt-get install redis-server`, or set ARAGORA_TEST_REDIS_URL");
         }
@@ -311,78 +364,22 @@ impl RedisServer {
             std::fs::write(&path, config(port)).expect("write sentinel.conf");
             path
         });
-        let server = Self { dir, port, durable, args, sentinel, tls_ca: None };
+        let server = Self { dir, port, durable, args, sentinel, tls: tls.cloned() };
         let pidfile = server.dir.join("redis.pid").display().to_string();
         watchdog(&server.dir, &["sh".into(), "-c".into(), format!("kill -9 $(cat {pidfile})")]);
         server.start_again();
         server
     }
 
-    /// Starts a server that speaks only TLS, with a certificate for `127.0.0.1` and `localhost`
-    /// signed by a new authority ([`Self::tls_ca`]).
+    /// Starts a server that speaks only TLS, with a certificate signed by a new authority
+    /// ([`Self::tls_ca`]).
     pub fn start_tls() -> Self {
-        let dir = tempfile::Builder::new().prefix("aragora-redis-tls-").tempdir().expect("temp dir").keep();
-        let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(&dir).args(args));
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=aragora test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ]);
-        openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"]);
-        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").expect("san.ext");
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.pem",
-        ]);
-        let file = |name: &str| dir.join(name).display().to_string();
-        let port = free_port();
-        let args = vec![
-            "--port".to_owned(),
-            "0".to_owned(),
-            "--tls-port".to_owned(),
-            port.to_string(),
-            "--tls-cert-file".to_owned(),
-            file("server.pem"),
-            "--tls-key-file".to_owned(),
-            file("server.key"),
-            "--tls-ca-cert-file".to_owned(),
-            file("ca.pem"),
-            "--tls-auth-clients".to_owned(),
-            "no".to_owned(),
-        ];
-        let server = Self { tls_ca: Some(dir.join("ca.pem")), dir, port, durable: false, args, sentinel: None };
-        let pidfile = server.dir.join("redis.pid").display().to_string();
-        watchdog(&server.dir, &["sh".into(), "-c".into(), format!("kill -9 $(cat {pidfile})")]);
-        server.start_again();
-        server
+        Self::start_with(false, Vec::new(), None, Some(&TestTls::generate()))
     }
 
     /// The authority that signed a TLS server's certificate.
-    pub fn tls_ca(&self) -> Option<&Path> {
-        self.tls_ca.as_deref()
+    pub fn tls_ca(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(TestTls::ca)
     }
 
     /// Starts the (stopped or killed) server again on the same port and directory.
@@ -408,6 +405,9 @@ impl RedisServer {
             }
         }
         command.args(&self.args);
+        if let Some(tls) = &self.tls {
+            command.args(tls.server_args(self.port));
+        }
         run(&mut command);
         wait_until("redis-server", Duration::from_secs(20), || self.cli(&["ping"]).is_some_and(|out| out.trim() == "PONG"));
     }
@@ -415,8 +415,8 @@ impl RedisServer {
     /// Runs `redis-cli` against this server; its output, or `None` when it failed.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
         let mut command = Command::new("redis-cli");
-        if let Some(ca) = &self.tls_ca {
-            command.arg("--tls").arg("--cacert").arg(ca);
+        if let Some(tls) = &self.tls {
+            command.arg("--tls").arg("--cacert").arg(tls.ca());
         }
         let output = command.args(["-p", &self.port.to_string()]).args(args).stdin(Stdio::null()).output().ok()?;
         output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
@@ -443,7 +443,7 @@ impl RedisServer {
 
     /// Its URL (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
-        let scheme = if self.tls_ca.is_some() { "rediss" } else { "redis" };
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
         format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
@@ -481,6 +481,8 @@ pub struct RedisSentinelGroup {
     pub servers: Vec<RedisServer>,
     /// The Sentinels.
     pub sentinels: Vec<RedisServer>,
+    /// The certificates, when every server and Sentinel speaks only TLS.
+    pub tls: Option<TestTls>,
 }
 
 impl RedisSentinelGroup {
@@ -491,13 +493,22 @@ impl RedisSentinelGroup {
 
     /// Starts a group whose master has `replicas` replicas.
     pub fn start_with_replicas(replicas: usize) -> Self {
+        Self::launch(replicas, None)
+    }
+
+    /// Starts a group in which every server and Sentinel speaks only TLS.
+    pub fn start_tls() -> Self {
+        Self::launch(1, Some(TestTls::generate()))
+    }
+
+    fn launch(replicas: usize, tls: Option<TestTls>) -> Self {
         let quick_sync = || vec!["--repl-diskless-sync-delay".to_owned(), "0".to_owned()];
-        let master = RedisServer::start_with(false, quick_sync(), None);
+        let master = RedisServer::start_with(false, quick_sync(), None, tls.as_ref());
         let mut servers = vec![];
         for _ in 0..replicas {
             let mut replica_args = quick_sync();
             replica_args.extend(["--replicaof".to_owned(), "127.0.0.1".to_owned(), master.port.to_string()]);
-            servers.push(RedisServer::start_with(false, replica_args, None));
+            servers.push(RedisServer::start_with(false, replica_args, None, tls.as_ref()));
         }
         let master_port = master.port;
         let config = move |port: u16| {
@@ -507,9 +518,9 @@ impl RedisSentinelGroup {
                  sentinel parallel-syncs {SENTINEL_MASTER} 1\n"
             )
         };
-        let sentinels: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_with(false, Vec::new(), Some(&config))).collect();
+        let sentinels: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_with(false, Vec::new(), Some(&config), tls.as_ref())).collect();
         servers.insert(0, master);
-        let group = Self { servers, sentinels };
+        let group = Self { servers, sentinels, tls };
         let replicas = replicas.to_string();
         wait_until("the sentinels to see the replica and each other", Duration::from_secs(30), || {
             group.sentinels.iter().all(|s| {
@@ -558,26 +569,43 @@ struct NodeEntry {
 pub struct RedisCluster {
     /// The six nodes; which are masters changes with failovers.
     pub nodes: Vec<RedisServer>,
+    /// The certificates, when every node speaks only TLS (the cluster bus too).
+    pub tls: Option<TestTls>,
 }
 
 impl RedisCluster {
     /// Starts the nodes, creates the Cluster and waits until every node reports it healthy.
     pub fn start() -> Self {
+        Self::launch(None)
+    }
+
+    /// Starts a Cluster whose nodes speak only TLS, to clients and to each other.
+    pub fn start_tls() -> Self {
+        Self::launch(Some(TestTls::generate()))
+    }
+
+    fn launch(tls: Option<TestTls>) -> Self {
         // The bus port is given: the default (port + 10000) may be taken.
         let args = || {
             let mut args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
                 .map(String::from)
                 .to_vec();
             args.extend(["--cluster-port".to_owned(), free_port().to_string(), "--repl-diskless-sync-delay".to_owned(), "0".to_owned()]);
+            if tls.is_some() {
+                args.extend(["--tls-cluster".to_owned(), "yes".to_owned()]);
+            }
             args
         };
-        let nodes: Vec<RedisServer> = (0..6).map(|_| RedisServer::start_with(false, args(), None)).collect();
+        let nodes: Vec<RedisServer> = (0..6).map(|_| RedisServer::start_with(false, args(), None, tls.as_ref())).collect();
         let mut create = Command::new("redis-cli");
+        if let Some(tls) = &tls {
+            create.arg("--tls").arg("--cacert").arg(tls.ca());
+        }
         create.arg("--cluster").arg("create");
         create.args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
         create.args(["--cluster-replicas", "1", "--cluster-yes"]);
         run(&mut create);
-        let cluster = Self { nodes };
+        let cluster = Self { nodes, tls };
         cluster.wait_healthy();
         cluster
     }

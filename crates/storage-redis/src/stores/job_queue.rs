@@ -23,8 +23,8 @@ fn script(body: &str) -> Script {
 static ENQUEUE: LazyLock<Script> = LazyLock::new(|| script(ENQUEUE_JOB));
 static CLAIM: LazyLock<Script> = LazyLock::new(|| script(CLAIM_JOBS));
 static SETTLE: LazyLock<Script> = LazyLock::new(|| script(SETTLE_JOBS));
-static LIST: LazyLock<Script> = LazyLock::new(|| script(LIST_JOBS));
-static LAPSED: LazyLock<Script> = LazyLock::new(|| script(LAPSED_JOBS));
+pub(crate) static LIST: LazyLock<Script> = LazyLock::new(|| script(LIST_JOBS));
+pub(crate) static LAPSED: LazyLock<Script> = LazyLock::new(|| script(LAPSED_JOBS));
 static PRUNE: LazyLock<Script> = LazyLock::new(|| script(PRUNE_JOBS));
 
 /// The job queue on Redis.
