@@ -4,8 +4,8 @@
 //! The redis crate's own connections do not follow a Sentinel failover: a connection keeps
 //! talking to the server it was opened on, which after a failover is a replica (or dead). A
 //! [`SentinelConnection`] asks the Sentinels for the master again whenever the one it has fails
-//! (a connection error, a timeout, `READONLY`, `MASTERDOWN`) and whenever a Sentinel announces
-//! `+switch-master`. Cluster redirections (`MOVED`, `ASK`, `TRYAGAIN`) are followed by the redis
+//! (a connection error, a timeout, `READONLY`, `MASTERDOWN`) and whenever a Sentinel announces a
+//! failover of it. Cluster redirections (`MOVED`, `ASK`, `TRYAGAIN`) are followed by the redis
 //! crate's cluster connection.
 
 use crate::{BACKEND, redis_error};
@@ -13,7 +13,6 @@ use futures::StreamExt;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, IntoConnectionInfo, Pipeline, RedisFuture, TlsCertificates, TlsMode, Value,
 };
@@ -376,7 +375,9 @@ struct SentinelShared {
     current: Mutex<(u64, Option<MultiplexedConnection>)>,
     /// How many times a master was found (for tests and metrics).
     resolutions: AtomicU64,
-    /// Dropped with the last handle, which ends the `+switch-master` listener.
+    /// How many failover announcements for our master arrived.
+    announcements: AtomicU64,
+    /// Dropped with the last handle, which ends the failover listener.
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -387,7 +388,13 @@ impl SentinelConnection {
             return Err(StorageError::config("REDIS_MODE=sentinel needs ARAGORA_REDIS_SENTINEL_HOSTS"));
         }
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let shared = Arc::new(SentinelShared { config, current: Mutex::new((0, None)), resolutions: AtomicU64::new(0), _stop: stop });
+        let shared = Arc::new(SentinelShared {
+            config,
+            current: Mutex::new((0, None)),
+            resolutions: AtomicU64::new(0),
+            announcements: AtomicU64::new(0),
+            _stop: stop,
+        });
         let connection = Self { shared };
         connection.master().await?;
         tokio::spawn(listen_for_failovers(Arc::downgrade(&connection.shared), stopped));
@@ -397,6 +404,12 @@ impl SentinelConnection {
     /// How many times the master was looked up (1 after connecting; one more per failover seen).
     pub fn resolutions(&self) -> u64 {
         self.shared.resolutions.load(Ordering::Relaxed)
+    }
+
+    /// How many failover announcements (`+failover-state-reconf-slaves`, `+switch-master`) for
+    /// this master the Sentinels sent.
+    pub fn announcements(&self) -> u64 {
+        self.shared.announcements.load(Ordering::Relaxed)
     }
 
     /// The current master connection and its generation, finding the master first if needed.
@@ -426,40 +439,56 @@ impl SentinelConnection {
         }
     }
 
-    /// Asks the Sentinels for the master, checks with `ROLE` that it is one, and connects.
+    /// Asks the Sentinels, in order, for the master, checks with `ROLE` that it is one, and
+    /// connects. `SENTINEL GET-MASTER-ADDR-BY-NAME` names the promoted replica as soon as a
+    /// failover reconfigures the other replicas, before `+switch-master` is announced (the
+    /// redis crate's lookup, `SENTINEL MASTERS`, names the old master until then).
     async fn find_master(&self) -> Result<MultiplexedConnection> {
         let config = &self.shared.config;
-        let tls = config.uses_tls().then_some(TlsMode::Secure);
-        let sentinels = config.sentinel_hosts.iter().map(|sentinel| config.address(sentinel));
-        let mut builder = SentinelClientBuilder::new(sentinels, &config.sentinel_master, SentinelServerType::Master)
-            .map_err(redis_error)?
-            .set_client_to_redis_db(config.db);
-        if let Some(password) = &config.password {
-            builder = builder.set_client_to_redis_password(password.expose());
+        let mut failure = None;
+        for sentinel in &config.sentinel_hosts {
+            match self.master_named_by(sentinel).await {
+                Ok(Some(conn)) => {
+                    self.shared.resolutions.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(master = %config.sentinel_master, "redis sentinel: connected to the master");
+                    return Ok(conn);
+                }
+                Ok(None) => {}
+                Err(error) => failure = Some(error),
+            }
         }
-        if let Some(password) = &config.sentinel_password {
-            builder = builder.set_client_to_sentinel_password(password.expose());
-        }
-        if let Some(tls) = tls {
-            builder = builder.set_client_to_redis_tls_mode(tls).set_client_to_sentinel_tls_mode(tls);
-        }
-        if let Some(certificates) = config.certificates()? {
-            builder = builder.set_client_to_redis_certificates(certificates.clone()).set_client_to_sentinel_certificates(certificates);
-        }
-        let client = builder.build().map_err(redis_error)?.async_get_client().await.map_err(|e| match e.kind() {
-            redis::ErrorKind::MasterNameNotFoundBySentinel => StorageError::config(format!(
+        Err(failure.unwrap_or_else(|| {
+            StorageError::config(format!(
                 "the sentinels monitor no master named `{}` (ARAGORA_REDIS_SENTINEL_MASTER)",
                 config.sentinel_master
-            )),
-            _ => redis_error(e),
-        })?;
+            ))
+        }))
+    }
+
+    /// The master `sentinel` names, connected and checked; `None` when it knows no such master.
+    async fn master_named_by(&self, sentinel: &(String, u16)) -> Result<Option<MultiplexedConnection>> {
+        let config = &self.shared.config;
         let settings = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout));
-        let conn = client.get_multiplexed_async_connection_with_config(&settings).await.map_err(redis_error)?;
-        self.shared.resolutions.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(master = %config.sentinel_master, "redis sentinel: connected to the master");
-        Ok(conn)
+        let mut asked =
+            sentinel_client(config, sentinel)?.get_multiplexed_async_connection_with_config(&settings).await.map_err(redis_error)?;
+        let named: Option<(String, u16)> = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(&config.sentinel_master)
+            .query_async(&mut asked)
+            .await
+            .map_err(redis_error)?;
+        let Some(address) = named else { return Ok(None) };
+        let mut master =
+            config.node_client(None, Some(&address))?.get_multiplexed_async_connection_with_config(&settings).await.map_err(redis_error)?;
+        match redis::cmd("ROLE").query_async(&mut master).await.map_err(redis_error)? {
+            redis::Role::Primary { .. } => Ok(Some(master)),
+            _ => Err(StorageError::Unavailable {
+                backend: BACKEND,
+                source: format!("the server a sentinel names as master ({}:{}) is not one yet", address.0, address.1).into(),
+            }),
+        }
     }
 
     /// Sends through the master, forgetting it when the reply says it may no longer be one. A
@@ -502,13 +531,15 @@ impl SentinelShared {
         self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Drops the master connection of `generation` (any, for `None`), so the next call finds
-    /// the master again.
+    /// Drops the master connection of `generation`, so the next call finds the master again.
+    /// `None` (a Sentinel announced a new master) also discards any lookup still under way,
+    /// which may have found the old one.
     fn forget(&self, generation: Option<u64>) {
         let mut current = self.lock();
-        if generation.is_none_or(|g| g == current.0) && current.1.is_some() {
+        let stale = generation.is_none_or(|g| g == current.0 && current.1.is_some());
+        if stale {
             *current = (current.0.wrapping_add(1), None);
-            tracing::warn!(master = %self.config.sentinel_master, "redis sentinel: the master connection failed; asking the sentinels again");
+            tracing::warn!(master = %self.config.sentinel_master, "redis sentinel: the master moved or failed; asking the sentinels again");
         }
     }
 }
@@ -587,9 +618,15 @@ impl ConnectionLike for SentinelConnection {
     }
 }
 
-/// Listens to the Sentinels' `+switch-master` announcements and forgets the master when ours
-/// moves, so the next call goes to the new one even if the old one still answers. Moves to the
-/// next Sentinel when one goes away; ends with the connection.
+/// The announcement of a completed failover.
+const SWITCH_MASTER: &str = "+switch-master";
+/// The announcement that a failover promoted a replica and now reconfigures the others: from
+/// here on the Sentinels name the promoted replica.
+const RECONFIGURING: &str = "+failover-state-reconf-slaves";
+
+/// Listens to the Sentinels' failover announcements and forgets the master when ours moves, so
+/// the next call goes to the new one even if the old one still answers. Moves to the next
+/// Sentinel when one goes away; ends with the connection.
 async fn listen_for_failovers(shared: std::sync::Weak<SentinelShared>, mut stopped: tokio::sync::oneshot::Receiver<()>) {
     let mut next = 0usize;
     loop {
@@ -600,16 +637,30 @@ async fn listen_for_failovers(shared: std::sync::Weak<SentinelShared>, mut stopp
         next = next.wrapping_add(1);
         let listen = async {
             let client = sentinel_client(&config, &sentinel)?;
-            let mut pubsub = client.get_async_pubsub().await.map_err(redis_error)?;
-            pubsub.subscribe("+switch-master").await.map_err(redis_error)?;
+            let subscribe = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(&[SWITCH_MASTER, RECONFIGURING]).await.map(|()| pubsub)
+            };
+            // A Sentinel that does not answer must not hold the listener.
+            let mut pubsub = tokio::time::timeout(discovery_deadline(&config), subscribe)
+                .await
+                .map_err(|_| discovery_timed_out("subscribing to a sentinel"))?
+                .map_err(redis_error)?;
             let mut messages = pubsub.on_message();
             while let Some(message) = messages.next().await {
                 let payload: String = message.get_payload().unwrap_or_default();
-                // `<master name> <old ip> <old port> <new ip> <new port>`
-                if payload.split(' ').next() == Some(config.sentinel_master.as_str())
+                let mut words = payload.split(' ');
+                let master = match message.get_channel_name() {
+                    // `<master name> <old ip> <old port> <new ip> <new port>`
+                    SWITCH_MASTER => words.next(),
+                    // `master <master name> <ip> <port>`
+                    _ => words.nth(1),
+                };
+                if master == Some(config.sentinel_master.as_str())
                     && let Some(shared) = shared.upgrade()
                 {
-                    tracing::warn!(announcement = %payload, "redis sentinel: +switch-master");
+                    tracing::warn!(announcement = %payload, channel = message.get_channel_name(), "redis sentinel: failover announced");
+                    shared.announcements.fetch_add(1, Ordering::Relaxed);
                     shared.forget(None);
                 }
             }

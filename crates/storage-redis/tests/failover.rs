@@ -105,6 +105,29 @@ async fn writes_a_replica_acknowledged_survive_a_coordinated_failover() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announced_failover_moves_an_idle_connection_before_its_next_write() {
+    // No traffic during the failover, so no error can tell the connection the master moved:
+    // only the Sentinels' announcements can.
+    let group = RedisSentinelGroup::start();
+    let backend = backend(RedisHAConfig::sentinel(group.sentinel_hosts(), SENTINEL_MASTER), &fresh_namespace()).await;
+    let store = RedisIntegrationStore::on(&backend);
+    let tenant = storage_testkit::tenant("idle");
+    store.set(&IntegrationConfig::new(tenant.clone(), "before", "slack")).await.expect("write before");
+    let RedisConnection::Sentinel(sentinel) = backend.conn() else { panic!("a sentinel connection") };
+    let old = group.master_port().expect("a master");
+    assert_eq!(group.sentinels[0].cli(&["sentinel", "failover", SENTINEL_MASTER]).as_deref().map(str::trim), Some("OK"));
+    // `+failover-state-reconf-slaves`, then `+switch-master`.
+    wait_for("the announcements", Duration::from_secs(30), || sentinel.announcements() >= 2);
+    assert_ne!(group.master_port(), Some(old), "announced after the switch");
+    store.set(&IntegrationConfig::new(tenant.clone(), "after", "slack")).await.expect("the first write after the failover");
+    assert_eq!(sentinel.resolutions(), 2, "looked up again once, on the announcement");
+    // It went to the new master: the old one, demoted, resyncs from it and has it too.
+    let new_master = group.master();
+    assert_eq!(new_master.role().as_deref(), Some("master"));
+    assert!(store.get(&tenant, "before").await.expect("read").is_some() && store.get(&tenant, "after").await.expect("read").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stores_work_again_once_a_dead_cluster_master_is_replaced() {
     let cluster = Arc::new(RedisCluster::start());
     let namespace = fresh_namespace();
