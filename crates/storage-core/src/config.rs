@@ -107,8 +107,9 @@ pub struct StorageConfig {
     pub sqlite_busy_timeout_ms: u64,
     /// `REDIS_URL`: the Redis URL.
     pub redis_url: Option<Secret<String>>,
-    /// `REDIS_MODE`: `standalone` (default), `sentinel` or `cluster`.
-    pub redis_mode: RedisMode,
+    /// `REDIS_MODE`: `standalone`, `sentinel` or `cluster`; unset, the listed Sentinel hosts or
+    /// Cluster nodes decide ([`StorageConfig::redis_topology`]).
+    pub redis_mode: Option<RedisMode>,
     /// `ARAGORA_REDIS_CONNECT_TIMEOUT_MS` (2000).
     pub redis_connect_timeout_ms: u64,
     /// `ARAGORA_REDIS_RESPONSE_TIMEOUT_MS` (2000).
@@ -198,7 +199,7 @@ impl Default for StorageConfig {
             sqlite_readers: 4,
             sqlite_busy_timeout_ms: 5_000,
             redis_url: None,
-            redis_mode: RedisMode::Standalone,
+            redis_mode: None,
             redis_connect_timeout_ms: 2_000,
             redis_response_timeout_ms: 2_000,
             redis_password: None,
@@ -289,28 +290,60 @@ impl StorageConfig {
         })
     }
 
-    /// The Redis deployment these settings describe: an explicit `REDIS_MODE` wins; left at
-    /// `standalone`, Sentinel hosts or Cluster nodes select their mode, as in the original.
+    /// The Redis deployment these settings describe: `REDIS_MODE` when it is set; otherwise
+    /// Sentinel when Sentinel hosts are listed, Cluster when Cluster nodes are, else standalone
+    /// (the original's upgrade from its default).
     pub fn redis_topology(&self) -> RedisMode {
         match self.redis_mode {
-            RedisMode::Standalone if listed(&self.redis_sentinel_hosts) => RedisMode::Sentinel,
-            RedisMode::Standalone if listed(&self.redis_cluster_nodes) => RedisMode::Cluster,
-            mode => mode,
+            Some(mode) => mode,
+            None if listed(&self.redis_sentinel_hosts) => RedisMode::Sentinel,
+            None if listed(&self.redis_cluster_nodes) => RedisMode::Cluster,
+            None => RedisMode::Standalone,
         }
     }
 
-    /// What each Redis mode needs to be reachable.
+    /// What each Redis mode needs to be reachable, and settings that contradict the mode.
     fn check_redis_topology(&self) -> Result<()> {
-        match self.redis_topology() {
-            RedisMode::Standalone if self.redis_url.is_none() => Err(StorageError::config("DATABASE_BACKEND=redis needs REDIS_URL")),
+        if self.redis_mode.is_none() && listed(&self.redis_sentinel_hosts) && listed(&self.redis_cluster_nodes) {
+            return Err(StorageError::config(
+                "both ARAGORA_REDIS_SENTINEL_HOSTS and ARAGORA_REDIS_CLUSTER_NODES are set: say which with REDIS_MODE",
+            ));
+        }
+        let mode = self.redis_topology();
+        match mode {
+            RedisMode::Standalone if self.redis_url.is_none() => {
+                return Err(StorageError::config("DATABASE_BACKEND=redis needs REDIS_URL"));
+            }
             RedisMode::Sentinel if !listed(&self.redis_sentinel_hosts) => {
-                Err(StorageError::config("REDIS_MODE=sentinel needs ARAGORA_REDIS_SENTINEL_HOSTS"))
+                return Err(StorageError::config("REDIS_MODE=sentinel needs ARAGORA_REDIS_SENTINEL_HOSTS"));
+            }
+            RedisMode::Sentinel if self.redis_sentinel_master.trim().is_empty() => {
+                return Err(StorageError::invalid("ARAGORA_REDIS_SENTINEL_MASTER", "must name the master the Sentinels monitor"));
             }
             RedisMode::Cluster if !listed(&self.redis_cluster_nodes) && self.redis_url.is_none() => {
-                Err(StorageError::config("REDIS_MODE=cluster needs ARAGORA_REDIS_CLUSTER_NODES (or REDIS_URL naming one node)"))
+                return Err(StorageError::config("REDIS_MODE=cluster needs ARAGORA_REDIS_CLUSTER_NODES (or REDIS_URL naming one node)"));
             }
-            _ => Ok(()),
+            _ => {}
         }
+        if self.redis_db < 0 || (mode == RedisMode::Cluster && self.redis_db != 0) {
+            return Err(StorageError::invalid(
+                "ARAGORA_REDIS_DB",
+                format!("`{}`: a database number from 0; a Cluster has only 0", self.redis_db),
+            ));
+        }
+        if self.redis_wait_replicas > 0 && mode != RedisMode::Sentinel {
+            return Err(StorageError::invalid("ARAGORA_REDIS_WAIT_REPLICAS", "waiting for replicas is done in Sentinel mode only"));
+        }
+        if self.redis_wait_replicas > 0 && self.redis_wait_timeout_ms >= self.redis_response_timeout_ms {
+            return Err(StorageError::invalid(
+                "ARAGORA_REDIS_WAIT_TIMEOUT_MS",
+                format!(
+                    "`{}` must be shorter than ARAGORA_REDIS_RESPONSE_TIMEOUT_MS (`{}`)",
+                    self.redis_wait_timeout_ms, self.redis_response_timeout_ms
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Where development mode keeps a generated encryption key.
@@ -471,15 +504,32 @@ mod tests {
             assert_eq!(config.redis_sentinel_hosts.as_deref(), Some("s1:26379,s2"));
             assert_eq!(config.redis_sentinel_master, "mymaster");
             assert_eq!(config.redis_password.as_ref().map(|p| p.expose().as_str()), Some("0042"), "a password of digits stays text");
-            // An explicit mode wins, and says what it lacks.
+            // Both lists, and no mode to choose between them.
+            jail.set_env("ARAGORA_REDIS_CLUSTER_NODES", "n1:7000,n2:7001");
+            let err = StorageConfig::from_env().expect_err("ambiguous").to_string();
+            assert!(err.contains("REDIS_MODE"), "{err}");
+            // An explicit mode wins and says what it lacks.
+            jail.set_env("ARAGORA_REDIS_CLUSTER_NODES", "");
             jail.set_env("REDIS_MODE", "cluster");
             let err = StorageConfig::from_env().expect_err("no cluster nodes").to_string();
             assert!(err.contains("ARAGORA_REDIS_CLUSTER_NODES"), "{err}");
+            jail.set_env("REDIS_MODE", "standalone");
+            jail.set_env("REDIS_URL", "redis://cache:6379");
+            assert_eq!(StorageConfig::from_env().map_err(|e| e.to_string())?.redis_topology(), RedisMode::Standalone, "even over hosts");
+            jail.set_env("REDIS_MODE", "cluster");
             jail.set_env("ARAGORA_REDIS_CLUSTER_NODES", "n1:7000,n2:7001");
             jail.set_env("ARAGORA_REDIS_SSL", "true");
-            jail.set_env("ARAGORA_REDIS_WAIT_REPLICAS", "1");
             let config = StorageConfig::from_env().map_err(|e| e.to_string())?;
-            assert_eq!((config.redis_topology(), config.redis_ssl, config.redis_wait_replicas), (RedisMode::Cluster, true, 1));
+            assert_eq!((config.redis_topology(), config.redis_ssl), (RedisMode::Cluster, true));
+            jail.set_env("ARAGORA_REDIS_WAIT_REPLICAS", "1");
+            let err = StorageConfig::from_env().expect_err("WAIT on a cluster").to_string();
+            assert!(err.contains("ARAGORA_REDIS_WAIT_REPLICAS"), "{err}");
+            jail.set_env("REDIS_MODE", "sentinel");
+            jail.set_env("ARAGORA_REDIS_WAIT_TIMEOUT_MS", "5000");
+            let err = StorageConfig::from_env().expect_err("a wait longer than a reply").to_string();
+            assert!(err.contains("ARAGORA_REDIS_WAIT_TIMEOUT_MS"), "{err}");
+            jail.set_env("ARAGORA_REDIS_WAIT_TIMEOUT_MS", "500");
+            assert_eq!(StorageConfig::from_env().map_err(|e| e.to_string())?.redis_wait_replicas, 1);
             jail.set_env("REDIS_MODE", "sharded");
             let err = StorageConfig::from_env().expect_err("not a mode").to_string();
             assert!(err.contains("sharded"), "{err}");

@@ -65,8 +65,15 @@ pub(crate) fn redis_error(error: redis::RedisError) -> StorageError {
                         | ServerErrorKind::MasterDown
                         | ServerErrorKind::TryAgain
                         | ServerErrorKind::ClusterDown
+                        // Redirections the cluster connection gave up following: the slots are
+                        // moving (a failover, a reshard) faster than it refreshed its map.
+                        | ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
                 )
         );
+    // Codes the crate does not know: a `WAIT` cut short by a demotion, a master refusing writes
+    // it cannot replicate (`min-replicas-to-write`).
+    let transient = transient || matches!(error.code(), Some("UNBLOCKED" | "NOREPLICAS"));
     if transient {
         StorageError::Unavailable { backend: BACKEND, source: Box::new(error) }
     } else {

@@ -17,7 +17,7 @@ use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, IntoConnectionInfo, Pipeline, RedisFuture, TlsCertificates, TlsMode, Value,
 };
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use storage_core::{RedisMode, Result, Secret, StorageConfig, StorageError};
@@ -67,7 +67,7 @@ fn hosts(variable: &'static str, list: Option<&str>, default_port: u16) -> Resul
                 let port = port.parse().map_err(|_| StorageError::invalid(variable, format!("`{entry}`: `{port}` is not a port")))?;
                 (host.trim_start_matches('[').trim_end_matches(']'), port)
             }
-            _ => (entry, default_port),
+            _ => (entry.trim_start_matches('[').trim_end_matches(']'), default_port),
         };
         if host.is_empty() {
             return Err(StorageError::invalid(variable, format!("`{entry}` names no host")));
@@ -317,7 +317,8 @@ fn discovery_timed_out(what: &str) -> StorageError {
 
 async fn connect_cluster(config: &RedisHAConfig) -> Result<ClusterConnection> {
     let scheme = if config.uses_tls() { "rediss" } else { "redis" };
-    let mut nodes: Vec<String> = config.cluster_nodes.iter().map(|(host, port)| format!("{scheme}://{host}:{port}")).collect();
+    let bracketed = |host: &str| if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+    let mut nodes: Vec<String> = config.cluster_nodes.iter().map(|(host, port)| format!("{scheme}://{}:{port}", bracketed(host))).collect();
     if nodes.is_empty()
         && let Some(url) = &config.url
     {
@@ -368,11 +369,35 @@ impl std::fmt::Debug for SentinelConnection {
     }
 }
 
+/// A master's connections: one for everything, and, when writes wait for replicas, a few for
+/// those writes (Redis holds a connection's later commands while a `WAIT` on it blocks).
+struct Master {
+    conn: MultiplexedConnection,
+    writers: Vec<MultiplexedConnection>,
+    next_writer: AtomicUsize,
+}
+
+impl Master {
+    /// The connection for a command: a writer, in turn, for a write that waits for replicas.
+    fn connection(&self, waits: bool) -> MultiplexedConnection {
+        let writer = waits.then(|| self.next_writer.fetch_add(1, Ordering::Relaxed)).and_then(|n| n.checked_rem(self.writers.len()));
+        writer.and_then(|n| self.writers.get(n)).unwrap_or(&self.conn).clone()
+    }
+}
+
+/// Connections a master gets for writes that wait for replicas: as many writes wait at once.
+const WAITING_WRITERS: usize = 4;
+
+/// The current master and its generation (bumped whenever it is forgotten).
+type Current = (u64, Option<Arc<Master>>);
+
 struct SentinelShared {
     config: RedisHAConfig,
-    /// The master connection and its generation. The lock is held only to read or swap it, never
-    /// while connecting.
-    current: Mutex<(u64, Option<MultiplexedConnection>)>,
+    /// The master and its generation. The lock is held only to read or swap them, never while
+    /// connecting.
+    current: Mutex<Current>,
+    /// One lookup at a time: callers that find no master wait for its answer.
+    lookup: tokio::sync::Mutex<()>,
     /// How many times a master was found (for tests and metrics).
     resolutions: AtomicU64,
     /// How many failover announcements for our master arrived.
@@ -387,10 +412,17 @@ impl SentinelConnection {
         if config.sentinel_hosts.is_empty() {
             return Err(StorageError::config("REDIS_MODE=sentinel needs ARAGORA_REDIS_SENTINEL_HOSTS"));
         }
+        if config.wait_replicas > 0 && config.wait_timeout >= config.response_timeout {
+            return Err(StorageError::invalid(
+                "ARAGORA_REDIS_WAIT_TIMEOUT_MS",
+                "must be shorter than ARAGORA_REDIS_RESPONSE_TIMEOUT_MS, or every wait that runs out is a timeout",
+            ));
+        }
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let shared = Arc::new(SentinelShared {
             config,
             current: Mutex::new((0, None)),
+            lookup: tokio::sync::Mutex::new(()),
             resolutions: AtomicU64::new(0),
             announcements: AtomicU64::new(0),
             _stop: stop,
@@ -412,83 +444,95 @@ impl SentinelConnection {
         self.shared.announcements.load(Ordering::Relaxed)
     }
 
-    /// The current master connection and its generation, finding the master first if needed.
-    /// Callers that find none at once each ask the Sentinels; the first to finish is kept.
-    async fn master(&self) -> Result<(u64, MultiplexedConnection)> {
-        let generation = {
-            let current = self.shared.lock();
-            if let (generation, Some(conn)) = &*current {
-                return Ok((*generation, conn.clone()));
-            }
-            current.0
-        };
-        let found = tokio::time::timeout(discovery_deadline(&self.shared.config), self.find_master())
-            .await
-            .map_err(|_| discovery_timed_out("asking the Sentinels for the master"))??;
-        let mut current = self.shared.lock();
-        match &*current {
-            (now, Some(conn)) if *now == generation => Ok((*now, conn.clone())),
-            _ if current.0 != generation => {
-                // Forgotten again meanwhile (another failover): this one may be stale too.
-                Err(StorageError::Unavailable { backend: BACKEND, source: "the Redis master changed while connecting".into() })
-            }
-            _ => {
-                *current = (generation, Some(found.clone()));
-                Ok((generation, found))
-            }
+    /// The current master and its generation, finding it first if needed.
+    async fn master(&self) -> Result<(u64, Arc<Master>)> {
+        if let Some(found) = self.shared.installed() {
+            return Ok(found);
         }
-    }
-
-    /// Asks the Sentinels, in order, for the master, checks with `ROLE` that it is one, and
-    /// connects. `SENTINEL GET-MASTER-ADDR-BY-NAME` names the promoted replica as soon as a
-    /// failover reconfigures the other replicas, before `+switch-master` is announced (the
-    /// redis crate's lookup, `SENTINEL MASTERS`, names the old master until then).
-    async fn find_master(&self) -> Result<MultiplexedConnection> {
-        let config = &self.shared.config;
-        let mut failure = None;
-        for sentinel in &config.sentinel_hosts {
-            match self.master_named_by(sentinel).await {
-                Ok(Some(conn)) => {
-                    self.shared.resolutions.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(master = %config.sentinel_master, "redis sentinel: connected to the master");
-                    return Ok(conn);
+        let lookup = async {
+            let _one_at_a_time = self.shared.lookup.lock().await;
+            loop {
+                // Found by the lookup this caller waited for.
+                if let Some(found) = self.shared.installed() {
+                    return Ok(found);
                 }
-                Ok(None) => {}
-                Err(error) => failure = Some(error),
+                let generation = self.shared.lock().0;
+                let found = Arc::new(self.find_master().await?);
+                let mut current = self.shared.lock();
+                if current.0 == generation {
+                    *current = (generation, Some(Arc::clone(&found)));
+                    return Ok((generation, found));
+                }
+                // A failover was announced during the lookup, whose answer may be the old
+                // master: ask again.
             }
-        }
-        Err(failure.unwrap_or_else(|| {
-            StorageError::config(format!(
-                "the sentinels monitor no master named `{}` (ARAGORA_REDIS_SENTINEL_MASTER)",
-                config.sentinel_master
-            ))
-        }))
+        };
+        tokio::time::timeout(discovery_deadline(&self.shared.config), lookup)
+            .await
+            .map_err(|_| discovery_timed_out("asking the Sentinels for the master"))?
     }
 
-    /// The master `sentinel` names, connected and checked; `None` when it knows no such master.
-    async fn master_named_by(&self, sentinel: &(String, u16)) -> Result<Option<MultiplexedConnection>> {
+    /// Asks every Sentinel at once for the master (`SENTINEL GET-MASTER-ADDR-BY-NAME`), and
+    /// keeps the first it could connect to and that `ROLE` confirms is a master. That lookup names
+    /// the promoted replica as soon as a failover reconfigures the other replicas, before
+    /// `+switch-master` is announced (the redis crate's, `SENTINEL MASTERS`, names the old master
+    /// until then).
+    async fn find_master(&self) -> Result<Master> {
         let config = &self.shared.config;
-        let settings = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.response_timeout));
+        if config.sentinel_hosts.is_empty() {
+            // `select_ok` of nothing would panic.
+            return Err(StorageError::config("REDIS_MODE=sentinel needs ARAGORA_REDIS_SENTINEL_HOSTS"));
+        }
+        let asks = config.sentinel_hosts.iter().map(|sentinel| Box::pin(self.master_named_by(sentinel)));
+        let ((address, conn), _) = futures::future::select_ok(asks).await?;
+        let mut writers = Vec::new();
+        if config.wait_replicas > 0 {
+            for _ in 0..WAITING_WRITERS {
+                writers.push(self.connect_node(&address).await?);
+            }
+        }
+        self.shared.resolutions.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(master = %config.sentinel_master, "redis sentinel: connected to the master");
+        Ok(Master { conn, writers, next_writer: AtomicUsize::new(0) })
+    }
+
+    /// The master `sentinel` names, connected and checked.
+    async fn master_named_by(&self, sentinel: &(String, u16)) -> Result<((String, u16), MultiplexedConnection)> {
+        let config = &self.shared.config;
         let mut asked =
-            sentinel_client(config, sentinel)?.get_multiplexed_async_connection_with_config(&settings).await.map_err(redis_error)?;
+            sentinel_client(config, sentinel)?.get_multiplexed_async_connection_with_config(&self.settings()).await.map_err(redis_error)?;
         let named: Option<(String, u16)> = redis::cmd("SENTINEL")
             .arg("GET-MASTER-ADDR-BY-NAME")
             .arg(&config.sentinel_master)
             .query_async(&mut asked)
             .await
             .map_err(redis_error)?;
-        let Some(address) = named else { return Ok(None) };
-        let mut master =
-            config.node_client(None, Some(&address))?.get_multiplexed_async_connection_with_config(&settings).await.map_err(redis_error)?;
+        let address = named.ok_or_else(|| {
+            StorageError::config(format!(
+                "the sentinels monitor no master named `{}` (ARAGORA_REDIS_SENTINEL_MASTER)",
+                config.sentinel_master
+            ))
+        })?;
+        let mut master = self.connect_node(&address).await?;
         match redis::cmd("ROLE").query_async(&mut master).await.map_err(redis_error)? {
-            redis::Role::Primary { .. } => Ok(Some(master)),
+            redis::Role::Primary { .. } => Ok((address, master)),
             _ => Err(StorageError::Unavailable {
                 backend: BACKEND,
                 source: format!("the server a sentinel names as master ({}:{}) is not one yet", address.0, address.1).into(),
             }),
         }
+    }
+
+    fn settings(&self) -> AsyncConnectionConfig {
+        let config = &self.shared.config;
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.response_timeout))
+    }
+
+    async fn connect_node(&self, address: &(String, u16)) -> Result<MultiplexedConnection> {
+        let client = self.shared.config.node_client(None, Some(address))?;
+        client.get_multiplexed_async_connection_with_config(&self.settings()).await.map_err(redis_error)
     }
 
     /// Sends through the master, forgetting it when the reply says it may no longer be one. A
@@ -498,20 +542,25 @@ impl SentinelConnection {
         writes: bool,
         send: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
     ) -> redis::RedisResult<T> {
-        let (generation, mut conn) = self.master().await.map_err(storage_to_redis)?;
-        let mut reply = send(&mut conn).await;
         let config = &self.shared.config;
-        if reply.is_ok() && writes && config.wait_replicas > 0 {
+        let waits = writes && config.wait_replicas > 0;
+        let (generation, master) = self.master().await.map_err(storage_to_redis)?;
+        let mut conn = master.connection(waits);
+        let mut reply = send(&mut conn).await;
+        if reply.is_ok() && waits {
             // WAIT covers every earlier write of this connection, so also this one.
             let timeout = u64::try_from(config.wait_timeout.as_millis()).unwrap_or(u64::MAX).max(1);
             let acked: redis::RedisResult<u32> = redis::cmd("WAIT").arg(config.wait_replicas).arg(timeout).query_async(&mut conn).await;
             match acked {
                 Ok(acked) if acked >= config.wait_replicas => {}
                 Ok(acked) => {
-                    reply = Err(redis::RedisError::from(std::io::Error::other(format!(
-                        "the master took the write but only {acked} of {} replicas had it within {timeout} ms: a failover may lose it",
+                    // Retryable, and no reason to doubt the master: `TRYAGAIN`'s class.
+                    let kind = redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain);
+                    let detail = format!(
+                        "the master applied the write but only {acked} of {} replicas had it within {timeout} ms: a failover may lose it",
                         config.wait_replicas
-                    ))));
+                    );
+                    reply = Err(redis::RedisError::from((kind, "too few replicas", detail)));
                 }
                 Err(error) => reply = Err(error),
             }
@@ -526,9 +575,15 @@ impl SentinelConnection {
 }
 
 impl SentinelShared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, Option<MultiplexedConnection>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
         // A panic elsewhere cannot leave the pair inconsistent: every change is one assignment.
         self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The master, if one is connected.
+    fn installed(&self) -> Option<(u64, Arc<Master>)> {
+        let current = self.lock();
+        current.1.as_ref().map(|master| (current.0, Arc::clone(master)))
     }
 
     /// Drops the master connection of `generation`, so the next call finds the master again.
@@ -553,6 +608,8 @@ fn master_may_have_moved(error: &redis::RedisError) -> bool {
         || error.is_connection_refusal()
         || error.is_timeout()
         || matches!(error.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown))
+        // A `WAIT` cut short because the server became a replica.
+        || error.code() == Some("UNBLOCKED")
 }
 
 /// Carries a lookup failure through the redis crate's error type, keeping its class.
@@ -628,7 +685,7 @@ const RECONFIGURING: &str = "+failover-state-reconf-slaves";
 /// the next call goes to the new one even if the old one still answers. Moves to the next
 /// Sentinel when one goes away; ends with the connection.
 async fn listen_for_failovers(shared: std::sync::Weak<SentinelShared>, mut stopped: tokio::sync::oneshot::Receiver<()>) {
-    let mut next = 0usize;
+    let (mut next, mut pause) = (0usize, LISTENER_RETRY);
     loop {
         let Some(config) = shared.upgrade().map(|s| s.config.clone()) else { return };
         let Some(sentinel) = next.checked_rem(config.sentinel_hosts.len()).and_then(|i| config.sentinel_hosts.get(i)).cloned() else {
@@ -668,16 +725,30 @@ async fn listen_for_failovers(shared: std::sync::Weak<SentinelShared>, mut stopp
         };
         tokio::select! {
             _ = &mut stopped => return,
-            ended = listen => if let Err(error) = ended {
-                tracing::debug!(%error, "redis sentinel: the failover listener lost its sentinel");
+            ended = listen => match ended {
+                Ok(()) => pause = LISTENER_RETRY,
+                Err(error) => {
+                    tracing::warn!(%error, "redis sentinel: the failover listener lost its sentinel; trying the next");
+                    pause = pause.saturating_mul(2).min(LISTENER_RETRY_MAX);
+                }
             },
+            // A connection that went silent (a half-open TCP connection, a Sentinel cut off on
+            // the minority side) would never deliver: move on now and then.
+            () = tokio::time::sleep(LISTENER_TURN) => pause = LISTENER_RETRY,
         }
         tokio::select! {
             _ = &mut stopped => return,
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            () = tokio::time::sleep(pause) => {}
         }
     }
 }
+
+/// How long the listener stays subscribed to one Sentinel before it moves to the next.
+const LISTENER_TURN: Duration = Duration::from_secs(30);
+/// The listener's first pause after losing a Sentinel, doubled on each further loss.
+const LISTENER_RETRY: Duration = Duration::from_millis(200);
+/// The longest pause between the listener's attempts.
+const LISTENER_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// A client for one Sentinel.
 fn sentinel_client(config: &RedisHAConfig, (host, port): &(String, u16)) -> Result<Client> {
@@ -699,8 +770,9 @@ mod tests {
 
     #[test]
     fn host_lists_take_default_ports_and_refuse_bad_ones() {
-        let found = hosts("X", Some(" a:1, b ,[::1]:7,"), 26379).expect("hosts");
-        assert_eq!(found, vec![("a".to_owned(), 1), ("b".to_owned(), 26379), ("::1".to_owned(), 7)]);
+        let found = hosts("X", Some(" a:1, b ,[::1]:7,[::2]"), 26379).expect("hosts");
+        let expected = [("a", 1), ("b", 26379), ("::1", 7), ("::2", 26379)].map(|(host, port)| (host.to_owned(), port));
+        assert_eq!(found, expected.to_vec());
         assert!(hosts("X", Some("a:port"), 1).is_err());
         assert!(hosts("X", Some(":1"), 1).is_err());
         assert!(hosts("X", None, 1).expect("empty").is_empty());

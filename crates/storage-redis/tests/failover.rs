@@ -19,7 +19,7 @@ async fn backend_waiting_for(replicas: u32, topology: RedisHAConfig, namespace: 
     let ring = KeyRing::single(EncryptionKey::generate().expect("key")).expect("ring");
     let second = Duration::from_secs(1);
     let topology =
-        RedisHAConfig { connect_timeout: second, response_timeout: second, wait_replicas: replicas, wait_timeout: second, ..topology };
+        RedisHAConfig { connect_timeout: second, response_timeout: second, wait_replicas: replicas, wait_timeout: second / 2, ..topology };
     RedisBackend::builder_for(topology).namespace(namespace).sealer(Arc::new(ring)).connect().await.expect("connect")
 }
 
@@ -91,6 +91,7 @@ async fn a_coordinated_failover_loses_writes_the_master_alone_acknowledged() {
     let report = coordinated_failover(0).await;
     println!("sentinel coordinated failover, acknowledged by the master: {report:?}");
     assert!(report.resumed_after_promotion < RESUME_WITHIN, "{report:?}");
+    assert!(report.lost > 0, "the writes the old master took during the failover are gone: {report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,10 +171,11 @@ async fn a_slot_moved_during_a_stream_of_operations_shows_no_redirection_to_call
     let c = Arc::clone(&cluster);
     let mover = tokio::task::spawn_blocking(move || c.move_slot(slot, to));
     // A redirection that reached a caller would be a `Backend` error; a slow reply under load
-    // may be a `Timeout`, which is counted (and whose write is overwritten by a later one).
+    // may be a `Timeout`, which is counted (and its write not checked: it may not have happened).
     let slow = |e: storage_core::StorageError, what: &str| {
         assert!(matches!(e, storage_core::StorageError::Timeout { .. }), "a {what} during the move failed: {e:?}");
     };
+    let mut written: std::collections::BTreeSet<String> = (0..200).map(|k| format!("key-{k:03}")).collect();
     let (mut operations, mut during_move, mut timeouts, mut i) = (0u64, 0u64, 0u64, 200u64);
     while !mover.is_finished() || operations < 400 {
         let mut config = IntegrationConfig::new(tenant.clone(), format!("key-{:03}", i % 250), "slack");
@@ -187,6 +189,7 @@ async fn a_slot_moved_during_a_stream_of_operations_shows_no_redirection_to_call
             timeouts += 1;
             continue;
         }
+        written.insert(config.key.clone());
         operations += 1;
         during_move += u64::from(moving);
         match store.get(&tenant, &config.key).await {
@@ -201,8 +204,8 @@ async fn a_slot_moved_during_a_stream_of_operations_shows_no_redirection_to_call
     mover.await.expect("the slot moved");
     assert!(during_move >= 20, "only {during_move} operations overlapped the move");
     assert_eq!(cluster.master_of(slot), to, "the slot now lives on the other master");
-    for k in 0..250.min(i) {
-        assert!(store.get(&tenant, &format!("key-{k:03}")).await.expect("read after the move").is_some(), "key-{k:03} moved with the slot");
+    for key in &written {
+        assert!(store.get(&tenant, key).await.expect("read after the move").is_some(), "{key} moved with the slot");
     }
     println!(
         "slot {slot} moved from node {from} to node {to} under {operations} operations ({during_move} during the move), {timeouts} timed out, none redirected"

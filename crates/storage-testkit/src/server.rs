@@ -299,6 +299,9 @@ pub struct TestTls {
 impl TestTls {
     /// Makes the authority and the certificate in a new directory.
     pub fn generate() -> Self {
+        if on_path("openssl").is_none() {
+            panic!("openssl not found: `apt-get install openssl` (the TLS tests make their certificates with it)");
+        }
         let dir = tempfile::Builder::new().prefix("aragora-tls-").tempdir().expect("temp dir").keep();
         let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(&dir).args(args));
         let subject = |name: &str| format!("/CN={name}");
