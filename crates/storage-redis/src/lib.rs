@@ -212,7 +212,8 @@ impl RedisBackend {
     /// Pings the deployment and reports its mode, the role of the node written to and the round
     /// trip.
     pub async fn health(&self) -> Result<RedisHealth> {
-        self.conn.health().await
+        // On a Cluster, the master of this namespace's slot.
+        self.conn.health_of(&format!("{}:health", self.keys.namespace())).await
     }
 
     /// The key schema of this backend's namespace.

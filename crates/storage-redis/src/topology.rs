@@ -227,11 +227,24 @@ impl RedisConnection {
         }
     }
 
-    /// Pings the server (a Cluster: one node) and reports its role and the round trip.
+    /// Pings the server (a Cluster: every master) and reports its role and the round trip.
     pub async fn health(&self) -> Result<RedisHealth> {
+        self.health_of("health").await
+    }
+
+    /// As [`Self::health`]; on a Cluster the round trip is to the master holding `key`'s slot
+    /// (a `PING` goes to every master, and fails while any one is down).
+    pub async fn health_of(&self, key: &str) -> Result<RedisHealth> {
         let mut conn = self.clone();
         let start = Instant::now();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await.map_err(redis_error)?;
+        match self {
+            Self::Cluster(_) => {
+                let _: u64 = redis::cmd("EXISTS").arg(key).query_async(&mut conn).await.map_err(redis_error)?;
+            }
+            _ => {
+                let _: String = redis::cmd("PING").query_async(&mut conn).await.map_err(redis_error)?;
+            }
+        }
         let latency = start.elapsed();
         let role = match self {
             Self::Cluster(_) => {
