@@ -1,8 +1,9 @@
-//! Developer commands: `cargo xtask migrate | doctor | test | bench | ddl`.
+//! Developer and operator commands: `cargo xtask migrate | doctor | rotate-key | test | bench | ddl`.
 #![forbid(unsafe_code)]
 
 mod bench;
 mod doctor;
+mod keys;
 mod migrate;
 mod test;
 
@@ -20,8 +21,12 @@ struct Cli {
 enum Command {
     /// Apply schema migrations (or `migrate status` to show where the database stands).
     Migrate(migrate::Args),
-    /// Show the configuration (secrets redacted), connectivity, schema version and key presence.
+    /// Show the configuration (secrets redacted), warnings, connectivity, health, schema version,
+    /// and how many values each encryption key seals per store.
     Doctor,
+    /// Re-encrypt every sealed value under the primary key (resumable), or `--generate` a key,
+    /// `--dry-run` to count values per key, `--retire KEY_ID` to check a key can go.
+    RotateKey(keys::Args),
     /// Run the whole test suite, starting what it needs.
     Test(test::Args),
     /// Measure every store operation beside its raw-driver baseline, and print one table.
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Migrate(args) => runtime().and_then(|rt| rt.block_on(migrate::run(args))),
         Command::Doctor => runtime().and_then(|rt| rt.block_on(doctor::run())),
+        Command::RotateKey(args) => runtime().and_then(|rt| rt.block_on(keys::run(args))),
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run_all(args),
         Command::Ddl { tables } => ddl(&tables),

@@ -25,11 +25,15 @@ async fn default_storage() -> Result<Storage> {
 
 macro_rules! stores {
     ($($method:ident: $trait:ident = $store:ident, $get:ident, $set:ident, $reset:ident;)+) => {
+        /// Every store's accessor name, in the order they are listed.
+        #[doc(hidden)]
+        pub const STORE_ACCESSORS: &[&str] = &[$(stringify!($method)),+];
+
         impl Storage {
             $(
                 #[doc = concat!("The [`", stringify!($trait), "`] on this backend.")]
                 pub fn $method(&self) -> Arc<dyn $trait> {
-                    Arc::new(<$store>::on(self.engine().as_ref()))
+                    Arc::new(<$store>::on(self.engine_for(stringify!($method)).as_ref()))
                 }
             )+
         }
@@ -108,4 +112,13 @@ stores! {
     pipeline_store: PipelineStore = PipelineResults, get_pipeline_store, set_pipeline_store, reset_pipeline_store;
     playground_debate_store: PlaygroundDebateStore = PlaygroundDebates, get_playground_debate_store, set_playground_debate_store, reset_playground_debate_store;
     debate_archive_store: DebateArchiveStore = DebateArchive, get_debate_archive_store, set_debate_archive_store, reset_debate_archive_store;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_store_can_be_placed_by_name() {
+        let accessors: Vec<&str> = super::STORE_ACCESSORS.iter().map(|m| m.strip_suffix("_store").unwrap_or(m)).collect();
+        assert_eq!(accessors, storage_core::placement::STORES, "placement::STORES lists every accessor, in order");
+    }
 }

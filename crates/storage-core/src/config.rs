@@ -28,6 +28,36 @@ const SECRET_VARIABLES: [(&str, &str, bool); 11] = [
     ("redis_cluster_nodes", "REDIS_CLUSTER_NODES", false),
 ];
 
+/// The process environment, by name (names or values that are not UTF-8 are skipped).
+fn environment() -> std::collections::BTreeMap<String, String> {
+    std::env::vars_os().filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?))).collect()
+}
+
+/// Settings the environment makes beyond `ARAGORA_<FIELD>` (see [`crate::placement`]): the
+/// original deployment's names, below the file and every name of ours, and the store placements,
+/// above the file. A value that cannot mean anything fails extraction, naming it.
+struct Legacy(std::result::Result<Vec<crate::placement::Setting>, String>);
+
+impl Legacy {
+    fn from_env(part: fn(crate::placement::FromEnvironment) -> Vec<crate::placement::Setting>) -> Self {
+        Self(crate::placement::from_legacy(&environment()).map(part).map_err(|e| e.to_string()))
+    }
+}
+
+impl figment::Provider for Legacy {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("the original deployment's environment names")
+    }
+    fn data(&self) -> std::result::Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let settings = self.0.clone().map_err(figment::Error::from)?;
+        let mut figment = Figment::new();
+        for (path, value) in settings {
+            figment = figment.merge(Serialized::default(&path, value));
+        }
+        figment.data()
+    }
+}
+
 /// Whether a comma-separated list names anything.
 fn listed(list: &Option<String>) -> bool {
     list.as_deref().is_some_and(|l| l.split(',').any(|item| !item.trim().is_empty()))
@@ -186,6 +216,16 @@ pub struct StorageConfig {
     /// `ARAGORA_POSTGRES_REPLICA_EVENTUAL`: whether reads default to eventual consistency instead
     /// of read-your-writes (false).
     pub postgres_replica_eventual: bool,
+    /// `ARAGORA_MULTI_INSTANCE`: more than one process serves the application (false). In
+    /// production no store may then live in process memory or in a SQLite file, which another
+    /// instance cannot see.
+    pub multi_instance: bool,
+    /// `ARAGORA_<STORE>_STORE_BACKEND`: stores on another backend than [`StorageConfig::backend`],
+    /// by store name (`job_queue = "postgresql"`; see [`crate::placement`]).
+    pub store_backends: std::collections::BTreeMap<String, DatabaseBackend>,
+    /// `ARAGORA_METRICS_TENANT_LABELS`: label metrics with the tenant id (false: tenant ids may
+    /// name customers, and multiply the series).
+    pub metrics_tenant_labels: bool,
 }
 
 impl Default for StorageConfig {
@@ -232,6 +272,9 @@ impl Default for StorageConfig {
             postgres_replica_health_interval_ms: 1_000,
             postgres_replica_health_timeout_ms: 1_000,
             postgres_replica_eventual: false,
+            multi_instance: false,
+            store_backends: std::collections::BTreeMap::new(),
+            metrics_tenant_labels: false,
         }
     }
 }
@@ -241,7 +284,9 @@ impl StorageConfig {
     pub fn figment() -> Figment {
         let file = std::env::var_os(CONFIG_FILE_VARIABLE).map(PathBuf::from).unwrap_or_else(|| "aragora-storage.toml".into());
         let mut figment = Figment::from(Serialized::defaults(StorageConfig::default()))
+            .merge(Legacy::from_env(|found| found.aliases))
             .merge(Toml::file(file))
+            .merge(Legacy::from_env(|found| found.placements))
             .merge(Env::raw().only(&SEED_VARIABLES).map(|key| match key.as_str() {
                 k if k.eq_ignore_ascii_case("DATABASE_BACKEND") => "backend".into(),
                 k => k.to_ascii_lowercase().into(),
@@ -261,9 +306,34 @@ impl StorageConfig {
         figment
     }
 
-    /// Reads and validates the configuration from the file and the environment.
+    /// Reads and validates the configuration from the file and the environment. The first call
+    /// in a process logs [`StorageConfig::warnings`].
     pub fn from_env() -> Result<Self> {
-        Self::from_figment(Self::figment())
+        let config = Self::from_figment(Self::figment())?;
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            for warning in config.warnings() {
+                tracing::warn!(target: "aragora_storage", "{warning}");
+            }
+        });
+        Ok(config)
+    }
+
+    /// What in the environment is read differently than it is written, or not at all: the
+    /// original deployment's names (with what replaces each), unknown `ARAGORA_` storage names,
+    /// and durable stores placed on Redis in production.
+    pub fn warnings(&self) -> Vec<String> {
+        let vars = environment();
+        let known: Vec<String> = match serde_json::to_value(Self::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().map(|field| field.to_ascii_uppercase()).collect(),
+            _ => Vec::new(),
+        };
+        let mut known = known;
+        known.extend(["ENV".to_owned(), "STORAGE_CONFIG".to_owned()]);
+        let mut warnings = crate::placement::from_legacy(&vars).map(|found| found.warnings).unwrap_or_default();
+        warnings.extend(crate::placement::unknown_variables(&vars, &known));
+        warnings.extend(self.placement_warnings());
+        warnings
     }
 
     /// Extracts and validates the configuration from `figment`.
@@ -393,28 +463,22 @@ impl StorageConfig {
                 ),
             ));
         }
-        match self.backend {
-            DatabaseBackend::Postgresql if self.database_url.is_none() && self.postgres_primary_dsn.is_none() => {
-                return Err(StorageError::config("DATABASE_BACKEND=postgresql needs DATABASE_URL (or ARAGORA_POSTGRES_PRIMARY_DSN)"));
-            }
-            DatabaseBackend::Redis => self.check_redis_topology()?,
-            _ => {}
-        }
-        if self.is_production() {
-            if self.encryption_key.is_none() {
-                return Err(StorageError::config(format!(
-                    "ENCRYPTION_KEY is required in production (ARAGORA_ENV=`{}`); without it secrets could not be read after a restart",
-                    self.environment.0
-                )));
-            }
-            if self.backend == DatabaseBackend::Memory {
-                return Err(StorageError::config(format!(
-                    "DATABASE_BACKEND=memory keeps data in one process and loses it on restart; refused in production (ARAGORA_ENV=`{}`)",
-                    self.environment.0
-                )));
+        for backend in self.backends_in_use() {
+            match backend {
+                DatabaseBackend::Postgresql if self.database_url.is_none() && self.postgres_primary_dsn.is_none() => {
+                    return Err(StorageError::config("DATABASE_BACKEND=postgresql needs DATABASE_URL (or ARAGORA_POSTGRES_PRIMARY_DSN)"));
+                }
+                DatabaseBackend::Redis => self.check_redis_topology()?,
+                _ => {}
             }
         }
-        Ok(())
+        if self.is_production() && self.encryption_key.is_none() {
+            return Err(StorageError::config(format!(
+                "ENCRYPTION_KEY is required in production (ARAGORA_ENV=`{}`); without it secrets could not be read after a restart",
+                self.environment.0
+            )));
+        }
+        self.check_placement()
     }
 }
 

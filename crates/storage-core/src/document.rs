@@ -283,3 +283,10 @@ pub(crate) struct StoredBody<D> {
     #[serde(rename = "s", default)]
     pub(crate) sealed: Option<String>,
 }
+
+/// The sealed part of a stored body, read without the record (key rotation, the key census).
+#[derive(Debug, Deserialize)]
+pub(crate) struct SealedPart {
+    #[serde(rename = "s", default)]
+    pub(crate) sealed: Option<String>,
+}

@@ -260,6 +260,12 @@ pub trait Engine: Send + Sync + fmt::Debug {
     /// Closes the connections; later calls fail with `Unavailable`.
     async fn close(&self);
 
+    /// Whether the backend answers, how fast, and how busy its connections are. By default one
+    /// timed read; backends add their pools, replicas and roles.
+    async fn health(&self) -> crate::health::Health {
+        crate::health::probe(self.backend(), self.parts().tables.as_ref(), &self.parts().clock).await
+    }
+
     /// The generic tables.
     fn tables(&self) -> Arc<dyn Tables> {
         Arc::clone(&self.parts().tables)
@@ -307,4 +313,39 @@ pub trait OpenEngine: Engine + Sized {
     type Target: Send;
     /// Opens it with the settings of the environment.
     async fn open_engine(target: Self::Target) -> Result<Self>;
+}
+
+/// `engine` with other parts: the same data and connections, another sealer or instrumented
+/// tables. Closing it closes `engine`.
+pub fn with_parts(engine: Arc<dyn Engine>, parts: EngineParts) -> Arc<dyn Engine> {
+    Arc::new(Reparted { inner: engine, parts })
+}
+
+/// `engine` sealing with `sealer`: the same data under another key ring (key rotation, tests
+/// that write under one ring and read under another).
+pub fn with_sealer(engine: Arc<dyn Engine>, sealer: Arc<dyn Sealer>) -> Arc<dyn Engine> {
+    let parts = EngineParts { sealer, ..engine.parts().clone() };
+    with_parts(engine, parts)
+}
+
+#[derive(Debug)]
+struct Reparted {
+    inner: Arc<dyn Engine>,
+    parts: EngineParts,
+}
+
+#[async_trait]
+impl Engine for Reparted {
+    fn backend(&self) -> DatabaseBackend {
+        self.inner.backend()
+    }
+    fn parts(&self) -> &EngineParts {
+        &self.parts
+    }
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+    async fn health(&self) -> crate::health::Health {
+        self.inner.health().await
+    }
 }

@@ -73,7 +73,19 @@ pub enum StorageError {
         #[source]
         source: BoxError,
     },
-    /// The backend did not answer in time (pool acquisition, lock wait, response). Retryable.
+    /// The backend answered, but the work collided with other work and was rolled back or not
+    /// started: a deadlock, a serialization failure, a lock that was not free in time, SQLite's
+    /// file lock held by another writer. Retryable; not an outage (a circuit breaker ignores it).
+    #[error("{backend}: contended: {source}")]
+    Contended {
+        /// The backend.
+        backend: DatabaseBackend,
+        /// The driver error.
+        #[source]
+        source: BoxError,
+    },
+    /// The backend did not answer in time (pool acquisition, a statement timeout, a response).
+    /// Retryable.
     #[error("{backend} timed out: {source}")]
     Timeout {
         /// The backend.
@@ -132,6 +144,12 @@ pub enum StorageError {
 impl StorageError {
     /// Whether re-running the whole unit of work may succeed.
     pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Timeout { .. } | Self::Contended { .. })
+    }
+
+    /// Whether the backend could not be reached or did not answer: what a circuit breaker counts.
+    /// Contention and every refusal (a conflict, bad input) are answers.
+    pub fn is_connection_failure(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Timeout { .. })
     }
 

@@ -20,12 +20,17 @@ pub mod document;
 pub mod engine;
 pub mod error;
 pub mod fts;
+pub mod health;
+pub mod instrument;
 pub mod ledger;
 pub mod limits;
 pub mod money;
 pub mod multi;
 pub mod page;
+pub mod placement;
 pub mod query;
+pub mod resilience;
+pub mod rotation;
 pub mod secret;
 pub mod stores;
 pub mod table;
@@ -38,14 +43,19 @@ pub use config::{Environment, RedisMode, SqliteSynchronous, StorageConfig};
 pub use document::{Document, IndexKind, IndexSpec, RecordMeta, TableDef, Unique, Value};
 pub use engine::{
     Applied, Change, Engine, EngineParts, Incremented, OpenEngine, Row, RowPage, RowWrite, SearchPage, Step, Store, Tables, WriteMode,
+    with_parts, with_sealer,
 };
 pub use error::{BoxError, Result, StorageError};
 pub use fts::{Search, build_fts_match_query, build_tsquery, escape_fts_string, sanitize_fts_query};
+pub use health::{Health, PoolHealth, ReplicaHealth};
+pub use instrument::{Instrumentation, instrumented};
 pub use ledger::{Balance, EntryKind, LedgerEntry, Ledgered, NewEntry, Posted, ledger_table};
 pub use money::{Currency, MAX_MINOR, Money, Totals};
 pub use multi::{MultiValued, Posting, postings_table};
 pub use page::{Cursor, MAX_PAGE_SIZE, Page, PageRequest};
 pub use query::{Direction, Filter, Op, Order, Position, Predicate, Query, Scope};
+pub use resilience::{BreakerSettings, BreakerState, CircuitBreaker, RetryPolicy, retry};
+pub use rotation::{KeyCensus, Rotation, RotationProgress, RotationReport};
 pub use secret::{SealContext, Sealer, Secret};
 pub use stores::approval_request::{ApprovalRequest, ApprovalRequestStore, ApprovalRequests, ApprovalResponse, RequestStatus};
 pub use stores::ar_invoice::{AgingBucket, AgingReport, ArInvoice, ArInvoiceStore, ArInvoices, ArStatus, Customer, Reminder};

@@ -92,4 +92,15 @@ pub trait Sealer: Send + Sync + fmt::Debug {
     fn seal(&self, context: &SealContext<'_>, plaintext: &str) -> Result<String>;
     /// Decrypts a value sealed for `context`; any mismatch is a [`crate::StorageError::Crypto`].
     fn open(&self, context: &SealContext<'_>, sealed: &str) -> Result<Secret<String>>;
+    /// The id of the key [`Sealer::seal`] uses now; `None` for a sealer without key ids, which
+    /// key rotation refuses.
+    fn sealing_key(&self) -> Option<String> {
+        None
+    }
+    /// The id of the key that sealed `sealed`, read from its header without opening it; `None`
+    /// for a sealer without key ids.
+    fn key_of(&self, sealed: &str) -> Result<Option<String>> {
+        let _ = sealed;
+        Ok(None)
+    }
 }

@@ -3,7 +3,7 @@
 //! backend, memory included, stores the same bytes), time comes from the injected clock, and lists
 //! page with opaque keyset cursors.
 
-use crate::document::{Body, Document, RecordMeta, Secrets, StoredBody, Unique, Value};
+use crate::document::{Body, Document, RecordMeta, SealedPart, Secrets, StoredBody, Unique, Value};
 use crate::engine::{Applied, Change, Incremented, Row, RowWrite, Step, Tables, WriteMode};
 use crate::limits::{MAX_INT, check_body, check_instant, check_int};
 use crate::query::{Filter, Position, Query, Scope, check_value};
@@ -384,6 +384,70 @@ impl<D: Document> Table<D> {
         let found = self.tables.search(&D::TABLE, tenant, &search, &filter, limit, offset, self.now()).await?;
         let items = found.rows.into_iter().map(|row| self.decode(row)).collect::<Result<Vec<_>>>()?;
         Ok((items, found.total))
+    }
+
+    /// The id of the key that sealed `row`'s secrets (`None`: nothing sealed, or a sealer
+    /// without key ids).
+    pub(crate) fn sealed_by(&self, row: &Row) -> Result<Option<String>> {
+        let part: SealedPart =
+            serde_json::from_str(&row.body).map_err(|e| corrupt(self.backend, format!("{} `{}`: {e}", D::TABLE.entity, row.id)))?;
+        match part.sealed {
+            Some(sealed) => self.sealer.key_of(&sealed),
+            None => Ok(None),
+        }
+    }
+
+    /// Re-seals, under the sealer's current key, those of `rows` sealed with another: each at the
+    /// version it was read at, one unit per tenant. A record changed meanwhile is read again and
+    /// re-sealed only if it still needs it (a writer seals with the current key already), one
+    /// deleted meanwhile is skipped: nothing written concurrently is overwritten. How many it
+    /// re-sealed.
+    pub(crate) async fn reseal(&self, rows: Vec<Row>, key: &str) -> Result<u64> {
+        let mut by_tenant: BTreeMap<String, Vec<D>> = BTreeMap::new();
+        for row in rows {
+            if self.sealed_by(&row)?.as_deref() != Some(key) {
+                let tenant = row.tenant.clone();
+                by_tenant.entry(tenant).or_default().push(self.decode(row)?);
+            }
+        }
+        let mut resealed = 0u64;
+        for (tenant, docs) in by_tenant {
+            let tenant = TenantId::stored(tenant)?;
+            let mut unit = self.unit(&tenant);
+            for doc in &docs {
+                unit.update(self, doc)?;
+            }
+            match unit.commit().await {
+                Ok(applied) => resealed = resealed.saturating_add(applied.len() as u64),
+                // Someone changed or deleted one of them, or the unit collided with writers
+                // (a deadlock): one at a time instead.
+                Err(StorageError::VersionMismatch { .. } | StorageError::NotFound { .. } | StorageError::Contended { .. }) => {
+                    for doc in &docs {
+                        if self.reseal_one(&tenant, &doc.id(), key).await? {
+                            resealed = resealed.saturating_add(1);
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(resealed)
+    }
+
+    /// Re-seals one record under `key` if it still needs it, retrying while others change it.
+    async fn reseal_one(&self, tenant: &TenantId, id: &str, key: &str) -> Result<bool> {
+        retry_contended(|| async {
+            let Some(row) = self.tables.get(&D::TABLE, tenant, &[id.to_owned()], self.now()).await?.pop() else { return Ok(false) };
+            if self.sealed_by(&row)?.as_deref() == Some(key) {
+                return Ok(false);
+            }
+            match self.update(&self.decode(row)?).await {
+                Ok(_) => Ok(true),
+                Err(StorageError::NotFound { .. }) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
     }
 
     /// An atomic unit of `tenant`, starting with no change.

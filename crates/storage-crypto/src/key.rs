@@ -74,6 +74,11 @@ impl EncryptionKey {
         self.id
     }
 
+    /// The key id as operators see it: 8 hex digits.
+    pub fn name(&self) -> String {
+        key_name(self.id)
+    }
+
     pub(crate) fn bytes(&self) -> &[u8; KEY_BYTES] {
         &self.bytes
     }
@@ -81,6 +86,30 @@ impl EncryptionKey {
     /// The key as 64 hex characters (for writing a key file).
     fn to_hex(&self) -> String {
         self.bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The key as 64 hex characters, to hand to an operator (`cargo xtask rotate-key --generate`).
+    pub fn export(&self) -> storage_core::Secret<String> {
+        storage_core::Secret::new(self.to_hex())
+    }
+}
+
+/// A key id as operators see it (doctor, rotation, errors): 8 hex digits.
+pub fn key_name(id: u32) -> String {
+    format!("{id:08x}")
+}
+
+/// The keys of `ARAGORA_ENCRYPTION_PREVIOUS_KEYS`, in order.
+pub fn previous_keys(config: &StorageConfig) -> Result<Vec<EncryptionKey>> {
+    match &config.encryption_previous_keys {
+        Some(list) => list
+            .expose()
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .enumerate()
+            .map(|(i, key)| EncryptionKey::parse(&format!("ARAGORA_ENCRYPTION_PREVIOUS_KEYS[{i}]"), key))
+            .collect(),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -90,16 +119,7 @@ impl EncryptionKey {
 /// no key, production refuses to start; development generates a key once, keeps it in a file
 /// beside the SQLite database (mode 0600) and warns, so data stays readable across restarts.
 pub fn load_key_ring(config: &StorageConfig) -> Result<KeyRing> {
-    let previous = match &config.encryption_previous_keys {
-        Some(list) => list
-            .expose()
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .enumerate()
-            .map(|(i, key)| EncryptionKey::parse(&format!("ARAGORA_ENCRYPTION_PREVIOUS_KEYS[{i}]"), key))
-            .collect::<Result<Vec<_>>>()?,
-        None => Vec::new(),
-    };
+    let previous = previous_keys(config)?;
     let primary = match &config.encryption_key {
         Some(key) => EncryptionKey::parse("ENCRYPTION_KEY", key.expose())?,
         None if config.is_production() => {

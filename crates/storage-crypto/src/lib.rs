@@ -15,6 +15,6 @@
 mod key;
 mod ring_seal;
 
-pub use key::{EncryptionKey, KEY_BYTES, get_encryption_key, load_key_ring};
-pub use ring_seal::{EncryptedField, FORMAT_VERSION, KeyRing};
+pub use key::{EncryptionKey, KEY_BYTES, get_encryption_key, key_name, load_key_ring, previous_keys};
+pub use ring_seal::{EncryptedField, FORMAT_VERSION, KeyRing, NONCE_WARNING};
 pub use storage_core::token::{generate_token, hash_token};

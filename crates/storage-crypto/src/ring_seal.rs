@@ -1,6 +1,6 @@
 //! The key ring and the sealed-value format.
 
-use crate::key::EncryptionKey;
+use crate::key::{EncryptionKey, key_name};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -8,12 +8,17 @@ use ring::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use storage_core::{Result, SealContext, Sealer, Secret, StorageError};
 
 /// The sealed format this build writes.
 pub const FORMAT_VERSION: u8 = 1;
 const HEADER_LEN: usize = 1 + 4;
 const TAG_LEN: usize = 16;
+/// How many encryptions under one key a ring warns at. With random 96-bit nonces, AES-GCM keeps
+/// its guarantees for at most 2^32 encryptions per key (NIST SP 800-38D, 8.3); the ring warns at a
+/// quarter of that, and again at every doubling, so a key is rotated long before the limit.
+pub const NONCE_WARNING: u64 = 1 << 30;
 
 /// One primary key that encrypts and any number of retired keys that still decrypt.
 ///
@@ -24,6 +29,7 @@ pub struct KeyRing {
     primary: EncryptionKey,
     keys: HashMap<u32, LessSafeKey>,
     rng: SystemRandom,
+    encryptions: AtomicU64,
 }
 
 impl fmt::Debug for KeyRing {
@@ -42,7 +48,7 @@ impl KeyRing {
             let unbound = UnboundKey::new(&AES_256_GCM, key.bytes()).map_err(|_| StorageError::crypto("AES-256-GCM rejected the key"))?;
             keys.entry(key.id()).or_insert_with(|| LessSafeKey::new(unbound));
         }
-        Ok(Self { primary, keys, rng: SystemRandom::new() })
+        Ok(Self { primary, keys, rng: SystemRandom::new(), encryptions: AtomicU64::new(0) })
     }
 
     /// A ring of one key.
@@ -53,6 +59,26 @@ impl KeyRing {
     /// The key that encrypts.
     pub fn primary(&self) -> &EncryptionKey {
         &self.primary
+    }
+
+    /// How many values this ring has sealed under its primary key, in this process. The metric
+    /// `aragora_storage_encryptions_total{key_id}` sums it over every process and restart.
+    pub fn encryptions(&self) -> u64 {
+        self.encryptions.load(Ordering::Relaxed)
+    }
+
+    /// Counts one encryption, warning as the count nears the random-nonce limit.
+    fn count_encryption(&self) {
+        let count = self.encryptions.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        metrics::counter!("aragora_storage_encryptions_total", "key_id" => key_name(self.primary.id())).increment(1);
+        if count >= NONCE_WARNING && count.is_power_of_two() {
+            tracing::warn!(
+                key_id = %key_name(self.primary.id()),
+                encryptions = count,
+                "encryption key {} has sealed {count} values in this process; AES-GCM allows 2^32 per key: rotate it (cargo xtask rotate-key)",
+                key_name(self.primary.id())
+            );
+        }
     }
 
     /// The id of the key that sealed `sealed`, without decrypting it (for re-encryption jobs).
@@ -101,6 +127,7 @@ impl Sealer for KeyRing {
     fn seal(&self, context: &SealContext<'_>, plaintext: &str) -> Result<String> {
         let key_id = self.primary.id();
         let key = self.keys.get(&key_id).ok_or_else(|| StorageError::crypto("the primary key is missing from the ring"))?;
+        self.count_encryption();
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| StorageError::crypto("the system random generator failed"))?;
         let mut out = Vec::with_capacity(plaintext.len().saturating_add(HEADER_LEN + NONCE_LEN + TAG_LEN));
@@ -113,6 +140,14 @@ impl Sealer for KeyRing {
             .map_err(|_| StorageError::crypto("AES-256-GCM failed to seal"))?;
         out.extend_from_slice(&body);
         Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    fn sealing_key(&self) -> Option<String> {
+        Some(key_name(self.primary.id()))
+    }
+
+    fn key_of(&self, sealed: &str) -> Result<Option<String>> {
+        Ok(Some(key_name(Self::key_id_of(sealed)?)))
     }
 
     fn open(&self, context: &SealContext<'_>, sealed: &str) -> Result<Secret<String>> {

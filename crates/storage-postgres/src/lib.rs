@@ -207,6 +207,31 @@ impl Engine for PostgresBackend {
     async fn close(&self) {
         PostgresBackend::close(self).await;
     }
+    /// `SELECT 1` on the primary, the primary pool's occupancy (sqlx does not count waiters) and
+    /// each replica's last check.
+    async fn health(&self) -> storage_core::Health {
+        let started = std::time::Instant::now();
+        let outcome = self.router.ping().await;
+        let pool = self.router.write_pool();
+        let size = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+        storage_core::Health {
+            pool: Some(storage_core::PoolHealth {
+                size,
+                max: pool.options().get_max_connections(),
+                in_use: size.saturating_sub(idle),
+                waiting: None,
+            }),
+            replicas: self
+                .router
+                .metrics()
+                .replicas
+                .into_iter()
+                .map(|r| storage_core::ReplicaHealth { name: r.name, healthy: r.healthy, lag: r.lag })
+                .collect(),
+            ..storage_core::Health::probed(BACKEND, started.elapsed(), outcome)
+        }
+    }
 }
 
 #[async_trait]

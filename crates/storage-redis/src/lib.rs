@@ -232,6 +232,17 @@ impl Engine for RedisBackend {
     }
     /// Redis connections close when the last handle is dropped; there is nothing to flush.
     async fn close(&self) {}
+    /// A `PING` of the node written to, and its role. One multiplexed connection carries every
+    /// call, so there is no pool to report.
+    async fn health(&self) -> storage_core::Health {
+        let started = std::time::Instant::now();
+        match RedisBackend::health(self).await {
+            Ok(health) => {
+                storage_core::Health { redis_role: Some(health.role), ..storage_core::Health::probed(BACKEND, health.latency, Ok(())) }
+            }
+            Err(e) => storage_core::Health::probed(BACKEND, started.elapsed(), Err(e)),
+        }
+    }
 }
 
 #[async_trait]

@@ -534,9 +534,10 @@ async fn check_replica(inner: &Inner, replica: &Replica, primary_lsn: Option<u64
 /// The driver error inside `error`, if it is one.
 fn driver_error(error: &StorageError) -> Option<&sqlx::Error> {
     match error {
-        StorageError::Unavailable { source, .. } | StorageError::Timeout { source, .. } | StorageError::Backend { source, .. } => {
-            source.downcast_ref::<sqlx::Error>()
-        }
+        StorageError::Unavailable { source, .. }
+        | StorageError::Timeout { source, .. }
+        | StorageError::Contended { source, .. }
+        | StorageError::Backend { source, .. } => source.downcast_ref::<sqlx::Error>(),
         _ => None,
     }
 }

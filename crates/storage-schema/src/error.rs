@@ -3,13 +3,15 @@
 
 use storage_core::{DatabaseBackend, StorageError};
 
-/// PostgreSQL SQLSTATEs that mean "try again" (server shutting down or starting, too many
-/// connections, serialization failure, deadlock, lock not available) and the ones that mean
-/// "took too long".
+/// PostgreSQL SQLSTATEs that mean the server cannot serve now (shutting down or starting, too
+/// many connections), the ones where work collided with other work (serialization failure,
+/// deadlock, a lock not available in time, an object in use), and the statement timeout.
 #[cfg(feature = "postgres")]
-const PG_UNAVAILABLE: [&str; 7] = ["57P01", "57P02", "57P03", "53300", "40001", "40P01", "55006"];
+const PG_UNAVAILABLE: [&str; 4] = ["57P01", "57P02", "57P03", "53300"];
 #[cfg(feature = "postgres")]
-const PG_TIMEOUT: [&str; 2] = ["57014", "55P03"];
+const PG_CONTENDED: [&str; 4] = ["40001", "40P01", "55P03", "55006"];
+#[cfg(feature = "postgres")]
+const PG_TIMEOUT: [&str; 1] = ["57014"];
 
 /// Maps a sqlx (PostgreSQL) error to the semantic error, keeping it as the source.
 #[cfg(feature = "postgres")]
@@ -24,6 +26,8 @@ pub fn sqlx_error(error: sqlx::Error) -> StorageError {
             let code = db.code().unwrap_or_default();
             if PG_TIMEOUT.contains(&code.as_ref()) {
                 StorageError::Timeout { backend, source: Box::new(error) }
+            } else if PG_CONTENDED.contains(&code.as_ref()) {
+                StorageError::Contended { backend, source: Box::new(error) }
             } else if PG_UNAVAILABLE.contains(&code.as_ref()) || code.starts_with("08") {
                 StorageError::Unavailable { backend, source: Box::new(error) }
             } else {
@@ -35,14 +39,14 @@ pub fn sqlx_error(error: sqlx::Error) -> StorageError {
 }
 
 /// Maps a rusqlite error to the semantic error, keeping it as the source: `SQLITE_BUSY` and
-/// `SQLITE_LOCKED` (the lock wait ran out) are `Timeout`; a file that cannot be opened, read or
-/// written is `Unavailable`.
+/// `SQLITE_LOCKED` (another connection held the lock past the busy timeout) are `Contended`; a
+/// file that cannot be opened, read or written is `Unavailable`.
 #[cfg(feature = "sqlite")]
 pub fn sqlite_error(error: rusqlite::Error) -> StorageError {
     use rusqlite::ErrorCode;
     const BACKEND: DatabaseBackend = DatabaseBackend::Sqlite;
     match error.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageError::Timeout { backend: BACKEND, source: Box::new(error) },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageError::Contended { backend: BACKEND, source: Box::new(error) },
         Some(
             ErrorCode::CannotOpen
             | ErrorCode::SystemIoFailure

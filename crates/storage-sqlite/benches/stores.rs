@@ -427,6 +427,27 @@ async fn scenarios() -> Vec<Scenario> {
     scenarios.extend(storage_testkit::bench::token_scenarios("sqlite", &tokens, token_baselines(&floor, engine)));
     let archive = storage_testkit::bench::preload_archive(engine).await;
     scenarios.push(storage_testkit::bench::archive_scenario("sqlite", &archive, archive_baseline(&floor, &archive.1)));
+    // The same store behind `Storage`'s observing layer (a span and three metrics per call, with
+    // no subscriber or recorder installed, as in an application that has not set them up), on a
+    // file of its own: the baselines above rewrite bodies the stores would then refuse to read.
+    let observed_path = dir.path().join("bench-observed.db");
+    let observed_backend = open(&observed_path, SqliteSynchronous::Normal, &ring).await;
+    let observed = storage_core::instrumented(Arc::new(observed_backend), storage_core::Instrumentation::default());
+    let observed_store: Arc<dyn IntegrationStore> = Arc::new(<storage_core::Integrations>::on(observed.as_ref()));
+    storage_testkit::bench::preload(observed_store.as_ref(), &<storage_core::GmailTokens>::on(observed.as_ref())).await;
+    let observed_floor = Floor::open(&observed_path, "NORMAL", 4);
+    scenarios.extend(storage_testkit::bench::integration_scenarios(
+        "sqlite-observed",
+        observed_store,
+        get(&observed_floor, "integrations", "key-", "coalesce(messages_sent, 0), coalesce(errors_24h, 0), "),
+        upsert(
+            &observed_floor,
+            UPSERT_INTEGRATION,
+            "key-",
+            |i| (Value::Text(owner(i)), Value::Text("slack".into())),
+            integration_body.clone(),
+        ),
+    ));
     // The same write with synchronous=FULL: every commit is durable across power loss.
     let full_path = dir.path().join("bench-full.db");
     let full = open(&full_path, SqliteSynchronous::Full, &ring).await;

@@ -43,17 +43,29 @@ fn closed() -> StorageError {
 pub(crate) struct Readers {
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
+    size: usize,
+    /// Callers waiting for a reader now.
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl Readers {
     pub(crate) fn new(connections: Vec<Connection>) -> Self {
         let permits = Semaphore::new(connections.len());
-        Self { idle: Mutex::new(connections), permits }
+        let size = connections.len();
+        Self { idle: Mutex::new(connections), permits, size, waiting: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    /// Readers open, lent out, and callers waiting for one.
+    pub(crate) fn occupancy(&self) -> (usize, usize, usize) {
+        let idle = lock(&self.idle).len();
+        (self.size, self.size.saturating_sub(idle), self.waiting.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Runs `read` on a reader connection, in place; waits (without blocking) while all are busy.
     pub(crate) async fn read<R>(&self, read: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let waiting = Counted::enter(&self.waiting);
         let _permit = self.permits.acquire().await.map_err(|_| closed())?;
+        drop(waiting);
         // A permit guarantees an idle connection; it is returned even if `read` panics.
         let conn = lock(&self.idle).pop().ok_or_else(closed)?;
         let returned = ReturnOnDrop { readers: self, conn: Some(conn) };
@@ -110,6 +122,13 @@ pub(crate) struct Writer {
     /// `synchronous=FULL` or `EXTRA`: a commit waits for the disk, so batches run off the worker.
     durable: bool,
     checkpointer: Checkpointer,
+}
+
+impl Writer {
+    /// Callers inside [`Writer::write`] now: one writing, the rest queued.
+    pub(crate) fn callers(&self) -> usize {
+        self.writers.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for Writer {

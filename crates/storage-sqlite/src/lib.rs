@@ -310,6 +310,24 @@ impl Engine for SqliteBackend {
     async fn close(&self) {
         SqliteBackend::close(self).await;
     }
+    /// A read of a reader connection; the pool is the reader connections plus the one writer,
+    /// and `waiting` counts the reads waiting for a reader and the writes queued for the writer.
+    async fn health(&self) -> storage_core::Health {
+        let probed = storage_core::health::probe(BACKEND, self.inner.parts.tables.as_ref(), &self.inner.parts.clock).await;
+        let (readers, reading, waiting_readers) = self.inner.readers.occupancy();
+        let writers = self.inner.writer.callers();
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let size = count(readers.saturating_add(1));
+        storage_core::Health {
+            pool: Some(storage_core::PoolHealth {
+                size,
+                max: size,
+                in_use: count(reading.saturating_add(writers.min(1))),
+                waiting: Some(count(waiting_readers.saturating_add(writers.saturating_sub(1)))),
+            }),
+            ..probed
+        }
+    }
 }
 
 #[async_trait]

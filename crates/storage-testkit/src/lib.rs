@@ -52,6 +52,7 @@ pub mod playground;
 pub mod properties;
 pub mod provenance;
 pub mod receipt;
+pub mod rotation;
 pub mod server;
 pub mod share;
 pub mod slack_debate;
@@ -206,6 +207,7 @@ macro_rules! conformance_tests {
                 sealed_fields_cannot_be_removed_or_moved,
             ]
         );
+        $crate::conformance_module!($setup, rotation, [rotation_reseals_everything_and_retires_the_old_key,]);
         $crate::conformance_module!(
             $setup,
             integration,

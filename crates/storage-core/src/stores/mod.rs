@@ -62,6 +62,27 @@ pub(crate) fn written<D: Document>(mut doc: D, applied: &[crate::Applied], at: u
     doc
 }
 
+/// Every table whose records carry sealed secrets: what key rotation re-encrypts (a test checks
+/// it against the tables that declare `sealed`).
+pub const SEALED: &[&dyn crate::rotation::SealedTable] = {
+    use crate::rotation::Sealed;
+    &[
+        &Sealed::<integration::IntegrationConfig>::TABLE,
+        &Sealed::<gmail_token::GmailUserState>::TABLE,
+        &Sealed::<user::User>::TABLE,
+        &Sealed::<external_identity::ExternalIdentity>::TABLE,
+        &Sealed::<audit::AuditEntry>::TABLE,
+        &Sealed::<bot_installation::BotInstallation>::TABLE,
+        &Sealed::<plaid::PlaidCredential>::TABLE,
+        &Sealed::<notification::EmailConfig>::TABLE,
+        &Sealed::<notification::TelegramConfig>::TABLE,
+        &Sealed::<webhook_config::WebhookConfig>::TABLE,
+        &Sealed::<channel_subscription::ChannelSubscription>::TABLE,
+        &Sealed::<inbox::InboxMessage>::TABLE,
+        &Sealed::<federation::FederatedRegion>::TABLE,
+    ]
+};
+
 /// Every document table of every store, for schema checks: the migrated SQL schemas must have
 /// each of them, with its columns and indexes.
 pub const TABLES: &[&TableDef] = &[
@@ -187,4 +208,18 @@ macro_rules! seed_constructors {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_sealed_table_is_listed_for_rotation_once() {
+        let declared: Vec<&str> = super::TABLES.iter().filter(|t| t.sealed).map(|t| t.name).collect();
+        let mut listed: Vec<&str> = super::SEALED.iter().map(|s| s.def().name).collect();
+        let mut sorted = declared.clone();
+        sorted.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(listed, sorted, "SEALED must list exactly the tables that declare `sealed`");
+        assert!(!declared.is_empty());
+    }
 }
