@@ -51,6 +51,7 @@ pub mod plaid;
 pub mod playground;
 pub mod properties;
 pub mod provenance;
+pub mod proxy;
 pub mod receipt;
 pub mod rotation;
 pub mod server;
