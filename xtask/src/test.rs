@@ -12,6 +12,11 @@ use std::process::{Command, Stdio};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    /// The full fault suite: 10,000 operations per store family and network fault, 1,000 power
+    /// losses per SQLite setting, 1,000 histories per backend (`ARAGORA_FAULTS=full`). Without
+    /// it, each fault test runs a short version.
+    #[arg(long)]
+    faults: bool,
     /// Extra arguments for `cargo test` (e.g. `-p storage-redis` or a test name filter).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     rest: Vec<String>,
@@ -42,6 +47,12 @@ fn preflight() -> anyhow::Result<()> {
     if !(external("ARAGORA_TEST_REDIS_URL") || redis_installed) {
         bail!("redis-server not found: run `apt-get install -y redis-server` (or set ARAGORA_TEST_REDIS_URL)");
     }
+    // The SQLite power-loss tests mount a FUSE filesystem of their own.
+    if !Path::new("/dev/fuse").exists() {
+        bail!(
+            "/dev/fuse not found: the SQLite power-loss tests need FUSE (`modprobe fuse`, or a container started with --device /dev/fuse)"
+        );
+    }
     Ok(())
 }
 
@@ -67,11 +78,16 @@ impl Tally {
 }
 
 /// Runs cargo, echoing its output and counting the tests it reports.
-fn cargo(args: &[&str], rest: &[String], tally: &mut Tally) -> anyhow::Result<()> {
+fn cargo(args: &[&str], rest: &[String], faults: &str, tally: &mut Tally) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     println!("+ cargo {} {}", args.join(" "), rest.join(" "));
-    let mut child =
-        Command::new(&cargo).args(args).args(rest).stdout(Stdio::piped()).spawn().with_context(|| format!("running {cargo}"))?;
+    let mut child = Command::new(&cargo)
+        .args(args)
+        .args(rest)
+        .env("ARAGORA_FAULTS", faults)
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {cargo}"))?;
     let stdout = child.stdout.take().context("cargo stdout")?;
     for line in BufReader::new(stdout).lines() {
         let line = line?;
@@ -89,12 +105,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
     std::env::set_current_dir(root)?;
     preflight()?;
+    // Read by the fault tests (storage_testkit::network, the power-loss and history tests).
+    let faults = if args.faults { "full" } else { "short" };
     let mut tally = Tally::default();
     if args.rest.is_empty() {
-        cargo(&["test", "--workspace", "--all-features", "--doc"], &[], &mut tally)?;
-        cargo(&["test", "--workspace", "--all-features", "--no-fail-fast"], &[], &mut tally)?;
+        cargo(&["test", "--workspace", "--all-features", "--doc"], &[], faults, &mut tally)?;
+        cargo(&["test", "--workspace", "--all-features", "--no-fail-fast"], &[], faults, &mut tally)?;
     } else {
-        cargo(&["test", "--all-features"], &args.rest, &mut tally)?;
+        cargo(&["test", "--all-features"], &args.rest, faults, &mut tally)?;
     }
     if tally.passed == 0 {
         bail!("no test ran");

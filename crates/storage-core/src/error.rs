@@ -73,6 +73,21 @@ pub enum StorageError {
         #[source]
         source: BoxError,
     },
+    /// The connection broke while a request was on its way or its answer was (reset, closed, cut
+    /// mid-reply): the backend may or may not have applied it, and nothing on this side can
+    /// tell. Retryable: every write of every store is safe to run again, and the retry itself
+    /// says what happened (an insert already applied answers `Conflict`, a compare-and-set
+    /// `VersionMismatch`, a webhook claim `InFlight`, an enqueue with a dedupe key the same
+    /// job); or re-read to find out. A connection that could not be made at all is
+    /// [`StorageError::Unavailable`]: nothing was sent.
+    #[error("{backend}: the connection broke mid-request; it may or may not have been applied: {source}")]
+    Indeterminate {
+        /// The backend.
+        backend: DatabaseBackend,
+        /// The driver error.
+        #[source]
+        source: BoxError,
+    },
     /// The backend answered, but the work collided with other work and was rolled back or not
     /// started: a deadlock, a serialization failure, a lock that was not free in time, SQLite's
     /// file lock held by another writer. Retryable; not an outage (a circuit breaker ignores it).
@@ -85,7 +100,8 @@ pub enum StorageError {
         source: BoxError,
     },
     /// The backend did not answer in time (pool acquisition, a statement timeout, a response).
-    /// Retryable.
+    /// Retryable. A response that did not come in time (Redis) leaves a write's outcome unknown,
+    /// as [`StorageError::Indeterminate`] does: see [`StorageError::outcome_unknown`].
     #[error("{backend} timed out: {source}")]
     Timeout {
         /// The backend.
@@ -144,13 +160,20 @@ pub enum StorageError {
 impl StorageError {
     /// Whether re-running the whole unit of work may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. } | Self::Timeout { .. } | Self::Contended { .. })
+        matches!(self, Self::Unavailable { .. } | Self::Indeterminate { .. } | Self::Timeout { .. } | Self::Contended { .. })
+    }
+
+    /// Whether a write that failed this way may nevertheless have been applied: the connection
+    /// broke mid-request, or no answer came in time. Retry it (every store's writes are
+    /// idempotent under retry) or re-read; never report it as not done.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::Indeterminate { .. } | Self::Timeout { .. })
     }
 
     /// Whether the backend could not be reached or did not answer: what a circuit breaker counts.
     /// Contention and every refusal (a conflict, bad input) are answers.
     pub fn is_connection_failure(&self) -> bool {
-        matches!(self, Self::Unavailable { .. } | Self::Timeout { .. })
+        matches!(self, Self::Unavailable { .. } | Self::Indeterminate { .. } | Self::Timeout { .. })
     }
 
     /// An [`StorageError::InvalidInput`] for `field`.

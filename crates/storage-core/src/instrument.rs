@@ -275,6 +275,7 @@ impl StorageError {
             Self::LeaseLost { .. } => "lease_lost",
             Self::InvalidInput { .. } => "invalid_input",
             Self::Unavailable { .. } => "unavailable",
+            Self::Indeterminate { .. } => "indeterminate",
             Self::Timeout { .. } => "timeout",
             Self::Contended { .. } => "contended",
             Self::Crypto { .. } => "crypto",

@@ -101,3 +101,11 @@ async fn a_network_down_for_a_second_loses_no_acknowledged_write() {
     assert!(recovered < Duration::from_secs(5), "the pool serves again {recovered:?} after the fault");
     println!("down 1 s: {} failed of {}, recovered after {recovered:?}", answers.values().filter(|ok| !**ok).count(), answers.len());
 }
+
+/// Every store family under every fault of the proxy, in windows (gate 12). A blackhole stalls
+/// calls until it ends: sqlx has no client-side statement deadline (see docs/operations.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_store_family_survives_every_network_fault() {
+    let (proxy, through, direct) = behind_proxy().await;
+    storage_testkit::network::assert_every_family_survives("postgresql", &proxy, &through, &direct).await;
+}

@@ -52,6 +52,10 @@ pub(crate) fn redis_error(error: redis::RedisError) -> StorageError {
     if error.is_timeout() {
         return StorageError::Timeout { backend: BACKEND, source: Box::new(error) };
     }
+    // A connection that broke under a command: the server may have run it.
+    if !error.is_connection_refusal() && (error.is_connection_dropped() || error.is_io_error()) {
+        return StorageError::Indeterminate { backend: BACKEND, source: Box::new(error) };
+    }
     let transient = error.is_io_error()
         || error.is_connection_refusal()
         || error.is_connection_dropped()

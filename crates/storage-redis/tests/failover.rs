@@ -211,3 +211,67 @@ async fn a_slot_moved_during_a_stream_of_operations_shows_no_redirection_to_call
         "slot {slot} moved from node {from} to node {to} under {operations} operations ({during_move} during the move), {timeouts} timed out, none redirected"
     );
 }
+
+/// Histories across a failover (gate 16). Replication is asynchronous: a failover can drop writes
+/// the old master acknowledged, and an answer seen before it can be undone after it. So on
+/// Sentinel and Cluster the violations are counted and reported, not asserted away (standalone
+/// Redis, `tests/histories.rs`, must have none).
+async fn histories_across(what: &str, backend: RedisBackend, failover: impl FnOnce() + Send + 'static) {
+    let (histories, engine) = (storage_testkit::history::histories_to_run(), Arc::new(backend));
+    // Batches of histories run from before the failover starts until after it has finished.
+    let mut failover = Some(failover);
+    let mut moving: Option<tokio::task::JoinHandle<()>> = None;
+    let (mut runs, mut operations, mut indeterminate, mut violations, mut first) = (0, 0, 0, 0, None);
+    let mut batch = 0;
+    while runs < histories || moving.as_ref().is_some_and(|m| !m.is_finished()) {
+        if runs >= histories / 4
+            && let Some(failover) = failover.take()
+        {
+            moving = Some(tokio::task::spawn_blocking(failover));
+        }
+        let report = storage_testkit::history::check_histories(Arc::clone(&engine) as _, 10, 0x5e47 + batch, |_| {}).await;
+        (runs, operations, indeterminate, violations) =
+            (runs + report.histories, operations + report.operations, indeterminate + report.indeterminate, violations + report.violations);
+        first = first.or(report.first_violation);
+        batch += 1;
+    }
+    moving.expect("the failover ran").await.expect("failover");
+    println!(
+        "redis {what}, across a failover: {runs} histories, {operations} operations, {indeterminate} indeterminate, {violations} violations"
+    );
+    if let Some(history) = first {
+        println!("the first violation:\n{history}");
+    }
+    assert!(runs >= histories && operations > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn histories_across_a_sentinel_failover_are_counted() {
+    let group = Arc::new(RedisSentinelGroup::start());
+    let backend = backend(RedisHAConfig::sentinel(group.sentinel_hosts(), SENTINEL_MASTER), &fresh_namespace()).await;
+    let g = Arc::clone(&group);
+    histories_across("sentinel", backend, move || {
+        let old = g.master_port().expect("a master");
+        let reply = g.sentinels[0].cli(&["sentinel", "failover", SENTINEL_MASTER]);
+        assert_eq!(reply.as_deref().map(str::trim), Some("OK"));
+        wait_for("the sentinels to promote the replica", Duration::from_secs(30), || g.master_port().is_some_and(|p| p != old));
+        let old_master = g.servers.iter().find(|s| s.port() == old).expect("the old master");
+        wait_for("the old master to be demoted", Duration::from_secs(30), || old_master.role().as_deref() == Some("slave"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn histories_across_a_cluster_master_kill_are_counted() {
+    let cluster = Arc::new(RedisCluster::start());
+    let namespace = fresh_namespace();
+    let slot = cluster.slot(&format!("{{{namespace}}}"));
+    let backend = backend(RedisHAConfig::cluster(cluster.addresses()), &namespace).await;
+    let c = Arc::clone(&cluster);
+    histories_across("cluster", backend, move || {
+        let old = c.master_of(slot);
+        c.nodes[old].kill9();
+        wait_for("the replica to take over the slot", Duration::from_secs(30), || c.serving(slot).is_some_and(|now| now != old));
+    })
+    .await;
+}

@@ -19,7 +19,11 @@ pub fn sqlx_error(error: sqlx::Error) -> StorageError {
     let backend = DatabaseBackend::Postgresql;
     match &error {
         sqlx::Error::PoolTimedOut => StorageError::Timeout { backend, source: Box::new(error) },
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => {
+        // The connection broke under a request (or its answer): it may have been applied. A
+        // connection refused, or a pool with nothing to give, sent nothing.
+        sqlx::Error::Io(io) if io_broke_mid_request(io.kind()) => StorageError::Indeterminate { backend, source: Box::new(error) },
+        sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => StorageError::Indeterminate { backend, source: Box::new(error) },
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => {
             StorageError::Unavailable { backend, source: Box::new(error) }
         }
         sqlx::Error::Database(db) => {
@@ -36,6 +40,17 @@ pub fn sqlx_error(error: sqlx::Error) -> StorageError {
         }
         _ => StorageError::Backend { backend, source: Box::new(error) },
     }
+}
+
+/// Whether an I/O error means an open connection broke (so a request on it may have reached the
+/// server), rather than that none could be made.
+#[cfg(feature = "postgres")]
+fn io_broke_mid_request(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        kind,
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof | ErrorKind::TimedOut
+    )
 }
 
 /// Maps a rusqlite error to the semantic error, keeping it as the source: `SQLITE_BUSY` and

@@ -20,7 +20,7 @@ pub struct FaultReport {
 }
 
 /// Streams upserts while `fault` runs on a blocking thread, then checks the outcome:
-/// failures are only `Unavailable` or `Timeout`, the stream recovers without a new process, and
+/// failures are only `Unavailable`, `Indeterminate` or `Timeout`, the stream recovers without a new process, and
 /// every acknowledged write reads back with its acknowledged value.
 pub async fn writes_survive_a_server_fault(store: Arc<dyn IntegrationStore>, fault: impl FnOnce() + Send + 'static) -> FaultReport {
     let t = tenant("faults");
@@ -61,12 +61,12 @@ pub async fn writes_survive_a_server_fault(store: Arc<dyn IntegrationStore>, fau
                     report.after_recovery += 1;
                 }
             }
-            Err(e @ (StorageError::Unavailable { .. } | StorageError::Timeout { .. })) => {
+            Err(e @ (StorageError::Unavailable { .. } | StorageError::Indeterminate { .. } | StorageError::Timeout { .. })) => {
                 assert!(e.is_retryable());
                 report.retryable_failures += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Err(e) => panic!("a fault must surface as Unavailable or Timeout, got {e:?}"),
+            Err(e) => panic!("a fault must surface as Unavailable, Indeterminate or Timeout, got {e:?}"),
         }
         i += 1;
     }
@@ -167,12 +167,12 @@ pub async fn writes_across_a_failover(
                 acknowledged.push((key, i, Instant::now()));
                 after_fault += usize::from(done_before);
             }
-            Err(e @ (StorageError::Unavailable { .. } | StorageError::Timeout { .. })) => {
+            Err(e @ (StorageError::Unavailable { .. } | StorageError::Indeterminate { .. } | StorageError::Timeout { .. })) => {
                 assert!(e.is_retryable());
                 report.retryable_failures += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            Err(e) => panic!("a failover must surface as Unavailable or Timeout, got {e:?}"),
+            Err(e) => panic!("a failover must surface as Unavailable, Indeterminate or Timeout, got {e:?}"),
         }
         i += 1;
     }

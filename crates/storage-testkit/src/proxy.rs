@@ -46,7 +46,7 @@ impl Fault {
 #[derive(Debug)]
 pub struct FaultProxy {
     addr: SocketAddr,
-    fault: watch::Sender<Fault>,
+    fault: std::sync::Arc<watch::Sender<Fault>>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -76,7 +76,7 @@ impl FaultProxy {
                 });
             }
         });
-        Self { addr, fault, accept }
+        Self { addr, fault: std::sync::Arc::new(fault), accept }
     }
 
     /// Where clients connect.
@@ -104,6 +104,55 @@ impl FaultProxy {
         self.set(Fault::Down);
         tokio::time::sleep(duration).await;
         self.set(Fault::None);
+    }
+}
+
+impl FaultProxy {
+    /// Switches `fault` on for `on` and off for `off`, starting with `off`, over and over until
+    /// the returned guard is dropped (which leaves the fault off).
+    pub fn flap(&self, fault: Fault, on: Duration, off: Duration) -> Flapping {
+        let ended = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let windows = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (switch, mark, count) = (std::sync::Arc::clone(&self.fault), std::sync::Arc::clone(&ended), std::sync::Arc::clone(&windows));
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(off).await;
+                switch.send_replace(fault);
+                tokio::time::sleep(on).await;
+                switch.send_replace(Fault::None);
+                mark.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(std::time::Instant::now);
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Flapping { task, ended, windows, fault: std::sync::Arc::clone(&self.fault) }
+    }
+}
+
+/// A fault switching on and off ([`FaultProxy::flap`]); stops, fault off, when dropped.
+#[derive(Debug)]
+pub struct Flapping {
+    task: tokio::task::JoinHandle<()>,
+    ended: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    windows: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    fault: std::sync::Arc<watch::Sender<Fault>>,
+}
+
+impl Flapping {
+    /// How many fault windows have ended.
+    pub fn windows(&self) -> u64 {
+        self.windows.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// When the earliest fault window not yet taken ended, if one ended since the last call.
+    pub fn take_ended(&self) -> Option<std::time::Instant> {
+        self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+impl Drop for Flapping {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.fault.send_replace(Fault::None);
     }
 }
 

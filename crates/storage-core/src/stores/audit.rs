@@ -717,6 +717,7 @@ fn for_waiter(e: &StorageError, backend: crate::DatabaseBackend) -> StorageError
         StorageError::NotFound { entity, id } => StorageError::NotFound { entity, id: id.clone() },
         StorageError::Contended { .. } => StorageError::Contended { backend, source: e.to_string().into() },
         StorageError::Timeout { .. } => StorageError::Timeout { backend, source: e.to_string().into() },
+        StorageError::Indeterminate { .. } => StorageError::Indeterminate { backend, source: e.to_string().into() },
         other if other.is_retryable() => StorageError::unavailable(backend, other.to_string()),
         other => StorageError::backend(backend, other.to_string()),
     }

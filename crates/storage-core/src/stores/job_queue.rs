@@ -338,7 +338,10 @@ pub trait JobQueueStore: Send + Sync + fmt::Debug {
     /// SQLite and Redis), placed in order; each as [`Self::enqueue`] would (a dedupe key held
     /// returns the holder). Nothing is written when any job is refused as invalid.
     async fn enqueue_batch(&self, tenant: &TenantId, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>>;
-    /// Claims the next due job of `queue` for `worker`, leased for `lease`; `None` when none is due.
+    /// Claims the next due job of `queue` for `worker`, leased for `lease`; `None` when none is
+    /// free: none is due, or every due job is being claimed by a concurrent call at that moment (a
+    /// claim never waits for another's lock; on PostgreSQL it skips rows locked by claims not yet
+    /// committed). A job is never held by two claims.
     async fn claim(&self, queue: &str, worker: &str, lease: TimeDelta) -> Result<Option<Job>>;
     /// Claims up to `limit` due jobs at once (all with one lease token).
     async fn claim_batch(&self, queue: &str, worker: &str, lease: TimeDelta, limit: u32) -> Result<Vec<Job>>;
