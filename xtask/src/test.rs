@@ -47,8 +47,13 @@ fn preflight() -> anyhow::Result<()> {
     if !(external("ARAGORA_TEST_REDIS_URL") || redis_installed) {
         bail!("redis-server not found: run `apt-get install -y redis-server` (or set ARAGORA_TEST_REDIS_URL)");
     }
-    // The SQLite power-loss tests mount a FUSE filesystem of their own.
-    if !Path::new("/dev/fuse").exists() {
+    Ok(())
+}
+
+/// The SQLite power-loss tests mount a FUSE filesystem of their own: needed when they run.
+fn fuse_preflight(rest: &[String]) -> anyhow::Result<()> {
+    let runs_sqlite = rest.is_empty() || rest.iter().any(|a| a == "--workspace" || a.contains("storage-sqlite"));
+    if runs_sqlite && !Path::new("/dev/fuse").exists() {
         bail!(
             "/dev/fuse not found: the SQLite power-loss tests need FUSE (`modprobe fuse`, or a container started with --device /dev/fuse)"
         );
@@ -105,6 +110,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
     std::env::set_current_dir(root)?;
     preflight()?;
+    fuse_preflight(&args.rest)?;
     // Read by the fault tests (storage_testkit::network, the power-loss and history tests).
     let faults = if args.faults { "full" } else { "short" };
     let mut tally = Tally::default();

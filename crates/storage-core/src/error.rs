@@ -74,8 +74,8 @@ pub enum StorageError {
         source: BoxError,
     },
     /// The connection broke while a request was on its way or its answer was (reset, closed, cut
-    /// mid-reply): the backend may or may not have applied it, and nothing on this side can
-    /// tell. Retryable: every write of every store is safe to run again, and the retry itself
+    /// mid-reply), the answer did not come in time, or the server ended the session: the backend
+    /// may or may not have applied it, and nothing on this side can tell. Retryable: every write of every store is safe to run again, and the retry itself
     /// says what happened (an insert already applied answers `Conflict`, a compare-and-set
     /// `VersionMismatch`, a webhook claim `InFlight`, an enqueue with a dedupe key the same
     /// job); or re-read to find out. A connection that could not be made at all is
@@ -99,9 +99,10 @@ pub enum StorageError {
         #[source]
         source: BoxError,
     },
-    /// The backend did not answer in time (pool acquisition, a statement timeout, a response).
-    /// Retryable. A response that did not come in time (Redis) leaves a write's outcome unknown,
-    /// as [`StorageError::Indeterminate`] does: see [`StorageError::outcome_unknown`].
+    /// The work did not start or was cancelled in time: no pooled connection came free, the
+    /// server cancelled a statement past its timeout (rolled back), finding a Redis master took
+    /// too long. Nothing was applied. Retryable. (A reply that never came is
+    /// [`StorageError::Indeterminate`].)
     #[error("{backend} timed out: {source}")]
     Timeout {
         /// The backend.
@@ -163,11 +164,11 @@ impl StorageError {
         matches!(self, Self::Unavailable { .. } | Self::Indeterminate { .. } | Self::Timeout { .. } | Self::Contended { .. })
     }
 
-    /// Whether a write that failed this way may nevertheless have been applied: the connection
-    /// broke mid-request, or no answer came in time. Retry it (every store's writes are
-    /// idempotent under retry) or re-read; never report it as not done.
+    /// Whether a write that failed this way may nevertheless have been applied
+    /// ([`StorageError::Indeterminate`]). Retry it (every store's writes are safe to retry, and
+    /// the retry's answer says what happened) or re-read; never report it as not done.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Self::Indeterminate { .. } | Self::Timeout { .. })
+        matches!(self, Self::Indeterminate { .. })
     }
 
     /// Whether the backend could not be reached or did not answer: what a circuit breaker counts.

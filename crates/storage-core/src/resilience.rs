@@ -3,8 +3,8 @@
 //! failing to answer, so callers fail fast instead of piling up on a dead connection pool.
 //!
 //! Both judge errors by kind. `retry` re-runs [`StorageError::is_retryable`] errors
-//! (`Unavailable`, `Timeout`, `Contended`); the breaker counts only connection failures
-//! ([`StorageError::is_connection_failure`]: `Unavailable`, `Timeout`). A deadlock, a constraint
+//! (`Unavailable`, `Indeterminate`, `Timeout`, `Contended`); the breaker counts only connection
+//! failures ([`StorageError::is_connection_failure`]: `Unavailable`, `Indeterminate`, `Timeout`). A deadlock, a constraint
 //! violation, a version mismatch or bad input is an answer from a healthy backend.
 
 use crate::{DatabaseBackend, Result, StorageError};

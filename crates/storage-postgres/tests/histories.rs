@@ -1,32 +1,53 @@
 //! Concurrent histories of webhook claims, job leases, token consumes and compare-and-set
-//! updates on PostgreSQL behind the fault proxy, its connections reset (for 50–200 ms) a few
-//! times during the run, checked for linearizability: an operation cut off by a reset is
-//! indeterminate and may or may not have taken effect, and everything else must be explained by
-//! one order (100 histories; 1,000 with `ARAGORA_FAULTS=full`).
+//! updates on PostgreSQL behind the fault proxy, checked for linearizability (gate 16): first with
+//! its connections reset (for 50–200 ms) a few times, then across a server restart and a kill -9.
+//! An operation cut off by a fault is indeterminate and may or may not have taken effect;
+//! everything else must be explained by one order (200 histories; 2,000 with
+//! `ARAGORA_FAULTS=full`). One dedicated server for the binary, since it is restarted.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+use storage_core::Engine;
 use storage_postgres::PostgresBackend;
 use storage_router::PoolSettings;
-use storage_testkit::history::{check_histories_across_resets, histories_to_run};
+use storage_testkit::history::{HistoryReport, check_histories_across, check_histories_across_resets, histories_to_run};
 use storage_testkit::proxy::FaultProxy;
-use storage_testkit::server::fresh_postgres_database;
+use storage_testkit::server::{PgServer, create_database};
+
+fn assert_linearizable(what: &str, report: &HistoryReport, histories: usize) {
+    println!("postgres, {what}: {report}");
+    assert_eq!(report.violations, 0, "{what}: {}", report.first_violation.as_deref().unwrap_or_default());
+    assert!(report.histories >= histories, "{what}: {report}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn histories_are_linearizable_across_connection_resets() {
-    let url = fresh_postgres_database().await;
+async fn histories_are_linearizable_across_resets_a_restart_and_a_kill_9() {
+    let server = Arc::new(PgServer::start());
+    let url = create_database(&server.url("postgres")).await;
     let options = sqlx::postgres::PgConnectOptions::from_str(&url).expect("url");
     let proxy = Arc::new(FaultProxy::start(format!("127.0.0.1:{}", options.get_port()).parse().expect("address")).await);
     let proxied = url.replacen(&format!(":{}/", options.get_port()), &format!(":{}/", proxy.port()), 1);
     let ring = Arc::new(storage_crypto::KeyRing::single(storage_crypto::EncryptionKey::generate().expect("key")).expect("ring"));
     let pool = PoolSettings { acquire_timeout: Duration::from_secs(2), max_connections: 4, ..PoolSettings::default() };
     let backend = PostgresBackend::builder(proxied).pool(pool).sealer(ring).connect().await.expect("connect through the proxy");
-
+    let engine: Arc<dyn Engine> = Arc::new(backend);
     let histories = histories_to_run();
-    let (report, faults) = check_histories_across_resets(Arc::new(backend), proxy, histories, 0x7067).await;
-    println!("postgres ({faults} resets): {report}");
-    assert_eq!(report.violations, 0, "{}", report.first_violation.unwrap_or_default());
-    assert_eq!(report.histories, histories);
+
+    let (report, resets) = check_histories_across_resets(Arc::clone(&engine), Arc::clone(&proxy), histories, 0x7067).await;
+    assert_linearizable(&format!("{resets} connection resets"), &report, histories);
     assert!(report.indeterminate > 0, "the resets must have cut some operations off");
+
+    let target = Arc::clone(&server);
+    let restart = check_histories_across(Arc::clone(&engine), histories / 2, 0x7068, move || target.restart()).await;
+    assert_linearizable("a restart", &restart, histories / 2);
+    let target = Arc::clone(&server);
+    let kill = check_histories_across(engine, histories / 2, 0x7069, move || {
+        target.kill9();
+        std::thread::sleep(Duration::from_millis(300));
+        target.start_again();
+    })
+    .await;
+    assert_linearizable("a kill -9", &kill, histories / 2);
+    assert!(restart.indeterminate + kill.indeterminate > 0, "the crashes must have cut some operations off");
 }

@@ -49,11 +49,12 @@ pub(crate) const BACKEND: DatabaseBackend = DatabaseBackend::Redis;
 /// Maps a Redis error to the semantic error by its kind, keeping it as the source.
 pub(crate) fn redis_error(error: redis::RedisError) -> StorageError {
     use redis::{ErrorKind, ServerErrorKind};
-    if error.is_timeout() {
-        return StorageError::Timeout { backend: BACKEND, source: Box::new(error) };
-    }
-    // A connection that broke under a command: the server may have run it.
-    if !error.is_connection_refusal() && (error.is_connection_dropped() || error.is_io_error()) {
+    // No reply in time, a connection that broke under a command, a `WAIT` cut short by a
+    // demotion or short of replicas: the server may have run it. A refused connection sent nothing.
+    let unknown = error.is_timeout()
+        || (!error.is_connection_refusal() && (error.is_connection_dropped() || error.is_io_error()))
+        || error.code() == Some("UNBLOCKED");
+    if unknown {
         return StorageError::Indeterminate { backend: BACKEND, source: Box::new(error) };
     }
     let transient = error.is_io_error()
@@ -75,13 +76,23 @@ pub(crate) fn redis_error(error: redis::RedisError) -> StorageError {
                         | ServerErrorKind::Ask
                 )
         );
-    // Codes the crate does not know: a `WAIT` cut short by a demotion, a master refusing writes
-    // it cannot replicate (`min-replicas-to-write`).
-    let transient = transient || matches!(error.code(), Some("UNBLOCKED" | "NOREPLICAS"));
+    // A code the crate does not know: a master refusing writes it cannot replicate
+    // (`min-replicas-to-write`).
+    let transient = transient || error.code() == Some("NOREPLICAS");
     if transient {
         StorageError::Unavailable { backend: BACKEND, source: Box::new(error) }
     } else {
         StorageError::Backend { backend: BACKEND, source: Box::new(error) }
+    }
+}
+
+/// Maps an error met while connecting or finding the master: no command of the caller's was sent,
+/// so a broken or refused connection (a failed TLS handshake included) is `Unavailable`, never
+/// `Indeterminate`.
+pub(crate) fn redis_connect_error(error: redis::RedisError) -> StorageError {
+    match redis_error(error) {
+        StorageError::Indeterminate { backend, source } => StorageError::Unavailable { backend, source },
+        other => other,
     }
 }
 

@@ -8,7 +8,7 @@
 //! failover of it. Cluster redirections (`MOVED`, `ASK`, `TRYAGAIN`) are followed by the redis
 //! crate's cluster connection.
 
-use crate::{BACKEND, redis_error};
+use crate::{BACKEND, redis_connect_error, redis_error};
 use futures::StreamExt;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClientBuilder;
@@ -311,7 +311,7 @@ pub async fn get_ha_redis_client(config: &RedisHAConfig) -> Result<RedisConnecti
                 .set_response_timeout(Some(config.response_timeout))
                 .set_number_of_retries(2)
                 .set_max_delay(Duration::from_millis(500));
-            Ok(RedisConnection::Standalone(ConnectionManager::new_with_config(client, manager).await.map_err(redis_error)?))
+            Ok(RedisConnection::Standalone(ConnectionManager::new_with_config(client, manager).await.map_err(redis_connect_error)?))
         }
         RedisMode::Sentinel => Ok(RedisConnection::Sentinel(SentinelConnection::connect(config.clone()).await?)),
         RedisMode::Cluster => connect_cluster(config).await.map(RedisConnection::Cluster),
@@ -363,7 +363,7 @@ async fn connect_cluster(config: &RedisHAConfig) -> Result<ClusterConnection> {
     tokio::time::timeout(discovery_deadline(config), client.get_async_connection())
         .await
         .map_err(|_| discovery_timed_out("discovering the Cluster's slots"))?
-        .map_err(redis_error)
+        .map_err(redis_connect_error)
 }
 
 /// The master a group of Sentinels names, found again whenever it fails or they announce a new
@@ -513,13 +513,13 @@ impl SentinelConnection {
     async fn master_named_by(&self, sentinel: &(String, u16)) -> Result<((String, u16), MultiplexedConnection)> {
         let config = &self.shared.config;
         let mut asked =
-            sentinel_client(config, sentinel)?.get_multiplexed_async_connection_with_config(&self.settings()).await.map_err(redis_error)?;
+            sentinel_client(config, sentinel)?.get_multiplexed_async_connection_with_config(&self.settings()).await.map_err(redis_connect_error)?;
         let named: Option<(String, u16)> = redis::cmd("SENTINEL")
             .arg("GET-MASTER-ADDR-BY-NAME")
             .arg(&config.sentinel_master)
             .query_async(&mut asked)
             .await
-            .map_err(redis_error)?;
+            .map_err(redis_connect_error)?;
         let address = named.ok_or_else(|| {
             StorageError::config(format!(
                 "the sentinels monitor no master named `{}` (ARAGORA_REDIS_SENTINEL_MASTER)",
@@ -527,7 +527,7 @@ impl SentinelConnection {
             ))
         })?;
         let mut master = self.connect_node(&address).await?;
-        match redis::cmd("ROLE").query_async(&mut master).await.map_err(redis_error)? {
+        match redis::cmd("ROLE").query_async(&mut master).await.map_err(redis_connect_error)? {
             redis::Role::Primary { .. } => Ok((address, master)),
             _ => Err(StorageError::Unavailable {
                 backend: BACKEND,
@@ -545,7 +545,7 @@ impl SentinelConnection {
 
     async fn connect_node(&self, address: &(String, u16)) -> Result<MultiplexedConnection> {
         let client = self.shared.config.node_client(None, Some(address))?;
-        client.get_multiplexed_async_connection_with_config(&self.settings()).await.map_err(redis_error)
+        client.get_multiplexed_async_connection_with_config(&self.settings()).await.map_err(redis_connect_error)
     }
 
     /// Sends through the master, forgetting it when the reply says it may no longer be one. A
@@ -567,13 +567,13 @@ impl SentinelConnection {
             match acked {
                 Ok(acked) if acked >= config.wait_replicas => {}
                 Ok(acked) => {
-                    // Retryable, and no reason to doubt the master: `TRYAGAIN`'s class.
-                    let kind = redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain);
+                    // Applied, and perhaps not for long: an outcome the caller cannot know
+                    // (`Indeterminate`), to retry like a reply that never came.
                     let detail = format!(
                         "the master applied the write but only {acked} of {} replicas had it within {timeout} ms: a failover may lose it",
                         config.wait_replicas
                     );
-                    reply = Err(redis::RedisError::from((kind, "too few replicas", detail)));
+                    reply = Err(redis::RedisError::from(std::io::Error::other(detail)));
                 }
                 Err(error) => reply = Err(error),
             }
@@ -625,13 +625,10 @@ fn master_may_have_moved(error: &redis::RedisError) -> bool {
         || error.code() == Some("UNBLOCKED")
 }
 
-/// Carries a lookup failure through the redis crate's error type, keeping its class.
+/// Carries a lookup failure through the redis crate's error type as a refused connection: no
+/// master was found, so nothing was sent (`Unavailable`, and the next call looks again).
 fn storage_to_redis(error: StorageError) -> redis::RedisError {
-    let kind = match &error {
-        StorageError::Timeout { .. } => std::io::ErrorKind::TimedOut,
-        _ => std::io::ErrorKind::NotConnected,
-    };
-    redis::RedisError::from(std::io::Error::new(kind, error.to_string()))
+    redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, error.to_string()))
 }
 
 /// Commands the stores send that change nothing; any other counts as a write.

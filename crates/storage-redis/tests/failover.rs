@@ -171,9 +171,10 @@ async fn a_slot_moved_during_a_stream_of_operations_shows_no_redirection_to_call
     let c = Arc::clone(&cluster);
     let mover = tokio::task::spawn_blocking(move || c.move_slot(slot, to));
     // A redirection that reached a caller would be a `Backend` error; a slow reply under load
-    // may be a `Timeout`, which is counted (and its write not checked: it may not have happened).
+    // may be `Indeterminate` (no reply in time), which is counted (and its write not checked: it
+    // may not have happened).
     let slow = |e: storage_core::StorageError, what: &str| {
-        assert!(matches!(e, storage_core::StorageError::Timeout { .. }), "a {what} during the move failed: {e:?}");
+        assert!(matches!(e, storage_core::StorageError::Indeterminate { .. }), "a {what} during the move failed: {e:?}");
     };
     let mut written: std::collections::BTreeSet<String> = (0..200).map(|k| format!("key-{k:03}")).collect();
     let (mut operations, mut during_move, mut timeouts, mut i) = (0u64, 0u64, 0u64, 200u64);
@@ -217,32 +218,13 @@ async fn a_slot_moved_during_a_stream_of_operations_shows_no_redirection_to_call
 /// Sentinel and Cluster the violations are counted and reported, not asserted away (standalone
 /// Redis, `tests/histories.rs`, must have none).
 async fn histories_across(what: &str, backend: RedisBackend, failover: impl FnOnce() + Send + 'static) {
-    let (histories, engine) = (storage_testkit::history::histories_to_run(), Arc::new(backend));
-    // Batches of histories run from before the failover starts until after it has finished.
-    let mut failover = Some(failover);
-    let mut moving: Option<tokio::task::JoinHandle<()>> = None;
-    let (mut runs, mut operations, mut indeterminate, mut violations, mut first) = (0, 0, 0, 0, None);
-    let mut batch = 0;
-    while runs < histories || moving.as_ref().is_some_and(|m| !m.is_finished()) {
-        if runs >= histories / 4
-            && let Some(failover) = failover.take()
-        {
-            moving = Some(tokio::task::spawn_blocking(failover));
-        }
-        let report = storage_testkit::history::check_histories(Arc::clone(&engine) as _, 10, 0x5e47 + batch, |_| {}).await;
-        (runs, operations, indeterminate, violations) =
-            (runs + report.histories, operations + report.operations, indeterminate + report.indeterminate, violations + report.violations);
-        first = first.or(report.first_violation);
-        batch += 1;
-    }
-    moving.expect("the failover ran").await.expect("failover");
-    println!(
-        "redis {what}, across a failover: {runs} histories, {operations} operations, {indeterminate} indeterminate, {violations} violations"
-    );
-    if let Some(history) = first {
+    let histories = storage_testkit::history::histories_to_run();
+    let report = storage_testkit::history::check_histories_across(Arc::new(backend), histories, 0x5e47, failover).await;
+    println!("redis {what}, across a failover: {report}");
+    if let Some(history) = &report.first_violation {
         println!("the first violation:\n{history}");
     }
-    assert!(runs >= histories && operations > 0);
+    assert!(report.histories >= histories && report.operations > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -190,7 +190,7 @@ pub fn connect_pool(variable: &str, url: &str, settings: &PoolSettings) -> Resul
         .idle_timeout(Some(settings.idle_timeout))
         .max_lifetime(Some(settings.max_lifetime))
         // No ping per checkout: it doubles the round trips of every operation. A connection broken
-        // by a server restart fails its next query with a retryable `Unavailable` instead.
+        // by a server restart fails its next query with a retryable `Indeterminate` instead.
         .test_before_acquire(false)
         .connect_lazy_with(options))
 }

@@ -535,6 +535,7 @@ async fn check_replica(inner: &Inner, replica: &Replica, primary_lsn: Option<u64
 fn driver_error(error: &StorageError) -> Option<&sqlx::Error> {
     match error {
         StorageError::Unavailable { source, .. }
+        | StorageError::Indeterminate { source, .. }
         | StorageError::Timeout { source, .. }
         | StorageError::Contended { source, .. }
         | StorageError::Backend { source, .. } => source.downcast_ref::<sqlx::Error>(),

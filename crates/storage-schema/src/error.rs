@@ -7,7 +7,11 @@ use storage_core::{DatabaseBackend, StorageError};
 /// many connections), the ones where work collided with other work (serialization failure,
 /// deadlock, a lock not available in time, an object in use), and the statement timeout.
 #[cfg(feature = "postgres")]
-const PG_UNAVAILABLE: [&str; 4] = ["57P01", "57P02", "57P03", "53300"];
+const PG_UNAVAILABLE: [&str; 2] = ["57P03", "53300"];
+/// The server ended the session (shutdown, crash) or lost track of a transaction's outcome
+/// (08007): a request in flight may have been applied.
+#[cfg(feature = "postgres")]
+const PG_INDETERMINATE: [&str; 3] = ["57P01", "57P02", "08007"];
 #[cfg(feature = "postgres")]
 const PG_CONTENDED: [&str; 4] = ["40001", "40P01", "55P03", "55006"];
 #[cfg(feature = "postgres")]
@@ -30,6 +34,8 @@ pub fn sqlx_error(error: sqlx::Error) -> StorageError {
             let code = db.code().unwrap_or_default();
             if PG_TIMEOUT.contains(&code.as_ref()) {
                 StorageError::Timeout { backend, source: Box::new(error) }
+            } else if PG_INDETERMINATE.contains(&code.as_ref()) {
+                StorageError::Indeterminate { backend, source: Box::new(error) }
             } else if PG_CONTENDED.contains(&code.as_ref()) {
                 StorageError::Contended { backend, source: Box::new(error) }
             } else if PG_UNAVAILABLE.contains(&code.as_ref()) || code.starts_with("08") {

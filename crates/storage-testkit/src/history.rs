@@ -652,8 +652,9 @@ impl Shape {
 }
 
 const LONG: TimeDelta = TimeDelta::hours(1);
-/// How often setup steps (outside the history) are retried through a fault.
-const SETUP_ATTEMPTS: usize = 200;
+/// How long setup steps (outside the history) are retried through a fault: longer than a server
+/// takes to restart.
+const SETUP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs a setup step until it answers something other than a retryable error.
 async fn setup<T, F, Fut>(mut step: F) -> Result<T>
@@ -661,11 +662,10 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let mut attempt = 0;
+    let deadline = std::time::Instant::now() + SETUP_DEADLINE;
     loop {
         match step().await {
-            Err(e) if e.is_retryable() && attempt < SETUP_ATTEMPTS => {
-                attempt += 1;
+            Err(e) if e.is_retryable() && std::time::Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(25)).await;
             }
             other => return other,
@@ -1037,6 +1037,16 @@ impl fmt::Display for HistoryReport {
 }
 
 impl HistoryReport {
+    /// Adds `other`'s counts (its first violation if this has none).
+    pub fn merge(&mut self, other: HistoryReport) {
+        self.histories += other.histories;
+        self.operations += other.operations;
+        self.concurrent += other.concurrent;
+        self.indeterminate += other.indeterminate;
+        self.violations += other.violations;
+        self.first_violation = self.first_violation.take().or(other.first_violation);
+    }
+
     fn add<M: Model>(&mut self, what: &str, model: &M, history: &History<M::Op, M::Ret>) {
         self.histories += 1;
         self.operations += history.ops.len();
@@ -1078,6 +1088,33 @@ pub async fn check_histories_across_resets(
     })
     .await;
     (report, resets)
+}
+
+/// [`check_histories`] in batches of ten while `fault` runs on a blocking thread, for faults that
+/// take seconds (a restart, a kill -9 and the start after it, a failover): it starts once a
+/// quarter of `histories` ran, and batches go on until it has finished and `histories` ran.
+pub async fn check_histories_across(
+    engine: Arc<dyn Engine>,
+    histories: usize,
+    seed: u64,
+    fault: impl FnOnce() + Send + 'static,
+) -> HistoryReport {
+    let mut report = HistoryReport::default();
+    let (mut fault, mut running) = (Some(fault), None::<tokio::task::JoinHandle<()>>);
+    // Each batch its own seed, from `seed`: batches (and runs with nearby seeds) never share keys.
+    let mut seeds = fastrand::Rng::with_seed(seed);
+    while report.histories < histories || running.as_ref().is_some_and(|r| !r.is_finished()) {
+        if report.histories >= histories / 4
+            && let Some(fault) = fault.take()
+        {
+            running = Some(tokio::task::spawn_blocking(fault));
+        }
+        report.merge(check_histories(Arc::clone(&engine), 10, seeds.u64(..), |_| {}).await);
+    }
+    if let Some(running) = running {
+        running.await.expect("the fault");
+    }
+    report
 }
 
 /// Runs `histories` small histories on `engine`, the four models in turn, each on fresh keys

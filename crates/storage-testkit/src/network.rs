@@ -37,7 +37,7 @@ pub struct NetworkReport {
     pub operations: u64,
     /// Attempts that failed with a retryable error.
     pub retried: u64,
-    /// Attempts whose outcome was unknown (`Indeterminate`, or `Timeout` waiting for an answer).
+    /// Attempts whose outcome was unknown (`Indeterminate`).
     pub unknown: u64,
     /// Operations whose retry found the earlier, unknown attempt had been applied.
     pub resolved_applied: u64,
@@ -48,6 +48,22 @@ pub struct NetworkReport {
     pub doubled: u64,
     /// The longest time from the end of a fault window to the next operation that succeeded.
     pub recovery: Duration,
+    /// The slowest attempt.
+    pub slowest: Duration,
+}
+
+impl NetworkReport {
+    /// Whether `fault` visibly did something to the run: calls failed, or were as slow as it
+    /// makes them. A run through a proxy that is not in the path would show neither.
+    pub fn felt(&self, fault: Fault) -> bool {
+        match fault {
+            Fault::None => true,
+            Fault::Latency(delay) => self.slowest >= delay,
+            Fault::Bandwidth(_) => self.slowest >= Duration::from_millis(10),
+            Fault::Blackhole => self.retried > 0 || self.slowest >= Duration::from_millis(500),
+            Fault::Reset | Fault::Down => self.retried > 0,
+        }
+    }
 }
 
 /// A tenant of its own for each run, so runs never meet.
@@ -59,10 +75,10 @@ fn fresh_tenant() -> storage_core::TenantId {
 struct Schedule(Option<Flapping>);
 
 impl Schedule {
-    /// Whether the run may stop after `done` operations: `operations` done and the fault has
-    /// come and gone [`WINDOWS`] times.
+    /// Whether the run goes on after `done` operations: until `operations` are done, the fault
+    /// has come and gone [`WINDOWS`] times, and an operation succeeded after the last window.
     fn more(&self, done: u64, operations: u64) -> bool {
-        done < operations || self.0.as_ref().is_some_and(|f| f.windows() < WINDOWS)
+        done < operations || self.0.as_ref().is_some_and(|f| f.windows() < WINDOWS || f.ended_untaken())
     }
 
     /// After a success: how long since the last window ended, if this is the first success since.
@@ -83,7 +99,10 @@ where
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut unknown = false;
     loop {
-        match attempt().await {
+        let started = Instant::now();
+        let answer = attempt().await;
+        report.slowest = report.slowest.max(started.elapsed());
+        match answer {
             Err(e) if e.is_retryable() && Instant::now() < deadline => {
                 report.retried += 1;
                 if e.outcome_unknown() {
@@ -327,6 +346,7 @@ pub async fn assert_every_family_survives(backend: &str, proxy: &FaultProxy, thr
         for (family, report) in every_family(proxy, through, direct, fault, operations).await {
             println!("{backend} {fault:?} {family}: {report:?}");
             assert_eq!((report.lost, report.doubled), (0, 0), "{backend} {fault:?} {family}: {report:?}");
+            assert!(report.felt(fault), "{backend} {fault:?} {family}: the fault had no effect: {report:?}");
             assert!(report.recovery < Duration::from_secs(5), "{backend} {fault:?} {family}: recovered after {:?}", report.recovery);
         }
     }

@@ -8,7 +8,8 @@
 //! goes further, and keeps for each file a random prefix of its unsynced writes, as a disk that
 //! wrote some of its queue in order before the power failed. Creating, removing and renaming files
 //! is durable at once (a journaling filesystem's metadata); only file contents and sizes wait for
-//! `fsync`. LazyFS itself is not packaged for the test machines (it is C++ over libfuse 3, built
+//! `fsync`. Each write the kernel hands over survives whole or not at all: torn sectors are not
+//! simulated. LazyFS itself is not packaged for the test machines (it is C++ over libfuse 3, built
 //! from source), and this model is all SQLite's durability argument rests on.
 //!
 //! Mounting needs `/dev/fuse` and the right to mount (root, or `fusermount3` installed); without
@@ -364,13 +365,16 @@ impl Filesystem for Volume {
         reply.ok();
     }
 
-    fn create(&self, _req: &Request, parent: INodeNo, name: &OsStr, mode: u32, _umask: u32, _flags: i32, reply: ReplyCreate) {
+    fn create(&self, _req: &Request, parent: INodeNo, name: &OsStr, mode: u32, _umask: u32, flags: i32, reply: ReplyCreate) {
+        /// Linux's `O_EXCL`.
+        const O_EXCL: i32 = 0o200;
         if parent != ROOT {
             return reply.error(Errno::ENOENT);
         }
         let mut state = lock(&self.0);
         let name = name.to_string_lossy().into_owned();
         let ino = match state.names.get(&name) {
+            Some(_) if flags & O_EXCL != 0 => return reply.error(Errno::EEXIST),
             Some(ino) => *ino,
             None => {
                 state.next = state.next.max(1) + 1;

@@ -11,7 +11,10 @@
 //! - [`Fault::Down`] is `Reset` while it lasts; [`FaultProxy::down_for`] ends it after a while.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -46,7 +49,7 @@ impl Fault {
 #[derive(Debug)]
 pub struct FaultProxy {
     addr: SocketAddr,
-    fault: std::sync::Arc<watch::Sender<Fault>>,
+    fault: Arc<watch::Sender<Fault>>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -76,7 +79,7 @@ impl FaultProxy {
                 });
             }
         });
-        Self { addr, fault: std::sync::Arc::new(fault), accept }
+        Self { addr, fault: Arc::new(fault), accept }
     }
 
     /// Where clients connect.
@@ -111,20 +114,23 @@ impl FaultProxy {
     /// Switches `fault` on for `on` and off for `off`, starting with `off`, over and over until
     /// the returned guard is dropped (which leaves the fault off).
     pub fn flap(&self, fault: Fault, on: Duration, off: Duration) -> Flapping {
-        let ended = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let windows = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (switch, mark, count) = (std::sync::Arc::clone(&self.fault), std::sync::Arc::clone(&ended), std::sync::Arc::clone(&windows));
+        let shared = Arc::new(FlapState { stopped: Mutex::new(false), ended: Mutex::new(None), windows: AtomicU64::new(0) });
+        let (switch, state) = (Arc::clone(&self.fault), Arc::clone(&shared));
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(off).await;
-                switch.send_replace(fault);
+                if !state.switch(&switch, fault) {
+                    return;
+                }
                 tokio::time::sleep(on).await;
-                switch.send_replace(Fault::None);
-                mark.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(std::time::Instant::now);
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if !state.switch(&switch, Fault::None) {
+                    return;
+                }
+                lock(&state.ended).get_or_insert_with(Instant::now);
+                state.windows.fetch_add(1, Ordering::SeqCst);
             }
         });
-        Flapping { task, ended, windows, fault: std::sync::Arc::clone(&self.fault) }
+        Flapping { task, state: shared, fault: Arc::clone(&self.fault) }
     }
 }
 
@@ -132,27 +138,58 @@ impl FaultProxy {
 #[derive(Debug)]
 pub struct Flapping {
     task: tokio::task::JoinHandle<()>,
-    ended: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
-    windows: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    fault: std::sync::Arc<watch::Sender<Fault>>,
+    state: Arc<FlapState>,
+    fault: Arc<watch::Sender<Fault>>,
+}
+
+#[derive(Debug)]
+struct FlapState {
+    /// Set by the guard's drop; the switching task checks it under the same lock before every
+    /// switch, so it can never switch the fault on after the drop switched it off.
+    stopped: Mutex<bool>,
+    ended: Mutex<Option<Instant>>,
+    windows: AtomicU64,
+}
+
+impl FlapState {
+    /// Switches to `to` unless stopped; whether it did.
+    fn switch(&self, switch: &watch::Sender<Fault>, to: Fault) -> bool {
+        let stopped = lock(&self.stopped);
+        if !*stopped {
+            switch.send_replace(to);
+        }
+        !*stopped
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Flapping {
     /// How many fault windows have ended.
     pub fn windows(&self) -> u64 {
-        self.windows.load(std::sync::atomic::Ordering::SeqCst)
+        self.state.windows.load(Ordering::SeqCst)
     }
 
     /// When the earliest fault window not yet taken ended, if one ended since the last call.
-    pub fn take_ended(&self) -> Option<std::time::Instant> {
-        self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    pub fn take_ended(&self) -> Option<Instant> {
+        lock(&self.state.ended).take()
+    }
+
+    /// Whether a window ended that [`Flapping::take_ended`] has not taken yet.
+    pub fn ended_untaken(&self) -> bool {
+        lock(&self.state.ended).is_some()
     }
 }
 
 impl Drop for Flapping {
     fn drop(&mut self) {
-        self.task.abort();
+        let mut stopped = lock(&self.state.stopped);
+        *stopped = true;
         self.fault.send_replace(Fault::None);
+        drop(stopped);
+        self.task.abort();
     }
 }
 
