@@ -512,8 +512,10 @@ impl SentinelConnection {
     /// The master `sentinel` names, connected and checked.
     async fn master_named_by(&self, sentinel: &(String, u16)) -> Result<((String, u16), MultiplexedConnection)> {
         let config = &self.shared.config;
-        let mut asked =
-            sentinel_client(config, sentinel)?.get_multiplexed_async_connection_with_config(&self.settings()).await.map_err(redis_connect_error)?;
+        let mut asked = sentinel_client(config, sentinel)?
+            .get_multiplexed_async_connection_with_config(&self.settings())
+            .await
+            .map_err(redis_connect_error)?;
         let named: Option<(String, u16)> = redis::cmd("SENTINEL")
             .arg("GET-MASTER-ADDR-BY-NAME")
             .arg(&config.sentinel_master)

@@ -142,9 +142,10 @@ async fn run(synchronous: SqliteSynchronous, survivors: Survivors, points: usize
         for writer in writers {
             outcome.commits += writer.await.expect("writer");
         }
+        backend.close().await;
         drop(backend);
-        // The connections close on their own threads; give them a moment before unmounting.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The checkpointer's thread ends on its own; give it a moment before unmounting.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         drop(fs);
     }
     outcome

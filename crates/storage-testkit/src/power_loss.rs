@@ -39,6 +39,8 @@ pub enum Survivors {
 pub struct PowerLossFs {
     state: Arc<Mutex<State>>,
     session: Option<fuser::BackgroundSession>,
+    /// The kernel's id for this mount's FUSE connection (its device's minor number).
+    connection: Option<u64>,
     mountpoint: tempfile::TempDir,
 }
 
@@ -67,7 +69,12 @@ impl PowerLossFs {
                 ),
             )
         })?;
-        Ok(Self { state, session: Some(session), mountpoint })
+        let connection = std::fs::metadata(mountpoint.path()).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            let dev = m.dev();
+            (dev & 0xff) | ((dev >> 12) & 0xffff_ff00)
+        });
+        Ok(Self { state, session: Some(session), connection, mountpoint })
     }
 
     /// The directory the filesystem is mounted on.
@@ -108,9 +115,25 @@ impl Drop for PowerLossFs {
         if let Some(session) = self.session.take()
             && session.umount_and_join().is_err()
         {
-            // Something still has a file open: detach, so the directory can go.
+            // Something still has a file open (a thread of the program under test, closing).
+            // The filesystem is served by a thread of this process: were it to end with a
+            // request of that straggler unanswered, the process could never exit. So the
+            // connection is aborted (later requests fail at once), then the mount detached.
+            self.abort();
             let _ = std::process::Command::new("umount").arg("-l").arg(self.mountpoint.path()).status();
         }
+    }
+}
+
+impl PowerLossFs {
+    /// Aborts the FUSE connection through `fusectl` (mounting it if needed).
+    fn abort(&self) {
+        let Some(connection) = self.connection else { return };
+        let control = Path::new("/sys/fs/fuse/connections");
+        if !control.join(connection.to_string()).exists() {
+            let _ = std::process::Command::new("mount").args(["-t", "fusectl", "fusectl"]).arg(control).status();
+        }
+        let _ = std::fs::write(control.join(connection.to_string()).join("abort"), "1");
     }
 }
 

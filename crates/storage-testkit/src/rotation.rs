@@ -151,14 +151,22 @@ pub async fn rotation_survives_kills_beside_writers(engine: Arc<dyn Engine>, cou
                 let at = w + 4 * fastrand::usize(..ids.len() / 4);
                 let (tenant, id) = &ids[at];
                 n += 1;
-                table
-                    .patch(tenant, id, |doc| {
-                        doc.settings.insert("writes".into(), n.into());
-                        doc.credentials.insert("token".into(), Secret::new(format!("w{w}-{n}")));
-                        Ok(())
-                    })
-                    .await
-                    .expect("update");
+                // As an application would: a retryable error (a lock wait past the statement
+                // timeout on a loaded machine) is tried again; the patch is idempotent.
+                loop {
+                    let patched = table
+                        .patch(tenant, id, |doc| {
+                            doc.settings.insert("writes".into(), n.into());
+                            doc.credentials.insert("token".into(), Secret::new(format!("w{w}-{n}")));
+                            Ok(())
+                        })
+                        .await;
+                    match patched {
+                        Ok(_) => break,
+                        Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(10)).await,
+                        Err(e) => panic!("update: {e:?}"),
+                    }
+                }
                 last.insert(at, n);
                 updates.fetch_add(1, Ordering::Relaxed);
             }
@@ -173,7 +181,19 @@ pub async fn rotation_survives_kills_beside_writers(engine: Arc<dyn Engine>, cou
             let fresh = tenant("rot-fresh");
             let mut inserted = 0usize;
             while !stop.load(Ordering::SeqCst) && inserted < 2_000 {
-                table.insert(&config(&fresh, count + inserted)).await.expect("insert");
+                let mut retried = false;
+                loop {
+                    match table.insert(&config(&fresh, count + inserted)).await {
+                        Ok(_) => break,
+                        // An earlier attempt whose answer was lost had inserted it.
+                        Err(StorageError::Conflict { .. }) if retried => break,
+                        Err(e) if e.is_retryable() => {
+                            retried = true;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        Err(e) => panic!("insert: {e:?}"),
+                    }
+                }
                 inserted += 1;
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
