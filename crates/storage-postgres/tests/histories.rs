@@ -8,18 +8,11 @@
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use storage_core::Engine;
 use storage_postgres::PostgresBackend;
 use storage_router::PoolSettings;
-use storage_testkit::history::{HistoryReport, check_histories_across, check_histories_across_resets, histories_to_run};
+use storage_testkit::history::assert_linearizable_across_faults;
 use storage_testkit::proxy::FaultProxy;
 use storage_testkit::server::{PgServer, create_database};
-
-fn assert_linearizable(what: &str, report: &HistoryReport, histories: usize) {
-    println!("postgres, {what}: {report}");
-    assert_eq!(report.violations, 0, "{what}: {}", report.first_violation.as_deref().unwrap_or_default());
-    assert!(report.histories >= histories, "{what}: {report}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn histories_are_linearizable_across_resets_a_restart_and_a_kill_9() {
@@ -31,23 +24,11 @@ async fn histories_are_linearizable_across_resets_a_restart_and_a_kill_9() {
     let ring = Arc::new(storage_crypto::KeyRing::single(storage_crypto::EncryptionKey::generate().expect("key")).expect("ring"));
     let pool = PoolSettings { acquire_timeout: Duration::from_secs(2), max_connections: 4, ..PoolSettings::default() };
     let backend = PostgresBackend::builder(proxied).pool(pool).sealer(ring).connect().await.expect("connect through the proxy");
-    let engine: Arc<dyn Engine> = Arc::new(backend);
-    let histories = histories_to_run();
-
-    let (report, resets) = check_histories_across_resets(Arc::clone(&engine), Arc::clone(&proxy), histories, 0x7067).await;
-    assert_linearizable(&format!("{resets} connection resets"), &report, histories);
-    assert!(report.indeterminate > 0, "the resets must have cut some operations off");
-
-    let target = Arc::clone(&server);
-    let restart = check_histories_across(Arc::clone(&engine), histories / 2, 0x7068, move || target.restart()).await;
-    assert_linearizable("a restart", &restart, histories / 2);
-    let target = Arc::clone(&server);
-    let kill = check_histories_across(engine, histories / 2, 0x7069, move || {
-        target.kill9();
+    let (restarted, crashed) = (Arc::clone(&server), Arc::clone(&server));
+    let crash = move || {
+        crashed.kill9();
         std::thread::sleep(Duration::from_millis(300));
-        target.start_again();
-    })
-    .await;
-    assert_linearizable("a kill -9", &kill, histories / 2);
-    assert!(restart.indeterminate + kill.indeterminate > 0, "the crashes must have cut some operations off");
+        crashed.start_again();
+    };
+    assert_linearizable_across_faults("postgres", Arc::new(backend), proxy, move || restarted.restart(), crash, 0x7067).await;
 }

@@ -1117,6 +1117,36 @@ pub async fn check_histories_across(
     report
 }
 
+/// The histories test of a server backend (gate 16): `engine` reaches its server through
+/// `proxy`. Histories run while the proxy resets connections, then across `restart` and across
+/// `crash` (each on a blocking thread while histories go on). Every history must be
+/// linearizable, and the faults must have cut some operations off.
+pub async fn assert_linearizable_across_faults(
+    backend: &str,
+    engine: Arc<dyn Engine>,
+    proxy: Arc<crate::proxy::FaultProxy>,
+    restart: impl FnOnce() + Send + 'static,
+    crash: impl FnOnce() + Send + 'static,
+    seed: u64,
+) {
+    let histories = histories_to_run();
+    let check = |what: &str, report: &HistoryReport, histories: usize| {
+        println!("{backend}, {what}: {report}");
+        assert_eq!(report.violations, 0, "{backend}, {what}: {}", report.first_violation.as_deref().unwrap_or_default());
+        assert!(report.histories >= histories, "{backend}, {what}: {report}");
+    };
+    // The proxy lives to the end: the later phases still go through it.
+    let (resets, count) = check_histories_across_resets(Arc::clone(&engine), Arc::clone(&proxy), histories, seed).await;
+    check(&format!("{count} connection resets"), &resets, histories);
+    assert!(resets.indeterminate > 0, "{backend}: the resets must have cut some operations off");
+    let restarted = check_histories_across(Arc::clone(&engine), histories / 2, seed ^ 1, restart).await;
+    check("a restart", &restarted, histories / 2);
+    let crashed = check_histories_across(engine, histories / 2, seed ^ 2, crash).await;
+    check("a kill -9", &crashed, histories / 2);
+    assert!(restarted.indeterminate + crashed.indeterminate > 0, "{backend}: the crashes must have cut some operations off");
+    drop(proxy);
+}
+
 /// Runs `histories` small histories on `engine`, the four models in turn, each on fresh keys
 /// (so they are independent), and checks each. `fault(i)` is called once the clients of history
 /// `i` are running (after its setup); a fault that should overlap them is spawned by it (it must
